@@ -1,0 +1,145 @@
+// Every error Switchboard raises or reports is a SwitchboardError with a stable `code`, so a caller
+// branches on `err.code` (or `instanceof`) and never parses a message. The catalogue with what each
+// code means and what to do lives in docs/errors.md; a test keeps the two in step.
+
+const BRAND = Symbol.for('switchboard.error');
+
+export class SwitchboardError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    (this as unknown as Record<symbol, boolean>)[BRAND] = true;
+  }
+
+  /** `instanceof` that also holds across two copies of the package in one app. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== SwitchboardError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** Input that cannot become a typed event: bad JSON, a missing field, an unknown enum value, an oversized string. */
+export class ParseError extends SwitchboardError {
+  /** Dotted path of the offending field, e.g. `payload.routingParameters.channelData.eventId`. */
+  readonly field: string;
+  readonly replayId: string | undefined;
+  constructor(field: string, reason: string, replayId?: string) {
+    super('SB_PARSE', `${field}: ${reason}`);
+    this.field = field;
+    this.replayId = replayId;
+  }
+}
+
+/** A request body that would be rejected by Salesforce, caught before it is sent. */
+export class RequestValidationError extends SwitchboardError {
+  readonly endpoint: string;
+  readonly field: string;
+  constructor(endpoint: string, field: string, reason: string) {
+    super('SB_INVALID_REQUEST', `${endpoint} ${field}: ${reason}`);
+    this.endpoint = endpoint;
+    this.field = field;
+  }
+}
+
+/**
+ * How the engine treats a failed Interaction Service call:
+ * - `retryable`: 10019, 10055, 10056, 10094, 500, HTTP 429/5xx, timeouts, connection errors, an open breaker.
+ * - `capability`: 10075–10077, the org is not ready for a feature. Reported, never retried.
+ * - `already-done`: 15109, an active AgentWork already exists. Counts as success.
+ * - `auth`: 10004 or HTTP 401 after one refresh.
+ * - `terminal`: anything else.
+ */
+export type ApiErrorKind = 'retryable' | 'capability' | 'already-done' | 'auth' | 'terminal';
+
+const KIND_CODES: Record<ApiErrorKind, string> = {
+  retryable: 'SB_API_RETRYABLE',
+  capability: 'SB_API_CAPABILITY',
+  'already-done': 'SB_API_ALREADY_DONE',
+  auth: 'SB_API_AUTH',
+  terminal: 'SB_API_TERMINAL',
+};
+
+export interface ApiErrorDetails {
+  kind: ApiErrorKind;
+  endpoint: string;
+  /** Salesforce's Interaction API error code (e.g. 10034), when the body carried one. */
+  apiCode?: number;
+  status?: number;
+  requestId?: string;
+  /** From a Retry-After header. */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+export class InteractionApiError extends SwitchboardError {
+  readonly kind: ApiErrorKind;
+  readonly endpoint: string;
+  readonly apiCode: number | undefined;
+  readonly status: number | undefined;
+  readonly requestId: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, details: ApiErrorDetails, code = KIND_CODES[details.kind]) {
+    super(code, message, { cause: details.cause });
+    this.kind = details.kind;
+    this.endpoint = details.endpoint;
+    this.apiCode = details.apiCode;
+    this.status = details.status;
+    this.requestId = details.requestId;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** The breaker for an endpoint class is open: the call was not sent. Retryable once it half-opens. */
+export class CircuitOpenError extends InteractionApiError {
+  constructor(endpoint: string) {
+    super(`circuit open for ${endpoint}: call not sent`, { kind: 'retryable', endpoint }, 'SB_CIRCUIT_OPEN');
+  }
+}
+
+/** No time left in the routing window for this call (or its next retry). */
+export class DeadlineExceededError extends SwitchboardError {
+  constructor(what: string) {
+    super('SB_DEADLINE', `${what}: no time left before the routing deadline`);
+  }
+}
+
+/** Fetching or refreshing an access token failed. */
+export class AuthError extends SwitchboardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SB_AUTH', message, options);
+  }
+}
+
+/** createSwitchboard options that cannot work. */
+export class ConfigError extends SwitchboardError {
+  constructor(message: string) {
+    super('SB_CONFIG', message);
+  }
+}
+
+/** An effect port the engine needs was not provided. */
+export class NotProvidedError extends SwitchboardError {
+  constructor(what: string) {
+    super('SB_NOT_PROVIDED', `${what} was not provided`);
+  }
+}
+
+/** A call reached a switchboard that is stopping or stopped. */
+export class StoppedError extends SwitchboardError {
+  constructor() {
+    super('SB_STOPPED', 'the switchboard is stopped');
+  }
+}
+
+export function isApiError(err: unknown, kind?: ApiErrorKind): err is InteractionApiError {
+  return err instanceof InteractionApiError && (kind === undefined || err.kind === kind);
+}
+
+/** A short, secret-free description of any thrown value, for routing outcomes and logs. */
+export function describeError(err: unknown): string {
+  if (err instanceof SwitchboardError) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,423 @@
+// Raw input → the typed events of ./events.ts (reference §2.2, §2.3, §4).
+//
+// The entry points never throw: one malformed platform event must become a reportable ParseError
+// carrying its replayId, not an exception that tears down the Pub/Sub intake. Inside, the field
+// reader throws ParseError and the entry points catch it, which keeps each reader a straight list
+// of fields instead of a ladder of early returns.
+import {
+  FAILURE_TYPES,
+  OUTBOUND_CANCEL_REASONS,
+  PARTICIPANT_OPERATIONS,
+  PLATFORM_EVENT_TYPES,
+  ROUTING_TYPES,
+  SESSION_STATUSES,
+  WORK_EVENTS,
+  WORK_TYPES,
+  isOneOf,
+  type RoutingType,
+} from './enums.js';
+import { ParseError } from './errors.js';
+import type {
+  AgentWorkEvent,
+  InteractionEntry,
+  ParsedPlatformEvent,
+  Participant,
+  PlatformEvent,
+  RoutingRequestedEvent,
+  RoutingResultEntry,
+  RoutingTarget,
+} from './events.js';
+import { isSalesforceId } from './ids.js';
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ParseError };
+
+export interface ParseOptions {
+  /** Longest accepted string field, in characters. Default 4096. */
+  maxStringLength?: number;
+  /** Largest accepted payload JSON string, in UTF-8 bytes. Default 1 MiB (the platform's per-event limit). */
+  maxPayloadBytes?: number;
+  /** Fallback queue for a flow target whose event carries no queueId (POST /route needs one, 10024). */
+  fallbackQueueId?: string;
+  /**
+   * Which routingParameters field names an external contact is UNCONFIRMED (reference §2.3, §8.2);
+   * an org that knows returns the external id here, and it wins over every other target.
+   */
+  isExternalTarget?: (routingParameters: Record<string, unknown>) => string | undefined;
+}
+
+export const DEFAULT_MAX_STRING_LENGTH = 4096;
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
+
+type Obj = Record<string, unknown>;
+
+interface Ctx {
+  readonly maxStringLength: number;
+  readonly replayId: string | undefined;
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const clip = (s: string, max: number): string => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
+/** What a value looks like in an error message. Payloads carry end-user text: echo ≤ ~80 characters. */
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') {
+    const shown = clip(JSON.stringify(v.slice(0, 60)), 80);
+    return v.length > 60 ? `${shown}… (${v.length} characters)` : shown;
+  }
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return clip(String(v), 40);
+  return `a ${typeof v}`;
+}
+
+function fail(ctx: Ctx, path: string, reason: string): never {
+  throw new ParseError(path, reason, ctx.replayId);
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; problem: string } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    // V8 quotes the offending input in its message, so it is clipped like any echoed value.
+    return { ok: false, problem: clip(err instanceof Error ? err.message : String(err), 100) };
+  }
+}
+
+function checkLength(ctx: Ctx, path: string, s: string): string {
+  if (s.length > ctx.maxStringLength) {
+    fail(ctx, path, `longer than ${ctx.maxStringLength} characters (got ${s.length})`);
+  }
+  return s;
+}
+
+/** An object in the payload plus its dotted path, so every error names the exact field. */
+class Fields {
+  constructor(
+    readonly ctx: Ctx,
+    readonly path: string,
+    readonly raw: Obj,
+  ) {}
+
+  at(key: string): string {
+    return this.path === '' ? key : `${this.path}.${key}`;
+  }
+
+  private get(key: string): unknown {
+    return Object.hasOwn(this.raw, key) ? this.raw[key] : undefined;
+  }
+
+  fail(key: string | null, reason: string): never {
+    return fail(this.ctx, key === null ? this.path : this.at(key), reason);
+  }
+
+  private expected(key: string, what: string, v: unknown = this.get(key)): never {
+    return this.fail(key, `expected ${what}, got ${describe(v)}`);
+  }
+
+  /** null and absent are the same: Salesforce sends explicit nulls for unset fields. */
+  optStr(key: string): string | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') return this.expected(key, 'a string');
+    return checkLength(this.ctx, this.at(key), v);
+  }
+
+  str(key: string): string {
+    const v = this.optStr(key);
+    return v ? v : this.expected(key, 'a non-empty string');
+  }
+
+  /** For ids where '' means "not given" just as null does. */
+  id(key: string): string | undefined {
+    return this.optStr(key) || undefined;
+  }
+
+  optOneOf<T extends string>(key: string, values: readonly T[]): T | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    return isOneOf(values, v) ? v : this.expected(key, `one of ${values.join('|')}`);
+  }
+
+  oneOf<T extends string>(key: string, values: readonly T[]): T {
+    return this.optOneOf(key, values) ?? this.expected(key, `one of ${values.join('|')}`);
+  }
+
+  optBool(key: string): boolean | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    return typeof v === 'boolean' ? v : this.expected(key, 'a boolean');
+  }
+
+  /** `json`: the field may also arrive as a JSON string holding the object (channelData, entryPayload). */
+  optObj(key: string, json = false): Fields | undefined {
+    let v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    if (json && typeof v === 'string') {
+      const parsed = parseJson(v);
+      if (!parsed.ok) this.fail(key, `invalid JSON: ${parsed.problem}`);
+      if (!isObj(parsed.value)) this.expected(key, 'a JSON object', parsed.value);
+      v = parsed.value;
+    }
+    return isObj(v) ? new Fields(this.ctx, this.at(key), v) : this.expected(key, json ? 'an object or a JSON object string' : 'an object');
+  }
+
+  obj(key: string, json = false): Fields {
+    return this.optObj(key, json) ?? this.expected(key, json ? 'an object or a JSON object string' : 'an object');
+  }
+
+  optArr(key: string): unknown[] | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === null) return undefined;
+    return Array.isArray(v) ? v : this.expected(key, 'an array');
+  }
+
+  objects(key: string): Fields[] {
+    const items = this.optArr(key) ?? this.expected(key, 'an array');
+    return items.map((item, i) => {
+      const path = `${this.at(key)}[${i}]`;
+      return isObj(item) ? new Fields(this.ctx, path, item) : fail(this.ctx, path, `expected an object, got ${describe(item)}`);
+    });
+  }
+
+  strings(key: string): string[] {
+    return (this.optArr(key) ?? []).map((item, i) => {
+      const path = `${this.at(key)}[${i}]`;
+      return typeof item === 'string' ? checkLength(this.ctx, path, item) : fail(this.ctx, path, `expected a string, got ${describe(item)}`);
+    });
+  }
+
+  participant(): Participant {
+    return { appType: this.str('appType'), subject: this.str('subject'), role: this.str('role') };
+  }
+
+  /** Informational participants (sender, initiator) are dropped, not fatal, when incomplete. */
+  optParticipant(key: string): Participant | undefined {
+    const v = this.get(key);
+    const complete = isObj(v) && ['appType', 'subject', 'role'].every((k) => typeof v[k] === 'string' && v[k] !== '');
+    return complete ? new Fields(this.ctx, this.at(key), v).participant() : undefined;
+  }
+
+  optTimestamp(key: string): number | undefined {
+    const v = this.get(key);
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+    if (typeof v === 'string' && /^\d{1,16}$/.test(v)) return Number(v);
+    return undefined;
+  }
+}
+
+/** Drops undefined-valued keys so parsed events log and compare cleanly. */
+function compact<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function attempt<T>(ctx: Ctx, field: string, read: () => T): ParseResult<T> {
+  try {
+    return { ok: true, value: read() };
+  } catch (err) {
+    if (err instanceof ParseError) return { ok: false, error: err };
+    // A reader bug must still not escape: the caller's contract is "never throws".
+    const why = clip(err instanceof Error ? err.message : String(err), 80);
+    return { ok: false, error: new ParseError(field, `unexpected parser failure: ${why}`, ctx.replayId) };
+  }
+}
+
+// ---- RoutingRequested (reference §2.3) ----
+
+const TARGET_IDS = ['userId', 'queueId', 'flowId'] as const;
+
+function externalFromOption(params: Fields, options: ParseOptions): string | undefined {
+  if (!options.isExternalTarget) return undefined;
+  let id: unknown;
+  try {
+    id = options.isExternalTarget(params.raw);
+  } catch (err) {
+    params.fail(null, `isExternalTarget threw: ${clip(err instanceof Error ? err.message : String(err), 80)}`);
+  }
+  return typeof id === 'string' && id !== '' ? checkLength(params.ctx, params.path, id) : undefined;
+}
+
+function readTarget(params: Fields, routingType: RoutingType, options: ParseOptions): RoutingTarget {
+  const custom = externalFromOption(params, options);
+  if (custom !== undefined) return { kind: 'external', externalId: custom };
+
+  const ids = { userId: params.id('userId'), queueId: params.id('queueId'), flowId: params.id('flowId') };
+  const externalId = params.id('externalContactId') ?? params.id('externalId');
+  const given: string[] = TARGET_IDS.filter((k) => ids[k] !== undefined);
+  if (externalId !== undefined) given.push('an external contact id');
+
+  const { userId, queueId, flowId } = ids;
+  // The one legitimate pair: a flow and the queue it falls back to (POST /route routingInfo.flow).
+  if (flowId && queueId && given.length === 2) return { kind: 'flow', flowId, fallbackQueueId: queueId };
+  if (given.length > 1) params.fail(null, `expected exactly one of userId, queueId, flowId, got ${given.join(' and ')}`);
+
+  if (userId) return { kind: 'rep', userId };
+  if (queueId) return { kind: 'queue', queueId };
+  if (flowId) return compact({ kind: 'flow', flowId, fallbackQueueId: options.fallbackQueueId });
+  if (externalId) return { kind: 'external', externalId };
+  if (routingType === 'Initial') return { kind: 'channelDefault' };
+  return params.fail(null, 'no target: expected one of userId, queueId, flowId, got none');
+}
+
+function readRoutingRequested(root: Fields, options: ParseOptions): RoutingRequestedEvent {
+  const channelAddressIdentifier = root.str('channelAddressIdentifier');
+  const endUserClientId = root.optObj('recipient')?.optStr('subject');
+  const body = root.obj('payload');
+  const conversationIdentifier = body.str('conversationIdentifier');
+  const routingType = body.oneOf('routingType', ROUTING_TYPES);
+  const params = body.obj('routingParameters');
+  const channelData = params.obj('channelData', true);
+  return compact<RoutingRequestedEvent>({
+    kind: 'RoutingRequested',
+    conversationIdentifier,
+    channelAddressIdentifier,
+    endUserClientId,
+    routingType,
+    routingEventId: channelData.str('eventId'),
+    routerParticipantSubject: channelData.optStr('routerParticipantSubject'),
+    target: readTarget(params, routingType, options),
+    workRecordId: body.id('workRecordId'),
+    skills: params.optArr('skillsList'),
+    replayId: root.ctx.replayId,
+  });
+}
+
+// ---- Interaction (reference §2.2) ----
+
+type EntryBase = Pick<
+  RoutingResultEntry,
+  'conversationIdentifier' | 'channelAddressIdentifier' | 'entryId' | 'sender' | 'transcriptedTimestamp' | 'replayId'
+>;
+
+type EntryReader = (body: Fields, base: EntryBase, entryType: string, root: Fields) => InteractionEntry;
+
+const readMessage: EntryReader = (body, base, entryType, root) => ({
+  ...base,
+  kind: entryType as 'Message' | 'MessageUpdated',
+  entryType,
+  entryPayload: body.raw,
+  recipientSubject: root.optObj('recipient')?.optStr('subject'),
+});
+
+// A Map, not an object literal: an entryType of "constructor" or "__proto__" must not find a reader.
+const ENTRY_READERS = new Map<string, EntryReader>([
+  [
+    'RoutingResult',
+    (b, base) => ({
+      ...base,
+      kind: 'RoutingResult',
+      routingType: b.oneOf('routingType', ROUTING_TYPES),
+      failureType: b.oneOf('failureType', FAILURE_TYPES),
+      cancelReason: b.optOneOf('cancelReason', OUTBOUND_CANCEL_REASONS),
+      workOwnerId: b.optStr('workOwnerId'),
+      recordId: b.optStr('recordId'),
+      pendingServiceRoutingId: b.optStr('pendingServiceRoutingId'),
+      isExternallyRouted: b.optBool('isExternallyRouted'),
+      errorMessages: b.strings('errorMessages'),
+      initiator: b.optParticipant('initiator'),
+    }),
+  ],
+  [
+    'ParticipantChanged',
+    (b, base) => ({
+      ...base,
+      kind: 'ParticipantChanged',
+      entries: b.objects('entries').map((e) =>
+        compact({
+          operation: e.oneOf('operation', PARTICIPANT_OPERATIONS),
+          participant: e.obj('participant').participant(),
+          displayName: e.optStr('displayName'),
+        }),
+      ),
+    }),
+  ],
+  [
+    'SessionStatusChanged',
+    (b, base) => ({
+      ...base,
+      kind: 'SessionStatusChanged',
+      sessionId: b.str('sessionId'),
+      sessionStatus: b.oneOf('sessionStatus', SESSION_STATUSES),
+      sessionStatusPrev: b.optOneOf('sessionStatusPrev', SESSION_STATUSES),
+      sessionEndedByRole: b.optStr('sessionEndedByRole'),
+    }),
+  ],
+  [
+    'RoutingWorkResult',
+    (b, base) => ({
+      ...base,
+      kind: 'RoutingWorkResult',
+      workId: b.str('workId'),
+      workType: b.oneOf('workType', WORK_TYPES),
+      workTargetId: b.optStr('workTargetId'),
+      routingType: b.optOneOf('routingType', ROUTING_TYPES),
+    }),
+  ],
+  ['Message', readMessage],
+  ['MessageUpdated', readMessage],
+]);
+
+const readOther: EntryReader = (body, base, entryType) => ({ ...base, kind: 'OtherEntry', entryType, entryPayload: body.raw });
+
+function readInteraction(root: Fields): InteractionEntry {
+  const conversationIdentifier = root.str('conversationIdentifier');
+  const channelAddressIdentifier = root.str('channelAddressIdentifier');
+  const entry = root.obj('payload');
+  const entryId = entry.str('identifier');
+  const entryType = entry.str('entryType');
+  const body = entry.optObj('entryPayload', true) ?? new Fields(root.ctx, entry.at('entryPayload'), {});
+  const base: EntryBase = {
+    conversationIdentifier,
+    channelAddressIdentifier,
+    entryId,
+    sender: entry.optParticipant('sender'),
+    transcriptedTimestamp: entry.optTimestamp('transcriptedTimestamp'),
+    replayId: root.ctx.replayId,
+  };
+  return compact((ENTRY_READERS.get(entryType) ?? readOther)(body, base, entryType, root));
+}
+
+// ---- entry points ----
+
+/** A decoded platform event (reference §2) → RoutingRequestedEvent or an InteractionEntry. */
+export function parsePlatformEvent(event: PlatformEvent, options: ParseOptions = {}): ParseResult<ParsedPlatformEvent> {
+  const e: Partial<PlatformEvent> = isObj(event) ? event : {};
+  const ctx: Ctx = {
+    maxStringLength: options.maxStringLength ?? DEFAULT_MAX_STRING_LENGTH,
+    replayId: typeof e.replayId === 'string' ? e.replayId : undefined,
+  };
+  return attempt<ParsedPlatformEvent>(ctx, 'payload', () => {
+    const type = e.type;
+    if (!isOneOf(PLATFORM_EVENT_TYPES, type)) {
+      fail(ctx, 'type', `expected one of ${PLATFORM_EVENT_TYPES.join('|')}, got ${describe(type)}`);
+    }
+    const text: unknown = e.payload;
+    if (typeof text !== 'string') fail(ctx, 'payload', `expected a JSON string, got ${describe(text)}`);
+    const maxBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > maxBytes) fail(ctx, 'payload', `larger than ${maxBytes} bytes (got ${bytes})`);
+    const parsed = parseJson(text);
+    if (!parsed.ok) fail(ctx, 'payload', `invalid JSON: ${parsed.problem}`);
+    if (!isObj(parsed.value)) fail(ctx, 'payload', `expected a JSON object, got ${describe(parsed.value)}`);
+
+    const root = new Fields(ctx, '', parsed.value);
+    return type === 'RoutingRequested' ? readRoutingRequested(root, options) : readInteraction(root);
+  });
+}
+
+/** The connector relay's `onAgentWorkEvent` message (reference §4). `workItemId` is kept as given (15 or 18). */
+export function parseAgentWorkEvent(input: unknown): ParseResult<AgentWorkEvent> {
+  const ctx: Ctx = { maxStringLength: DEFAULT_MAX_STRING_LENGTH, replayId: undefined };
+  return attempt(ctx, 'agentWork', () => {
+    if (!isObj(input)) fail(ctx, 'agentWork', `expected an object, got ${describe(input)}`);
+    const f = new Fields(ctx, '', input);
+    const workId = f.str('workId');
+    const workItemId = f.str('workItemId');
+    if (!isSalesforceId(workItemId)) {
+      f.fail('workItemId', `expected a 15 or 18 character Salesforce id, got ${describe(workItemId)}`);
+    }
+    return { workId, workItemId, workEvent: f.oneOf('workEvent', WORK_EVENTS) };
+  });
+}

@@ -1,0 +1,664 @@
+// The routing machine: one actor per routing request — the initial routing of a new conversation,
+// or a RoutingRequested (Transfer or Conference) to a rep, a queue, a flow or an external target.
+// It walks the Interaction Service call sequence of reference §5, offers the work to reps, handles
+// decline / no answer / cancel / session end / errors, and holds the routing deadline.
+//
+// Invariants it keeps on every path (DESIGN §3; test/model/ checks them):
+// 1. a RoutingRequested gets exactly one POST /routingResult, before its deadline;
+// 2. every POST /route ends with the work accepted or a DELETE /route;
+// 3. every AgentWork ends accepted, declined or cancelled by PATCH /agentWork;
+// 5. a new AgentWork is created only once the previous one for this request is answered or cancelled.
+import { assign, fromPromise, sendParent, setup } from 'xstate';
+import type { CancelReason, RoutingType } from '../domain/enums.js';
+import { describeError, isApiError, NotProvidedError } from '../domain/errors.js';
+import type { RoutingTarget } from '../domain/events.js';
+import type {
+  AgentWorkRequest,
+  AgentWorkResponse,
+  ClearRouteRequest,
+  ConsentRequest,
+  ExternalRouteRequest,
+  PatchAgentWorkRequest,
+  PickRepRequest,
+  RouteRequest,
+  RouteResponse,
+  RoutingResultRequest,
+} from '../domain/ports.js';
+import { absoluteTimer } from './timer.js';
+
+/** Time given to clean-up calls (cancel, clear) that run after the routing deadline has passed. */
+export const CLEANUP_BUDGET_MS = 15_000;
+
+export interface RoutingInput {
+  /** Stable id of this request: the RoutingRequested's channelData.eventId, or `initial:<conversation>`. */
+  routingId: string;
+  conversationIdentifier: string;
+  routingType: RoutingType;
+  target: RoutingTarget;
+  /** True for a RoutingRequested: it owes Salesforce exactly one POST /routingResult. */
+  requested: boolean;
+  /** MessagingSession id (15 chars), when the session knows it. POST /route also returns it. */
+  workItemId?: string;
+  /** routingContext.routingCorrelationId for POST /agentWork: the RoutingRequested's eventId. */
+  correlationId?: string;
+  /** Absolute time by which the routing must be finished (60 s from the event, or lower). */
+  deadlineAt: number;
+  /** The engine stops working and reports this long before `deadlineAt`, so its last calls land in time. */
+  reportReserveMs: number;
+  /** How long a rep has to accept an offer before it is cancelled. */
+  offerTimeoutMs: number;
+  /** At most this many offers (AgentWorks) for one request. */
+  maxOffers: number;
+  /** How long to wait before asking the rep picker again when it had nobody. */
+  repickIntervalMs: number;
+  /** Reps who must not be offered the work (already in the session). */
+  exclude: string[];
+  /** Set by the session to reject the request at once (participant cap reached…). */
+  rejectReason?: string;
+  /** Initial routing with partner-owned consent: PATCH /consent first. */
+  consent?: ConsentRequest;
+  /** Sent on POST /agentWork when there is no PSR (a direct-to-rep offer). */
+  capacityWeight?: number;
+}
+
+export type RoutingOutcome =
+  | 'routed'
+  | 'externallyRouted'
+  | 'rejected'
+  | 'declined'
+  | 'noAnswer'
+  | 'unavailable'
+  | 'cancelled'
+  | 'ended'
+  | 'timedOut'
+  | 'failed';
+
+export interface RoutingFailure {
+  outcome: Exclude<RoutingOutcome, 'routed' | 'externallyRouted'>;
+  cancelReason: CancelReason;
+  message: string;
+}
+
+export interface RoutingContext extends RoutingInput {
+  psrId?: string;
+  /** A POST /route was attempted and the PSR is not known to be gone: clean-up must DELETE it. */
+  routeOpen: boolean;
+  /** The queue picks come from (the target queue, a flow's choice or its fallback). */
+  pickQueueId?: string;
+  /** The rep of the current offer, and its AgentWork once created. */
+  offerUserId?: string;
+  workId?: string;
+  /** An AgentWork was created and is not yet accepted, declined or cancelled. */
+  workOpen: boolean;
+  offeredTo: string[];
+  /** POST /routingResult was sent (successfully or not: it is never sent twice). */
+  reported: boolean;
+  /** An answer that arrived while the engine was busy reporting. */
+  pendingAnswer?: 'accepted' | 'declined';
+  acceptedBy?: string;
+  failure?: RoutingFailure;
+  lastError?: string;
+}
+
+export type RoutingEvent =
+  | { type: 'REP_ACCEPTED'; workId?: string }
+  | { type: 'REP_DECLINED'; workId?: string }
+  /** ParticipantChanged add: if it is the offered rep, the offer was accepted. */
+  | { type: 'REP_JOINED'; userId: string }
+  /** Salesforce published a RoutingResult that ends this request (rep cancel, its own timeout). */
+  | { type: 'ROUTING_CANCELLED'; cancelReason?: string; failureType: string }
+  | { type: 'SESSION_ENDED'; reason: string }
+  | { type: 'DEADLINE_REACHED' }
+  | { type: 'OFFER_TIMED_OUT' }
+  | { type: 'RETRY_PICK' };
+
+export interface RoutingOutput {
+  routingId: string;
+  routingType: RoutingType;
+  outcome: RoutingOutcome;
+  acceptedBy?: string;
+  message?: string;
+  reported: boolean;
+}
+
+/** What the routing child tells its session. */
+export type RoutingNotification =
+  | { type: 'routing.offered'; routingId: string; userId: string; workId?: string }
+  | { type: 'routing.finished'; output: RoutingOutput };
+
+// ---- effect inputs: the exact request each step sends (tests assert on these) ----
+
+export interface EffectInput<R> {
+  request: R;
+  key: string;
+  deadlineAt: number;
+}
+
+function effectKey(ctx: RoutingContext, step: string): string {
+  return `${ctx.conversationIdentifier}/${ctx.routingId}/${step}`;
+}
+
+function cleanupDeadline(ctx: RoutingContext): number {
+  return Math.max(ctx.deadlineAt, Date.now() + CLEANUP_BUDGET_MS);
+}
+
+export function routeRequest(ctx: RoutingContext): RouteRequest {
+  const req: RouteRequest = { conversationIdentifier: ctx.conversationIdentifier, routingType: ctx.routingType };
+  const t = ctx.target;
+  if (t.kind === 'queue') req.routingInfo = { queueId: t.queueId };
+  else if (t.kind === 'flow' && t.fallbackQueueId) {
+    req.routingInfo = { flow: { flowId: t.flowId, queueId: t.fallbackQueueId } };
+  }
+  return req;
+}
+
+export function agentWorkRequest(ctx: RoutingContext): AgentWorkRequest {
+  const req: AgentWorkRequest = { userId: ctx.offerUserId ?? '', workItemId: ctx.workItemId ?? '' };
+  if (ctx.correlationId) {
+    req.routingContext = {
+      conversationIdentifier: ctx.conversationIdentifier,
+      routingType: ctx.routingType,
+      routingCorrelationId: ctx.correlationId,
+    };
+  }
+  // Capacity is needed only when no PSR exists (a direct-to-rep offer); with a PSR it is ignored.
+  if (!ctx.routeOpen && ctx.capacityWeight !== undefined) req.capacityWeight = ctx.capacityWeight;
+  return req;
+}
+
+export function routingResultRequest(ctx: RoutingContext, success: boolean): RoutingResultRequest {
+  const req: RoutingResultRequest = {
+    conversationIdentifier: ctx.conversationIdentifier,
+    workItemId: ctx.workItemId ?? '',
+    success,
+    externallyRouted: ctx.target.kind === 'external',
+    routingType: ctx.routingType,
+  };
+  if (!success) req.errorMessage = ctx.failure?.message ?? 'routing failed';
+  return req;
+}
+
+// ---- the machine ----
+
+function unprovided<I, O>(name: string) {
+  return fromPromise<O, I>(async () => {
+    throw new NotProvidedError(`effect '${name}'`);
+  });
+}
+
+export const routingMachine = setup({
+  types: {
+    context: {} as RoutingContext,
+    input: {} as RoutingInput,
+    events: {} as RoutingEvent,
+    output: {} as RoutingOutput,
+  },
+  actors: {
+    timer: absoluteTimer,
+    patchConsent: unprovided<EffectInput<ConsentRequest>, void>('patchConsent'),
+    createRoute: unprovided<EffectInput<RouteRequest>, RouteResponse>('createRoute'),
+    pickRep: unprovided<PickRepRequest, string | undefined>('pickRep'),
+    createAgentWork: unprovided<EffectInput<AgentWorkRequest>, AgentWorkResponse>('createAgentWork'),
+    reportRoutingResult: unprovided<EffectInput<RoutingResultRequest>, void>('reportRoutingResult'),
+    cancelAgentWork: unprovided<EffectInput<PatchAgentWorkRequest>, void>('cancelAgentWork'),
+    clearRoute: unprovided<EffectInput<ClearRouteRequest>, void>('clearRoute'),
+    routeExternally: unprovided<ExternalRouteRequest, void>('routeExternally'),
+  },
+  guards: {
+    isRejected: ({ context }) => context.rejectReason !== undefined,
+    isExternalConference: ({ context }) =>
+      context.target.kind === 'external' && context.routingType === 'Conference',
+    isExternal: ({ context }) => context.target.kind === 'external',
+    flowHasNoFallbackQueue: ({ context }) =>
+      context.target.kind === 'flow' && !context.target.fallbackQueueId,
+    workItemUnknown: ({ context }) => !context.workItemId,
+    needsConsent: ({ context }) => context.consent !== undefined,
+    needsRoute: ({ context }) => context.target.kind !== 'rep',
+    flowChoseRep: ({ event }) => {
+      const out = (event as unknown as { output?: RouteResponse }).output;
+      return typeof out?.contextParamMap?.userId === 'string' && out.contextParamMap.userId !== '';
+    },
+    isCapabilityError: ({ event }) => isApiError((event as { error?: unknown }).error, 'capability'),
+    repPicked: ({ event }) => typeof (event as { output?: unknown }).output === 'string',
+    canWaitForRep: ({ context }) => Date.now() + context.repickIntervalMs < context.deadlineAt - context.reportReserveMs,
+    mustReport: ({ context }) => context.requested && !context.reported,
+    canReport: ({ context }) => context.requested && !context.reported && !!context.workItemId,
+    workIsOpen: ({ context }) => context.workOpen && !!context.workId,
+    routeIsOpen: ({ context }) => context.routeOpen,
+    answeredAccepted: ({ context }) => context.pendingAnswer === 'accepted',
+    answeredDeclined: ({ context }) => context.pendingAnswer === 'declined',
+    isOfferedRep: ({ context, event }) => event.type === 'REP_JOINED' && event.userId === context.offerUserId,
+    canOfferAgain: ({ context }) =>
+      context.target.kind !== 'rep' &&
+      context.offeredTo.length < context.maxOffers &&
+      Date.now() < context.deadlineAt - context.reportReserveMs,
+    /** After a RoutingRequested is reported, offers run on their own timers and the deadline no longer ends them. */
+    deadlineApplies: ({ context }) => !(context.requested && context.reported),
+  },
+  actions: {
+    notifyOffered: sendParent(({ context }): RoutingNotification => ({
+      type: 'routing.offered',
+      routingId: context.routingId,
+      userId: context.offerUserId ?? '',
+      ...(context.workId ? { workId: context.workId } : {}),
+    })),
+    notifyFinished: sendParent(({ context }): RoutingNotification => ({
+      type: 'routing.finished',
+      output: outputOf(context),
+    })),
+    fail: assign({
+      failure: ({ context }, params: RoutingFailure) =>
+        context.failure ?? {
+          ...params,
+          message: context.lastError ? `${params.message} (${context.lastError})` : params.message,
+        },
+    }),
+    failFromRejection: assign({
+      failure: ({ context }) => ({ outcome: 'rejected', cancelReason: 'Cancel', message: context.rejectReason ?? 'rejected' }),
+    }),
+    failFromCancel: assign({
+      failure: ({ context, event }) => {
+        if (event.type === 'SESSION_ENDED') {
+          return context.failure ?? { outcome: 'ended', cancelReason: 'Cancel', message: `session ended: ${event.reason}` };
+        }
+        const e = event as Extract<RoutingEvent, { type: 'ROUTING_CANCELLED' }>;
+        const byRep = e.cancelReason === 'Cancel';
+        return context.failure ?? {
+          outcome: byRep ? 'cancelled' : e.cancelReason === 'EndUserEnded' ? 'ended' : 'failed',
+          cancelReason: byRep || e.cancelReason === 'EndUserEnded' ? 'Cancel' : 'Unknown',
+          message: `Salesforce ended the request (${e.failureType}${e.cancelReason ? `/${e.cancelReason}` : ''})`,
+        };
+      },
+    }),
+    recordError: assign({ lastError: ({ event }) => describeError((event as { error?: unknown }).error) }),
+    markRouteAttempted: assign({ routeOpen: true }),
+    recordRoute: assign(({ context, event }) => {
+      const out = (event as unknown as { output: RouteResponse }).output ?? {};
+      const t = context.target;
+      const chosenQueue = out.contextParamMap?.queueId;
+      return {
+        psrId: out.psrId ?? context.psrId,
+        workItemId: context.workItemId ?? (out.workItemId ? out.workItemId.slice(0, 15) : undefined),
+        correlationId: context.correlationId ?? out.routingCorrelationId,
+        pickQueueId: chosenQueue || (t.kind === 'queue' ? t.queueId : t.kind === 'flow' ? t.fallbackQueueId : undefined),
+        offerUserId: out.contextParamMap?.userId || undefined,
+      };
+    }),
+    chooseTargetRep: assign({
+      offerUserId: ({ context }) => (context.target.kind === 'rep' ? context.target.userId : context.offerUserId),
+    }),
+    choosePickedRep: assign({ offerUserId: ({ event }) => (event as unknown as { output: string }).output }),
+    recordOffer: assign(({ context, event }) => {
+      const out = (event as unknown as { output?: AgentWorkResponse }).output ?? {};
+      return {
+        workId: out.agentWorkId,
+        workOpen: true,
+        offeredTo: [...context.offeredTo, context.offerUserId ?? ''],
+        pendingAnswer: undefined,
+      };
+    }),
+    recordFailedOffer: assign({
+      offeredTo: ({ context }) => [...context.offeredTo, context.offerUserId ?? ''],
+      workId: undefined,
+    }),
+    rememberAccepted: assign({ pendingAnswer: 'accepted' as const }),
+    rememberDeclined: assign({ pendingAnswer: 'declined' as const }),
+    recordAccepted: assign({
+      workOpen: false,
+      // Salesforce deletes the PSR itself when a rep accepts.
+      routeOpen: false,
+      acceptedBy: ({ context }) => context.offerUserId,
+      pendingAnswer: undefined,
+    }),
+    recordDeclined: assign({ workOpen: false, pendingAnswer: undefined }),
+    recordWorkClosed: assign({ workOpen: false }),
+    recordReported: assign({ reported: true }),
+    recordRouteCleared: assign({ routeOpen: false }),
+  },
+}).createMachine({
+  id: 'routing',
+  description:
+    'One routing request: initial routing of a new conversation, or a RoutingRequested (Transfer or Conference) to a rep, queue, flow or external target.',
+  context: ({ input }) => ({
+    ...input,
+    routeOpen: false,
+    workOpen: false,
+    offeredTo: [],
+    reported: false,
+  }),
+  initial: 'deciding',
+  states: {
+    deciding: {
+      description: 'Choose the call sequence for the routing type and target (reference §5).',
+      always: [
+        { guard: 'isRejected', target: 'failing', actions: 'failFromRejection' },
+        {
+          guard: 'isExternalConference',
+          target: 'failing',
+          actions: { type: 'fail', params: { outcome: 'rejected', cancelReason: 'Cancel', message: 'conferences with external contacts are not supported' } },
+        },
+        { guard: 'isExternal', target: 'working.routingExternally' },
+        {
+          guard: 'flowHasNoFallbackQueue',
+          target: 'failing',
+          actions: { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'flow routing needs a fallback queue: none in the event or the configuration' } },
+        },
+        { guard: 'needsConsent', target: 'working.recordingConsent' },
+        { guard: 'needsRoute', target: 'working.creatingRoute' },
+        {
+          guard: 'workItemUnknown',
+          target: 'failing',
+          actions: { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the MessagingSession id (workItemId) of this conversation is unknown' } },
+        },
+        { target: 'working.offering', actions: 'chooseTargetRep' },
+      ],
+    },
+    working: {
+      description: 'Routing is under way; the deadline timer runs.',
+      invoke: {
+        id: 'deadline',
+        src: 'timer',
+        input: ({ context }) => ({ at: context.deadlineAt - context.reportReserveMs, event: 'DEADLINE_REACHED' }),
+      },
+      on: {
+        DEADLINE_REACHED: {
+          guard: 'deadlineApplies',
+          target: 'failing',
+          actions: { type: 'fail', params: { outcome: 'timedOut', cancelReason: 'Unavailable', message: 'routing deadline reached' } },
+        },
+        ROUTING_CANCELLED: { target: 'failing', actions: 'failFromCancel' },
+        SESSION_ENDED: { target: 'failing', actions: 'failFromCancel' },
+      },
+      initial: 'creatingRoute',
+      states: {
+        recordingConsent: {
+          description: 'PATCH /consent: the partner owns consent (initial routing only).',
+          invoke: {
+            id: 'patchConsent',
+            src: 'patchConsent',
+            input: ({ context }) => ({
+              request: context.consent!,
+              key: effectKey(context, 'consent'),
+              deadlineAt: context.deadlineAt,
+            }),
+            onDone: [
+              { guard: 'needsRoute', target: 'creatingRoute' },
+              { target: 'offering', actions: 'chooseTargetRep' },
+            ],
+            onError: {
+              target: '#routing.failing',
+              actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'PATCH /consent failed' } }],
+            },
+          },
+        },
+        creatingRoute: {
+          description: 'POST /route: creates the PendingServiceRouting (queue, flow with fallback queue, or the channel default).',
+          entry: 'markRouteAttempted',
+          invoke: {
+            id: 'createRoute',
+            src: 'createRoute',
+            input: ({ context }) => ({
+              request: routeRequest(context),
+              key: effectKey(context, 'route'),
+              deadlineAt: context.deadlineAt - context.reportReserveMs,
+            }),
+            onDone: [
+              { guard: 'flowChoseRep', target: 'offering', actions: 'recordRoute' },
+              { target: 'picking', actions: 'recordRoute' },
+            ],
+            onError: [
+              {
+                guard: 'isCapabilityError',
+                target: '#routing.failing',
+                actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the org is not ready for this routing type' } }],
+              },
+              {
+                target: '#routing.failing',
+                actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'POST /route failed' } }],
+              },
+            ],
+          },
+        },
+        picking: {
+          description: "Ask the partner's rep picker (the ACD) for a rep from the queue, excluding reps present or already tried.",
+          invoke: {
+            id: 'pickRep',
+            src: 'pickRep',
+            input: ({ context }) => ({
+              ...(context.pickQueueId ? { queueId: context.pickQueueId } : {}),
+              routingType: context.routingType,
+              conversationIdentifier: context.conversationIdentifier,
+              exclude: [...new Set([...context.exclude, ...context.offeredTo])],
+            }),
+            onDone: [
+              { guard: 'repPicked', target: 'offering', actions: 'choosePickedRep' },
+              { guard: 'canWaitForRep', target: 'waitingForRep' },
+              {
+                target: '#routing.failing',
+                actions: { type: 'fail', params: { outcome: 'unavailable', cancelReason: 'Unavailable', message: 'no rep available' } },
+              },
+            ],
+            onError: {
+              target: '#routing.failing',
+              actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the rep picker failed' } }],
+            },
+          },
+        },
+        waitingForRep: {
+          description: 'Nobody can take the work now: ask the picker again shortly, while the deadline allows.',
+          invoke: {
+            id: 'repickTimer',
+            src: 'timer',
+            input: ({ context }) => ({ at: Date.now() + context.repickIntervalMs, event: 'RETRY_PICK' }),
+          },
+          on: { RETRY_PICK: 'picking' },
+        },
+        offering: {
+          description: 'POST /agentWork: offer the work to the chosen rep (routingContext carries the routing correlation id).',
+          invoke: {
+            id: 'createAgentWork',
+            src: 'createAgentWork',
+            input: ({ context }) => ({
+              request: agentWorkRequest(context),
+              key: effectKey(context, `agentWork:${context.offeredTo.length + 1}:${context.offerUserId}`),
+              deadlineAt: context.deadlineAt - context.reportReserveMs,
+            }),
+            onDone: [
+              { guard: 'mustReport', target: 'reportingSuccess', actions: ['recordOffer', 'notifyOffered'] },
+              { target: 'awaitingAcceptance', actions: ['recordOffer', 'notifyOffered'] },
+            ],
+            onError: [
+              {
+                guard: 'isCapabilityError',
+                target: '#routing.failing',
+                actions: ['recordError', 'recordFailedOffer', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the org is not ready for this routing type' } }],
+              },
+              { guard: 'canOfferAgain', target: 'picking', actions: ['recordError', 'recordFailedOffer'] },
+              {
+                target: '#routing.failing',
+                actions: ['recordError', 'recordFailedOffer', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'POST /agentWork failed' } }],
+              },
+            ],
+          },
+        },
+        reportingSuccess: {
+          description: 'POST /routingResult success: the work is placed (route → agentWork → routingResult, reference §5.2–5.3).',
+          invoke: {
+            id: 'reportRoutingResult',
+            src: 'reportRoutingResult',
+            input: ({ context }) => ({
+              request: routingResultRequest(context, true),
+              key: effectKey(context, 'routingResult'),
+              deadlineAt: context.deadlineAt,
+            }),
+            // Sent is sent: a failed report is logged by the adapter and never repeated.
+            onDone: { target: 'awaitingAcceptance', actions: 'recordReported' },
+            onError: { target: 'awaitingAcceptance', actions: ['recordReported', 'recordError'] },
+          },
+          on: {
+            REP_ACCEPTED: { actions: 'rememberAccepted' },
+            REP_JOINED: { guard: 'isOfferedRep', actions: 'rememberAccepted' },
+            REP_DECLINED: { actions: 'rememberDeclined' },
+          },
+        },
+        awaitingAcceptance: {
+          description: 'The rep has the offer; wait for ACCEPTED / DECLINED from the connector, or the offer timeout.',
+          always: [
+            { guard: 'answeredAccepted', target: '#routing.routed', actions: 'recordAccepted' },
+            { guard: 'answeredDeclined', target: 'declined', actions: 'recordDeclined' },
+          ],
+          invoke: {
+            id: 'offerTimer',
+            src: 'timer',
+            input: ({ context }) => ({ at: Date.now() + context.offerTimeoutMs, event: 'OFFER_TIMED_OUT' }),
+          },
+          on: {
+            REP_ACCEPTED: { target: '#routing.routed', actions: 'recordAccepted' },
+            REP_JOINED: { guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
+            REP_DECLINED: { target: 'declined', actions: 'recordDeclined' },
+            OFFER_TIMED_OUT: 'cancellingOffer',
+          },
+        },
+        declined: {
+          description: 'The rep declined: offer the work to the next rep while the deadline allows, else clear the route (Decline).',
+          always: [
+            { guard: 'canOfferAgain', target: 'picking' },
+            {
+              target: '#routing.failing',
+              actions: { type: 'fail', params: { outcome: 'declined', cancelReason: 'Decline', message: 'the rep declined' } },
+            },
+          ],
+        },
+        cancellingOffer: {
+          description: 'No answer in time: PATCH /agentWork Cancel, then the next rep or clear the route (Unavailable).',
+          invoke: {
+            id: 'cancelAgentWork',
+            src: 'cancelAgentWork',
+            input: ({ context }) => ({
+              request: { workId: context.workId ?? '', contextType: 'Agent' as const, status: 'Cancel' as const },
+              key: effectKey(context, `cancel:${context.workId}`),
+              deadlineAt: cleanupDeadline(context),
+            }),
+            onDone: { target: 'unanswered', actions: 'recordWorkClosed' },
+            // Salesforce refuses to cancel work that was just accepted or declined; either way it is no longer open.
+            onError: { target: 'unanswered', actions: ['recordWorkClosed', 'recordError'] },
+          },
+          on: {
+            REP_ACCEPTED: { target: '#routing.routed', actions: 'recordAccepted' },
+            REP_JOINED: { guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
+          },
+        },
+        unanswered: {
+          always: [
+            { guard: 'canOfferAgain', target: 'picking' },
+            {
+              target: '#routing.failing',
+              actions: { type: 'fail', params: { outcome: 'noAnswer', cancelReason: 'Unavailable', message: 'no rep accepted in time' } },
+            },
+          ],
+        },
+        routingExternally: {
+          description: "External target: hand the conversation to the partner's external router, then report with externallyRouted: true.",
+          invoke: {
+            id: 'routeExternally',
+            src: 'routeExternally',
+            input: ({ context }) => ({
+              conversationIdentifier: context.conversationIdentifier,
+              externalId: context.target.kind === 'external' ? context.target.externalId : '',
+              routingType: context.routingType,
+            }),
+            onDone: '#routing.reportingExternal',
+            onError: {
+              target: '#routing.failing',
+              actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the external transfer failed' } }],
+            },
+          },
+        },
+      },
+    },
+    reportingExternal: {
+      description: 'POST /routingResult success with externallyRouted: true.',
+      invoke: {
+        id: 'reportRoutingResult',
+        src: 'reportRoutingResult',
+        input: ({ context }) => ({
+          request: routingResultRequest(context, true),
+          key: effectKey(context, 'routingResult'),
+          deadlineAt: context.deadlineAt,
+        }),
+        onDone: { target: 'externallyRouted', actions: 'recordReported' },
+        onError: { target: 'externallyRouted', actions: ['recordReported', 'recordError'] },
+      },
+    },
+    failing: {
+      description: 'Finish a request that did not route: report the failure first (it is deadline-bound), then cancel open work, then clear the PSR.',
+      initial: 'reportingFailure',
+      states: {
+        reportingFailure: {
+          always: [{ guard: 'canReport', target: 'sendingFailure' }, { target: 'cancellingWork' }],
+        },
+        sendingFailure: {
+          invoke: {
+            id: 'reportFailure',
+            src: 'reportRoutingResult',
+            input: ({ context }) => ({
+              request: routingResultRequest(context, false),
+              key: effectKey(context, 'routingResult'),
+              deadlineAt: context.deadlineAt,
+            }),
+            onDone: { target: 'cancellingWork', actions: 'recordReported' },
+            onError: { target: 'cancellingWork', actions: ['recordReported', 'recordError'] },
+          },
+        },
+        cancellingWork: {
+          always: [{ guard: 'workIsOpen', target: 'sendingCancel' }, { target: 'clearingRoute' }],
+        },
+        sendingCancel: {
+          invoke: {
+            id: 'cancelOpenWork',
+            src: 'cancelAgentWork',
+            input: ({ context }) => ({
+              request: { workId: context.workId ?? '', contextType: 'Agent' as const, status: 'Cancel' as const },
+              key: effectKey(context, `cancel:${context.workId}`),
+              deadlineAt: cleanupDeadline(context),
+            }),
+            onDone: { target: 'clearingRoute', actions: 'recordWorkClosed' },
+            onError: { target: 'clearingRoute', actions: ['recordWorkClosed', 'recordError'] },
+          },
+        },
+        clearingRoute: {
+          always: [{ guard: 'routeIsOpen', target: 'sendingClear' }, { target: '#routing.failed' }],
+        },
+        sendingClear: {
+          invoke: {
+            id: 'clearRoute',
+            src: 'clearRoute',
+            input: ({ context }) => ({
+              request: { conversationIdentifier: context.conversationIdentifier, cancelReason: context.failure?.cancelReason ?? 'Unknown' },
+              key: effectKey(context, 'clearRoute'),
+              deadlineAt: cleanupDeadline(context),
+            }),
+            onDone: { target: '#routing.failed', actions: 'recordRouteCleared' },
+            onError: { target: '#routing.failed', actions: ['recordRouteCleared', 'recordError'] },
+          },
+        },
+      },
+    },
+    routed: { type: 'final', description: 'A rep accepted the work; Salesforce deleted the PSR.', entry: 'notifyFinished' },
+    externallyRouted: { type: 'final', description: 'Handed to an external target and reported.', entry: 'notifyFinished' },
+    failed: { type: 'final', description: 'Did not route; reported, work cancelled and PSR cleared as needed.', entry: 'notifyFinished' },
+  },
+  output: ({ context }) => outputOf(context),
+});
+
+function outputOf(ctx: RoutingContext): RoutingOutput {
+  const out: RoutingOutput = {
+    routingId: ctx.routingId,
+    routingType: ctx.routingType,
+    outcome: ctx.failure?.outcome ?? (ctx.acceptedBy ? 'routed' : ctx.target.kind === 'external' ? 'externallyRouted' : 'failed'),
+    reported: ctx.reported,
+  };
+  if (ctx.acceptedBy) out.acceptedBy = ctx.acceptedBy;
+  if (ctx.failure) out.message = ctx.failure.message;
+  return out;
+}

@@ -1,0 +1,364 @@
+// The session machine: one root actor per conversationIdentifier. It holds the end user, the reps
+// present and the MessagingSession id; spawns a routing child per routing request; hands
+// agent-work, RoutingResult and ParticipantChanged events to the child that owns them; rejects a
+// conference at once when the participant cap is reached; and, when the session ends, lets every
+// child clean up before it stops.
+import { emit, enqueueActions, setup } from 'xstate';
+import type { RoutingType } from '../domain/enums.js';
+import type {
+  AgentWorkEvent,
+  ParticipantChangedEntry,
+  RoutingRequestedEvent,
+  RoutingResultEntry,
+  RoutingTarget,
+  SessionStatusChangedEntry,
+} from '../domain/events.js';
+import type { ConsentRequest } from '../domain/ports.js';
+import { routingMachine, type RoutingEvent, type RoutingInput, type RoutingNotification, type RoutingOutput } from './routing.js';
+
+/** Routing settings every request of a session uses; the switchboard fills them from its options. */
+export interface RoutingSettings {
+  /** Salesforce's routing window for a RoutingRequested (60 s), or lower. */
+  routingWindowMs: number;
+  reportReserveMs: number;
+  offerTimeoutMs: number;
+  maxOffers: number;
+  repickIntervalMs: number;
+  /** How long initial routing may take before it gives up and clears the PSR. */
+  initialRoutingTimeoutMs: number;
+  capacityWeight?: number;
+  /** min(MaxParticipantsForCnfrOverride, platform cap): reps in a conference, pending invitations included. */
+  participantCap: number;
+}
+
+export interface SessionInput {
+  conversationIdentifier: string;
+  channelAddressIdentifier?: string;
+  endUserClientId?: string;
+  /** MessagingSession id, 15 chars. */
+  workItemId?: string;
+  settings: RoutingSettings;
+}
+
+export interface RepPresence {
+  userId: string;
+  role: string;
+  joinedAt: number;
+  displayName?: string;
+}
+
+/** What the session knows of one pending routing request. */
+export interface PendingRouting {
+  routingId: string;
+  routingType: RoutingType;
+  target: RoutingTarget;
+  startedAt: number;
+  deadlineAt: number;
+  offeredTo?: string;
+  workId?: string;
+}
+
+export interface WarmTransfer {
+  from: string;
+  to: string[];
+  at: number;
+}
+
+export interface SessionContext extends SessionInput {
+  reps: Record<string, RepPresence>;
+  routings: Record<string, PendingRouting>;
+  /** AgentWork id → routing id, for agent-work events from the connector relay. */
+  workIndex: Record<string, string>;
+  /** Agent-work events that arrived before their POST /agentWork answered. */
+  heldWork: AgentWorkEvent[];
+  /** Routing ids already handled, so a replayed RoutingRequested starts nothing twice. */
+  seenRoutingIds: string[];
+  transfers: WarmTransfer[];
+  status?: string;
+  /** Set when the session starts ending: a request that races the end is rejected, not routed. */
+  endingReason?: string;
+  initialCount: number;
+}
+
+export type SessionEvent =
+  | { type: 'ROUTING_REQUESTED'; request: RoutingRequestedEvent; receivedAt: number }
+  | { type: 'START_ROUTING'; target: RoutingTarget; consent?: ConsentRequest }
+  | { type: 'ROUTING_RESULT'; entry: RoutingResultEntry }
+  | { type: 'AGENT_WORK'; event: AgentWorkEvent }
+  | { type: 'PARTICIPANT_CHANGED'; entry: ParticipantChangedEntry }
+  | { type: 'SESSION_STATUS_CHANGED'; entry: SessionStatusChangedEntry }
+  | { type: 'END_SESSION'; reason: string }
+  | RoutingNotification;
+
+/** Emitted to the switchboard (`actor.on(...)`), which turns them into the app's listener calls. */
+export type SessionEmitted =
+  | { type: 'participant.joined'; conversationIdentifier: string; userId: string; role: string; displayName?: string }
+  | { type: 'participant.left'; conversationIdentifier: string; userId: string; role: string; warmTransferTo?: string[] }
+  | { type: 'routing.started'; conversationIdentifier: string; routingId: string; routingType: RoutingType; target: RoutingTarget }
+  | { type: 'routing.finished'; conversationIdentifier: string; output: RoutingOutput; durationMs: number }
+  | { type: 'routing.ignored'; conversationIdentifier: string; reason: string; routingId?: string }
+  | { type: 'session.ended'; conversationIdentifier: string; reason: string };
+
+const MAX_HELD_WORK = 32;
+const MAX_SEEN_ROUTING_IDS = 64;
+const MAX_TRANSFERS = 16;
+const TERMINAL_STATUSES = new Set(['Ended', 'Error']);
+
+function isRep(role: string, appType: string): boolean {
+  return role === 'Agent' || role === 'Supervisor' || appType === 'agent';
+}
+
+function childId(routingId: string): string {
+  return `routing:${routingId}`;
+}
+
+/** Reps in the conference plus invitations still pending: what the cap is checked against. */
+export function occupiedSeats(ctx: SessionContext): number {
+  const pendingInvites = Object.values(ctx.routings).filter((r) => r.routingType === 'Conference').length;
+  return Object.keys(ctx.reps).length + pendingInvites;
+}
+
+function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' | 'routingType' | 'target' | 'requested' | 'deadlineAt'> & Partial<RoutingInput>): RoutingInput {
+  const s = ctx.settings;
+  const input: RoutingInput = {
+    conversationIdentifier: ctx.conversationIdentifier,
+    reportReserveMs: s.reportReserveMs,
+    offerTimeoutMs: s.offerTimeoutMs,
+    maxOffers: s.maxOffers,
+    repickIntervalMs: s.repickIntervalMs,
+    exclude: Object.keys(ctx.reps),
+    ...base,
+  };
+  if (ctx.workItemId) input.workItemId = ctx.workItemId;
+  if (s.capacityWeight !== undefined) input.capacityWeight = s.capacityWeight;
+  return input;
+}
+
+/** The pending routing a Salesforce RoutingResult speaks of: by PSR id, else the newest of its routing type. */
+function routingForResult(ctx: SessionContext, entry: RoutingResultEntry): string | undefined {
+  const pending = Object.values(ctx.routings).filter((r) => r.routingType === entry.routingType);
+  pending.sort((a, b) => b.startedAt - a.startedAt);
+  return pending[0]?.routingId;
+}
+
+export const sessionMachine = setup({
+  types: {
+    context: {} as SessionContext,
+    input: {} as SessionInput,
+    events: {} as SessionEvent,
+    emitted: {} as SessionEmitted,
+  },
+  actors: { routing: routingMachine },
+  guards: {
+    noRoutingsLeft: ({ context }) => Object.keys(context.routings).length === 0,
+    isTerminalStatus: ({ event }) =>
+      event.type === 'SESSION_STATUS_CHANGED' && TERMINAL_STATUSES.has(event.entry.sessionStatus),
+  },
+  actions: {
+    startRequestedRouting: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ROUTING_REQUESTED') return;
+      const req = event.request;
+      if (context.routings[req.routingEventId] || context.seenRoutingIds.includes(req.routingEventId)) {
+        enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, reason: 'duplicate RoutingRequested' });
+        return;
+      }
+      let rejectReason: string | undefined;
+      const seats = occupiedSeats(context);
+      if (context.endingReason !== undefined) rejectReason = `the messaging session is ending (${context.endingReason})`;
+      else if (req.routingType === 'Conference' && seats >= context.settings.participantCap) {
+        rejectReason = `participant cap reached (${seats} of ${context.settings.participantCap})`;
+      }
+      const deadlineAt = event.receivedAt + context.settings.routingWindowMs;
+      const workItemId = context.workItemId ?? (req.workRecordId ? req.workRecordId.slice(0, 15) : undefined);
+      const input = routingInput({ ...context, ...(workItemId ? { workItemId } : {}) }, {
+        routingId: req.routingEventId,
+        routingType: req.routingType,
+        target: req.target,
+        requested: true,
+        deadlineAt,
+        correlationId: req.routingEventId,
+        ...(rejectReason ? { rejectReason } : {}),
+      });
+      const pending: PendingRouting = {
+        routingId: req.routingEventId,
+        routingType: req.routingType,
+        target: req.target,
+        startedAt: event.receivedAt,
+        deadlineAt,
+      };
+      enqueue.assign({
+        routings: { ...context.routings, [req.routingEventId]: pending },
+        seenRoutingIds: [...context.seenRoutingIds, req.routingEventId].slice(-MAX_SEEN_ROUTING_IDS),
+        ...(workItemId ? { workItemId } : {}),
+        ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}),
+      });
+      enqueue.spawnChild('routing', { id: childId(req.routingEventId), input });
+      enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, routingType: req.routingType, target: req.target });
+    }),
+    startInitialRouting: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'START_ROUTING') return;
+      const now = Date.now();
+      const routingId = `initial-${context.initialCount + 1}`;
+      const input = routingInput(context, {
+        routingId,
+        routingType: 'Initial',
+        target: event.target,
+        requested: false,
+        deadlineAt: now + context.settings.initialRoutingTimeoutMs,
+        ...(event.consent ? { consent: event.consent } : {}),
+      });
+      enqueue.assign({
+        initialCount: context.initialCount + 1,
+        routings: { ...context.routings, [routingId]: { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt } },
+      });
+      enqueue.spawnChild('routing', { id: childId(routingId), input });
+      enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId, routingType: 'Initial', target: event.target });
+    }),
+    recordOffer: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'routing.offered') return;
+      const pending = context.routings[event.routingId];
+      if (!pending) return;
+      const workIndex = { ...context.workIndex };
+      if (pending.workId) delete workIndex[pending.workId];
+      if (event.workId) workIndex[event.workId] = event.routingId;
+      const held = event.workId ? context.heldWork.filter((w) => w.workId === event.workId) : [];
+      enqueue.assign({
+        routings: { ...context.routings, [event.routingId]: { ...pending, offeredTo: event.userId, ...(event.workId ? { workId: event.workId } : {}) } },
+        workIndex,
+        heldWork: held.length ? context.heldWork.filter((w) => w.workId !== event.workId) : context.heldWork,
+      });
+      for (const w of held) {
+        const routed = toRoutingEvent(w);
+        if (routed) enqueue.sendTo(childId(event.routingId), routed);
+      }
+    }),
+    finishRouting: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'routing.finished') return;
+      const id = event.output.routingId;
+      const pending = context.routings[id];
+      if (!pending) return;
+      const routings = { ...context.routings };
+      delete routings[id];
+      const workIndex = { ...context.workIndex };
+      if (pending.workId) delete workIndex[pending.workId];
+      enqueue.assign({ routings, workIndex });
+      enqueue.stopChild(childId(id));
+      enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: event.output, durationMs: Date.now() - pending.startedAt });
+    }),
+    forwardAgentWork: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'AGENT_WORK') return;
+      const routed = toRoutingEvent(event.event);
+      if (!routed) return;
+      let routingId = context.workIndex[event.event.workId];
+      if (!routingId) {
+        // POST /agentWork answered 15109 (work already existed) and gave no id: the one offer without an id owns it.
+        const unnamed = Object.values(context.routings).filter((r) => r.offeredTo && !r.workId);
+        if (unnamed.length === 1) routingId = unnamed[0]!.routingId;
+      }
+      if (routingId && context.routings[routingId]) {
+        enqueue.sendTo(childId(routingId), routed);
+        return;
+      }
+      // The relay can beat our own POST /agentWork response: hold the answer until the offer is known.
+      enqueue.assign({ heldWork: [...context.heldWork, event.event].slice(-MAX_HELD_WORK) });
+    }),
+    forwardRoutingResult: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ROUTING_RESULT' || event.entry.failureType === 'None') return;
+      const routingId = routingForResult(context, event.entry);
+      if (!routingId) {
+        enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, reason: `RoutingResult ${event.entry.failureType} for no pending ${event.entry.routingType} request` });
+        return;
+      }
+      const cancel: RoutingEvent = { type: 'ROUTING_CANCELLED', failureType: event.entry.failureType, ...(event.entry.cancelReason ? { cancelReason: event.entry.cancelReason } : {}) };
+      enqueue.sendTo(childId(routingId), cancel);
+    }),
+    applyParticipantChanges: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'PARTICIPANT_CHANGED') return;
+      const reps = { ...context.reps };
+      let transfers = context.transfers;
+      const now = Date.now();
+      for (const change of event.entry.entries) {
+        const { subject: userId, role, appType } = change.participant;
+        if (!isRep(role, appType)) continue;
+        if (change.operation === 'add' && !reps[userId]) {
+          reps[userId] = { userId, role, joinedAt: now, ...(change.displayName ? { displayName: change.displayName } : {}) };
+          enqueue.emit({ type: 'participant.joined', conversationIdentifier: context.conversationIdentifier, userId, role, ...(change.displayName ? { displayName: change.displayName } : {}) });
+          for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(id), { type: 'REP_JOINED', userId });
+        } else if (change.operation === 'remove' && reps[userId]) {
+          const leaving = reps[userId]!;
+          delete reps[userId];
+          // A warm transfer: reps overlapped, then the one who was there first left.
+          const joinedAfter = Object.values(reps).filter((r) => r.joinedAt >= leaving.joinedAt).map((r) => r.userId);
+          if (joinedAfter.length > 0) transfers = [...transfers, { from: userId, to: joinedAfter, at: now }].slice(-MAX_TRANSFERS);
+          enqueue.emit({ type: 'participant.left', conversationIdentifier: context.conversationIdentifier, userId, role, ...(joinedAfter.length ? { warmTransferTo: joinedAfter } : {}) });
+        }
+      }
+      enqueue.assign({ reps, transfers });
+    }),
+    applyStatus: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SESSION_STATUS_CHANGED') return;
+      enqueue.assign({
+        status: event.entry.sessionStatus,
+        ...(!context.workItemId && event.entry.sessionId ? { workItemId: event.entry.sessionId.slice(0, 15) } : {}),
+      });
+    }),
+    endChildren: enqueueActions(({ context, event, enqueue }) => {
+      const reason = event.type === 'END_SESSION' ? event.reason : event.type === 'SESSION_STATUS_CHANGED' ? `status ${event.entry.sessionStatus}` : 'session ended';
+      enqueue.assign({ endingReason: reason });
+      for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(id), { type: 'SESSION_ENDED', reason });
+    }),
+    announceEnded: emit(({ context }) => ({ type: 'session.ended' as const, conversationIdentifier: context.conversationIdentifier, reason: context.endingReason ?? 'ended' })),
+  },
+}).createMachine({
+  id: 'session',
+  description: 'One messaging session (conversationIdentifier): its participants and a routing child per pending routing request.',
+  context: ({ input }) => ({
+    ...input,
+    reps: {},
+    routings: {},
+    workIndex: {},
+    heldWork: [],
+    seenRoutingIds: [],
+    transfers: [],
+    initialCount: 0,
+  }),
+  initial: 'active',
+  on: {
+    'routing.offered': { actions: 'recordOffer' },
+    'routing.finished': { actions: 'finishRouting' },
+    AGENT_WORK: { actions: 'forwardAgentWork' },
+    ROUTING_RESULT: { actions: 'forwardRoutingResult' },
+    PARTICIPANT_CHANGED: { actions: 'applyParticipantChanges' },
+  },
+  states: {
+    active: {
+      description: 'Conversation live: routing requests start routing children; a conference beyond the cap is rejected at once.',
+      on: {
+        ROUTING_REQUESTED: { actions: 'startRequestedRouting' },
+        START_ROUTING: { actions: 'startInitialRouting' },
+        SESSION_STATUS_CHANGED: [
+          { guard: 'isTerminalStatus', target: 'ending', actions: 'applyStatus' },
+          { actions: 'applyStatus' },
+        ],
+        END_SESSION: 'ending',
+      },
+    },
+    ending: {
+      description: 'The session ended: every routing child cancels its work, clears its PSR and reports, then the session stops.',
+      entry: 'endChildren',
+      always: { guard: 'noRoutingsLeft', target: 'ended' },
+      on: {
+        // A request that races the end still gets its one routingResult: the child reports the failure.
+        ROUTING_REQUESTED: { actions: 'startRequestedRouting' },
+        SESSION_STATUS_CHANGED: { actions: 'applyStatus' },
+      },
+    },
+    ended: { type: 'final', description: 'No routing left; the switchboard drops the actor.', entry: 'announceEnded' },
+  },
+});
+
+function toRoutingEvent(w: AgentWorkEvent): RoutingEvent | undefined {
+  if (w.workEvent === 'ACCEPTED') return { type: 'REP_ACCEPTED', workId: w.workId };
+  if (w.workEvent === 'DECLINED') return { type: 'REP_DECLINED', workId: w.workId };
+  return undefined;
+}

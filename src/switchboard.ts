@@ -1,0 +1,480 @@
+// The root of the engine. It owns one session actor per conversationIdentifier — each its own root
+// actor in a Map, never children of one parent (one parent owning thousands of children is O(N²) in
+// XState 5) — parses and routes intake to them, provides the machines' effects from the ports, and
+// turns what the sessions emit into the app's listener calls.
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { createActor, fromPromise, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import type { ConsentStatus, ContactListType } from './domain/enums.js';
+import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
+import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
+import { toId15 } from './domain/ids.js';
+import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
+import type { CallContext, InteractionService, PickRep, RouteExternally } from './domain/ports.js';
+import { Directory, type Contact, type DirectoryEntries } from './directory.js';
+import { routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
+import {
+  sessionMachine,
+  type PendingRouting,
+  type RepPresence,
+  type RoutingSettings,
+  type SessionEmitted,
+  type WarmTransfer,
+  occupiedSeats,
+} from './machines/session.js';
+
+/**
+ * Salesforce's own limit on conference participants is not published in a retrievable form
+ * (reference §1.12, §8.1); this default is deliberately modest and configurable.
+ */
+export const DEFAULT_PLATFORM_PARTICIPANT_CAP = 5;
+
+export interface RoutingOptions {
+  /** Salesforce's routing window (60 s); set lower to leave more margin. */
+  routingWindowMs?: number;
+  /** Stop working this long before the window closes, so the last calls land in time. Default 5 s. */
+  reportReserveMs?: number;
+  /** How long a rep may leave an offer unanswered. Default 20 s. */
+  offerTimeoutMs?: number;
+  /** Offers (AgentWorks) per request at most. Default 3. */
+  maxOffers?: number;
+  /** How soon to ask the rep picker again when nobody is available. Default 2 s. */
+  repickIntervalMs?: number;
+  /** How long initial routing may take before it gives up. Default 120 s. */
+  initialRoutingTimeoutMs?: number;
+  capacityWeight?: number;
+  /** The CCD's MaxParticipantsForCnfrOverride. */
+  maxParticipantsOverride?: number;
+  /** The Messaging platform's conference limit. Default 5 (unconfirmed; set it for your org). */
+  platformParticipantCap?: number;
+  /** Fallback queue for flow targets whose event carries none (POST /route needs one). */
+  fallbackQueueId?: string;
+}
+
+export interface SwitchboardOptions {
+  /** The Interaction Service: the got-based adapter for an org, or the recording one for tests. */
+  interactions: InteractionService;
+  /** The partner's ACD. Defaults to the directory's picker (availability + capacity, longest idle). */
+  pickRep?: PickRep;
+  /** Reps, queues, flows and external contacts: the default picker and getContacts(). */
+  directory?: Directory | DirectoryEntries;
+  /** Hands a transfer to a target outside the org. Without it, external transfers fail (reported). */
+  routeExternally?: RouteExternally;
+  routing?: RoutingOptions;
+  /** The CCD's consent owner is Partner: initial routing sends PATCH /consent with this status. */
+  consentStatus?: ConsentStatus;
+  /** Which routingParameters field names an external contact (unconfirmed in Salesforce's docs). */
+  isExternalTarget?: ParseOptions['isExternalTarget'];
+  logger?: Logger;
+  /** Platform event ids remembered for dedupe. Default 10,000. */
+  dedupeWindow?: number;
+}
+
+export type IngestResult =
+  | { ok: true; kind: string; conversationIdentifier?: string; duplicate?: boolean }
+  | { ok: false; error: SwitchboardError };
+
+export interface SessionView {
+  conversationIdentifier: string;
+  state: string;
+  channelAddressIdentifier?: string;
+  endUserClientId?: string;
+  workItemId?: string;
+  reps: RepPresence[];
+  pendingRoutings: PendingRouting[];
+  transfers: WarmTransfer[];
+  participantCap: number;
+  seatsTaken: number;
+}
+
+export interface StartConversationRequest {
+  /** The channel address identifier. */
+  to: string;
+  /** The end user's client id. */
+  from: string;
+  text: string;
+  /** Where initial routing goes; the channel's Omni setting when omitted. */
+  target?: Exclude<RoutingTarget, { kind: 'rep' } | { kind: 'external' }>;
+}
+
+export interface SwitchboardEvents {
+  /** An outbound Message / MessageUpdated for the end user: deliver it on your channel. */
+  message: MessageEntry;
+  'participant.joined': Extract<SessionEmitted, { type: 'participant.joined' }>;
+  'participant.left': Extract<SessionEmitted, { type: 'participant.left' }>;
+  'routing.started': Extract<SessionEmitted, { type: 'routing.started' }>;
+  'routing.finished': Extract<SessionEmitted, { type: 'routing.finished' }>;
+  'routing.ignored': Extract<SessionEmitted, { type: 'routing.ignored' }>;
+  'session.ended': Extract<SessionEmitted, { type: 'session.ended' }>;
+  /** Any other entry (typing, acknowledgements, RoutingWorkResult…). */
+  entry: OtherEntry | RoutingWorkResultEntry;
+  /** Input that was refused: logged, counted, skipped. */
+  rejected: { error: SwitchboardError; replayId?: string };
+  /** A session actor failed; it was dropped. */
+  error: { conversationIdentifier: string; error: unknown };
+}
+
+export interface SwitchboardStats {
+  sessions: number;
+  pendingRoutings: number;
+  inFlightEffects: number;
+  ingested: number;
+  rejected: number;
+  duplicates: number;
+  unroutable: number;
+}
+
+type SessionActor = ActorRefFrom<typeof sessionMachine>;
+
+export interface Switchboard {
+  /** A platform event decoded from the Pub/Sub stream. Handled synchronously by its session. */
+  ingest(event: PlatformEvent): IngestResult;
+  /** An onAgentWorkEvent relayed from the connector: `{ workId, workItemId, workEvent }`. */
+  agentWork(event: unknown): IngestResult;
+  /** POST /interactions for a new conversation, then initial routing. */
+  startConversation(req: StartConversationRequest): Promise<{ conversationIdentifier: string; workItemId?: string }>;
+  /** getContacts() for the connector, for one conversation. */
+  getContacts(conversationIdentifier: string | undefined, listType: ContactListType, filter?: { contains?: string; limit?: number; offset?: number }): Contact[];
+  on<K extends keyof SwitchboardEvents>(event: K, listener: (e: SwitchboardEvents[K]) => void): () => void;
+  session(conversationIdentifier: string): SessionView | undefined;
+  sessions(): SessionView[];
+  stats(): SwitchboardStats;
+  readonly directory: Directory;
+  /** Resolves once no Interaction Service call or rep pick is in flight. */
+  settled(): Promise<void>;
+  /** Stop intake, let in-flight calls finish (up to `drainMs`), stop every session. */
+  stop(options?: { drainMs?: number }): Promise<void>;
+}
+
+/** A bounded set: remembers the last `limit` keys. */
+class RecentKeys {
+  readonly #keys = new Set<string>();
+  constructor(readonly limit: number) {}
+  /** True if the key was already present. */
+  seen(key: string): boolean {
+    if (this.#keys.has(key)) return true;
+    this.#keys.add(key);
+    if (this.#keys.size > this.limit) this.#keys.delete(this.#keys.values().next().value as string);
+    return false;
+  }
+}
+
+function settingsFrom(o: RoutingOptions = {}): RoutingSettings {
+  const platformCap = o.platformParticipantCap ?? DEFAULT_PLATFORM_PARTICIPANT_CAP;
+  const cap = Math.min(o.maxParticipantsOverride ?? platformCap, platformCap);
+  const s: RoutingSettings = {
+    routingWindowMs: o.routingWindowMs ?? 60_000,
+    reportReserveMs: o.reportReserveMs ?? 5_000,
+    offerTimeoutMs: o.offerTimeoutMs ?? 20_000,
+    maxOffers: o.maxOffers ?? 3,
+    repickIntervalMs: o.repickIntervalMs ?? 2_000,
+    initialRoutingTimeoutMs: o.initialRoutingTimeoutMs ?? 120_000,
+    participantCap: cap,
+  };
+  if (o.capacityWeight !== undefined) s.capacityWeight = o.capacityWeight;
+  if (s.routingWindowMs > 60_000) throw new ConfigError('routing.routingWindowMs cannot exceed Salesforce\'s 60-second window');
+  if (s.reportReserveMs >= s.routingWindowMs) throw new ConfigError('routing.reportReserveMs must be shorter than routing.routingWindowMs');
+  if (!(cap >= 1)) throw new ConfigError('the participant cap must be at least 1');
+  return s;
+}
+
+function viewOf(snapshot: SnapshotFrom<typeof sessionMachine>): SessionView {
+  const c = snapshot.context;
+  const view: SessionView = {
+    conversationIdentifier: c.conversationIdentifier,
+    state: typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value),
+    reps: Object.values(c.reps),
+    pendingRoutings: Object.values(c.routings),
+    transfers: c.transfers,
+    participantCap: c.settings.participantCap,
+    seatsTaken: occupiedSeats(c),
+  };
+  if (c.channelAddressIdentifier) view.channelAddressIdentifier = c.channelAddressIdentifier;
+  if (c.endUserClientId) view.endUserClientId = c.endUserClientId;
+  if (c.workItemId) view.workItemId = c.workItemId;
+  return view;
+}
+
+export function createSwitchboard(options: SwitchboardOptions): Switchboard {
+  if (!options?.interactions) throw new ConfigError('createSwitchboard needs `interactions` (an InteractionService)');
+  const settings = settingsFrom(options.routing);
+  const log = options.logger ?? pino({ level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'info', redact: ['*.authorization', '*.accessToken', '*.token'] });
+  const api = options.interactions;
+  const directory = options.directory instanceof Directory ? options.directory : new Directory(options.directory);
+  const pickRep: PickRep = options.pickRep ?? ((req) => directory.pickRep(req));
+  const parseOptions: ParseOptions = {};
+  if (options.routing?.fallbackQueueId) parseOptions.fallbackQueueId = options.routing.fallbackQueueId;
+  if (options.isExternalTarget) parseOptions.isExternalTarget = options.isExternalTarget;
+
+  const sessions = new Map<string, SessionActor>();
+  /** MessagingSession id (15) → conversationIdentifier, for agent-work events. */
+  const byWorkItem = new Map<string, string>();
+  const recentEvents = new RecentKeys(options.dedupeWindow ?? 10_000);
+  const listeners = new Map<string, Set<(e: never) => void>>();
+  const inFlight = new Set<Promise<unknown>>();
+  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0 };
+  let stopped = false;
+
+  function emitToApp<K extends keyof SwitchboardEvents>(event: K, payload: SwitchboardEvents[K]): void {
+    for (const listener of listeners.get(event) ?? []) {
+      try {
+        (listener as (e: SwitchboardEvents[K]) => void)(payload);
+      } catch (err) {
+        // A throwing app listener must not break the engine's own bookkeeping.
+        log.error({ err, event }, 'a switchboard listener threw');
+      }
+    }
+  }
+
+  /** Wrap a port call: track it for settled()/stop() and log its outcome with its step key. */
+  function track<T>(what: string, key: string, run: () => Promise<T> | T): Promise<T> {
+    const started = Date.now();
+    const p = Promise.resolve()
+      .then(run)
+      .then(
+        (value) => {
+          log.debug({ call: what, key, ms: Date.now() - started }, 'call ok');
+          return value;
+        },
+        (err: unknown) => {
+          log.warn({ call: what, key, ms: Date.now() - started, error: describeError(err) }, 'call failed');
+          throw err;
+        },
+      );
+    inFlight.add(p);
+    const done = () => inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  function call<I, O>(what: string, priority: CallContext['priority'], fn: (req: I, ctx: CallContext) => Promise<O>) {
+    return fromPromise<O, EffectInput<I>>(({ input }) =>
+      track(what, input.key, () => fn(input.request, { key: input.key, deadlineAt: input.deadlineAt, priority })),
+    );
+  }
+
+  const providedRouting = routingMachine.provide({
+    actors: {
+      patchConsent: call('PATCH /consent', 'start', (r, c) => api.patchConsent(r, c)),
+      createRoute: call('POST /route', 'start', (r, c) => api.createRoute(r, c)),
+      createAgentWork: call('POST /agentWork', 'start', (r, c) => api.createAgentWork(r, c)),
+      reportRoutingResult: call('POST /routingResult', 'finish', (r, c) => api.reportRoutingResult(r, c)),
+      cancelAgentWork: call('PATCH /agentWork', 'finish', (r, c) => api.patchAgentWork(r, c)),
+      clearRoute: call('DELETE /route', 'finish', (r, c) => api.clearRoute(r, c)),
+      pickRep: fromPromise(({ input }) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
+      routeExternally: fromPromise(({ input }) =>
+        track('routeExternally', `${input.conversationIdentifier}/external`, () => {
+          if (!options.routeExternally) throw new NotProvidedError('routeExternally (the external transfer handler)');
+          return options.routeExternally(input);
+        }),
+      ),
+    },
+  });
+  const machine = sessionMachine.provide({ actors: { routing: providedRouting } });
+
+  function indexWorkItem(actor: SessionActor, conversationIdentifier: string): void {
+    const workItemId = actor.getSnapshot().context.workItemId;
+    if (workItemId && byWorkItem.get(workItemId) !== conversationIdentifier) byWorkItem.set(workItemId, conversationIdentifier);
+  }
+
+  function sessionFor(conversationIdentifier: string, seed: { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string } = {}): SessionActor {
+    const existing = sessions.get(conversationIdentifier);
+    if (existing) return existing;
+    const slog = log.child({ conversationIdentifier });
+    const input = { conversationIdentifier, settings, ...seed };
+    if (input.workItemId) input.workItemId = toId15(input.workItemId);
+    const actor = createActor(machine, { input });
+    actor.on('*', (e) => {
+      const event = e as SessionEmitted;
+      if (event.type === 'routing.finished') {
+        slog.info({ routingId: event.output.routingId, routingType: event.output.routingType, outcome: event.output.outcome, acceptedBy: event.output.acceptedBy, message: event.output.message, reported: event.output.reported, ms: event.durationMs }, 'routing finished');
+      } else if (event.type === 'routing.started') {
+        slog.info({ routingId: event.routingId, routingType: event.routingType, target: event.target.kind }, 'routing started');
+      } else if (event.type === 'routing.ignored') {
+        slog.warn({ routingId: event.routingId, reason: event.reason }, 'routing event ignored');
+      } else if (event.type === 'participant.joined') {
+        directory.hold(event.userId, conversationIdentifier);
+      } else if (event.type === 'participant.left') {
+        directory.release(event.userId, conversationIdentifier);
+      }
+      emitToApp(event.type, event as never);
+    });
+    actor.subscribe({
+      complete: () => {
+        sessions.delete(conversationIdentifier);
+        const workItemId = actor.getSnapshot().context.workItemId;
+        if (workItemId && byWorkItem.get(workItemId) === conversationIdentifier) byWorkItem.delete(workItemId);
+        for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.release(rep, conversationIdentifier);
+        slog.info('session ended');
+      },
+      error: (error) => {
+        // Machines never throw by design; if one does, drop the session loudly rather than leave it half-alive.
+        sessions.delete(conversationIdentifier);
+        slog.error({ error: describeError(error) }, 'session actor failed; dropped');
+        emitToApp('error', { conversationIdentifier, error });
+      },
+    });
+    sessions.set(conversationIdentifier, actor);
+    actor.start();
+    indexWorkItem(actor, conversationIdentifier);
+    return actor;
+  }
+
+  function reject(error: SwitchboardError, replayId?: string): IngestResult {
+    counters.rejected += 1;
+    log.warn({ code: error.code, field: error instanceof ParseError ? error.field : undefined, replayId, error: error.message }, 'input rejected');
+    emitToApp('rejected', { error, ...(replayId ? { replayId } : {}) });
+    return { ok: false, error };
+  }
+
+  function ingest(event: PlatformEvent): IngestResult {
+    if (stopped) return reject(new StoppedError(), event?.replayId);
+    if (event?.eventId && recentEvents.seen(`event:${event.eventId}`)) {
+      counters.duplicates += 1;
+      return { ok: true, kind: 'duplicate', duplicate: true };
+    }
+    const parsed = parsePlatformEvent(event, parseOptions);
+    if (!parsed.ok) return reject(parsed.error, event?.replayId);
+    const e = parsed.value;
+    counters.ingested += 1;
+    if (e.kind !== 'RoutingRequested' && recentEvents.seen(`entry:${e.entryId}`)) {
+      counters.duplicates += 1;
+      return { ok: true, kind: e.kind, conversationIdentifier: e.conversationIdentifier, duplicate: true };
+    }
+    const conv = e.conversationIdentifier;
+    switch (e.kind) {
+      case 'RoutingRequested': {
+        const actor = sessionFor(conv, {
+          channelAddressIdentifier: e.channelAddressIdentifier,
+          ...(e.endUserClientId ? { endUserClientId: e.endUserClientId } : {}),
+          ...(e.workRecordId ? { workItemId: e.workRecordId } : {}),
+        });
+        actor.send({ type: 'ROUTING_REQUESTED', request: e, receivedAt: Date.now() });
+        indexWorkItem(actor, conv);
+        break;
+      }
+      case 'ParticipantChanged':
+        sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier }).send({ type: 'PARTICIPANT_CHANGED', entry: e });
+        break;
+      case 'SessionStatusChanged': {
+        const known = sessions.get(conv);
+        if (!known && (e.sessionStatus === 'Ended' || e.sessionStatus === 'Error')) break;
+        const actor = known ?? sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier, workItemId: e.sessionId });
+        actor.send({ type: 'SESSION_STATUS_CHANGED', entry: e });
+        if (sessions.has(conv)) indexWorkItem(actor, conv);
+        break;
+      }
+      case 'RoutingResult': {
+        const actor = sessions.get(conv);
+        if (!actor) {
+          counters.unroutable += 1;
+          log.info({ conversationIdentifier: conv, replayId: e.replayId, failureType: e.failureType }, 'RoutingResult for a conversation this switchboard does not hold');
+          break;
+        }
+        actor.send({ type: 'ROUTING_RESULT', entry: e });
+        break;
+      }
+      case 'Message':
+      case 'MessageUpdated':
+        emitToApp('message', e);
+        break;
+      case 'RoutingWorkResult':
+      case 'OtherEntry':
+        emitToApp('entry', e);
+        break;
+    }
+    return { ok: true, kind: e.kind, conversationIdentifier: conv };
+  }
+
+  function agentWork(raw: unknown): IngestResult {
+    if (stopped) return reject(new StoppedError());
+    const parsed = parseAgentWorkEvent(raw);
+    if (!parsed.ok) return reject(parsed.error);
+    const w: AgentWorkEvent = parsed.value;
+    const conv = byWorkItem.get(toId15(w.workItemId));
+    const actor = conv ? sessions.get(conv) : undefined;
+    if (!actor || !conv) {
+      counters.unroutable += 1;
+      log.warn({ workId: w.workId, workItemId: w.workItemId, workEvent: w.workEvent }, 'agent work for a MessagingSession this switchboard does not hold');
+      return { ok: true, kind: 'AgentWork' };
+    }
+    counters.ingested += 1;
+    actor.send({ type: 'AGENT_WORK', event: w });
+    return { ok: true, kind: 'AgentWork', conversationIdentifier: conv };
+  }
+
+  async function startConversation(req: StartConversationRequest) {
+    if (stopped) throw new StoppedError();
+    const key = `interaction/${randomUUID()}`;
+    const res = await track('POST /interactions', key, () =>
+      api.postInteraction({ to: req.to, from: req.from, interaction: { kind: 'text', text: req.text } }, { key, priority: 'start' }),
+    );
+    const conv = res.conversationIdentifier;
+    const workItemId = res.workItemIds[0];
+    const actor = sessionFor(conv, { channelAddressIdentifier: req.to, endUserClientId: req.from, ...(workItemId ? { workItemId } : {}) });
+    const ctx = actor.getSnapshot().context;
+    // A conversation already with a rep or already being routed needs no new initial routing.
+    if (Object.keys(ctx.reps).length === 0 && Object.keys(ctx.routings).length === 0) {
+      actor.send({
+        type: 'START_ROUTING',
+        target: req.target ?? { kind: 'channelDefault' },
+        ...(options.consentStatus
+          ? { consent: { endUserClientId: req.from, channelAddressIdentifier: req.to, consentStatus: options.consentStatus } }
+          : {}),
+      });
+    }
+    indexWorkItem(actor, conv);
+    return { conversationIdentifier: conv, ...(workItemId ? { workItemId: toId15(workItemId) } : {}) };
+  }
+
+  function getContacts(conversationIdentifier: string | undefined, listType: ContactListType, filter: { contains?: string; limit?: number; offset?: number } = {}): Contact[] {
+    const actor = conversationIdentifier ? sessions.get(conversationIdentifier) : undefined;
+    const ctx = actor?.getSnapshot().context;
+    return directory.contacts({
+      listType,
+      present: ctx ? Object.keys(ctx.reps) : [],
+      capReached: ctx ? occupiedSeats(ctx) >= ctx.settings.participantCap : false,
+      ...filter,
+    });
+  }
+
+  async function settled(): Promise<void> {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  }
+
+  return {
+    ingest,
+    agentWork,
+    startConversation,
+    getContacts,
+    directory,
+    on(event, listener) {
+      let set = listeners.get(event);
+      if (!set) listeners.set(event, (set = new Set()));
+      set.add(listener as (e: never) => void);
+      return () => set!.delete(listener as (e: never) => void);
+    },
+    session(conversationIdentifier) {
+      const actor = sessions.get(conversationIdentifier);
+      return actor ? viewOf(actor.getSnapshot()) : undefined;
+    },
+    sessions: () => [...sessions.values()].map((a) => viewOf(a.getSnapshot())),
+    stats() {
+      let pendingRoutings = 0;
+      for (const a of sessions.values()) pendingRoutings += Object.keys(a.getSnapshot().context.routings).length;
+      return { sessions: sessions.size, pendingRoutings, inFlightEffects: inFlight.size, ...counters };
+    },
+    settled,
+    async stop({ drainMs = 5_000 } = {}) {
+      if (stopped) return;
+      stopped = true;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
+      clearTimeout(timer);
+      for (const actor of sessions.values()) actor.stop();
+      sessions.clear();
+      byWorkItem.clear();
+      log.info({ inFlight: inFlight.size }, 'switchboard stopped');
+    },
+  };
+}
