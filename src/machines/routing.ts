@@ -121,10 +121,8 @@ export interface RoutingOutput {
   reported: boolean;
 }
 
-/** What the routing child tells its session. */
-export type RoutingNotification =
-  | { type: 'routing.offered'; routingId: string; userId: string; workId?: string }
-  | { type: 'routing.finished'; output: RoutingOutput };
+/** What the routing child tells its session while it runs; its end arrives as XState's done event with the output. */
+export type RoutingNotification = { type: 'routing.offered'; routingId: string; userId: string; workId?: string };
 
 // ---- effect inputs: the exact request each step sends (tests assert on these) ----
 
@@ -180,6 +178,21 @@ export function routingResultRequest(ctx: RoutingContext, success: boolean): Rou
 
 // ---- the machine ----
 
+/**
+ * In states with a call in flight that starts work (POST /route, POST /agentWork), an end is noted
+ * but not acted on until the call answers: leaving at once would abandon a PSR or an AgentWork that
+ * Salesforce is about to create. The adapter bounds each attempt by the call's deadline, so the
+ * wait never outlasts the reserve kept for the routingResult.
+ */
+const INTERRUPTS_WAIT_FOR_CALL = {
+  DEADLINE_REACHED: {
+    guard: 'deadlineApplies',
+    actions: { type: 'fail', params: { outcome: 'timedOut', cancelReason: 'Unavailable', message: 'routing deadline reached' } },
+  },
+  ROUTING_CANCELLED: { actions: 'failFromCancel' },
+  SESSION_ENDED: { actions: 'failFromCancel' },
+} as const;
+
 function unprovided<I, O>(name: string) {
   return fromPromise<O, I>(async () => {
     throw new NotProvidedError(`effect '${name}'`);
@@ -232,6 +245,8 @@ export const routingMachine = setup({
       context.target.kind !== 'rep' &&
       context.offeredTo.length < context.maxOffers &&
       Date.now() < context.deadlineAt - context.reportReserveMs,
+    /** An end (deadline, cancel, session end) arrived while a call that starts work was in flight. */
+    interrupted: ({ context }) => context.failure !== undefined,
     /** After a RoutingRequested is reported, offers run on their own timers and the deadline no longer ends them. */
     deadlineApplies: ({ context }) => !(context.requested && context.reported),
   },
@@ -241,10 +256,6 @@ export const routingMachine = setup({
       routingId: context.routingId,
       userId: context.offerUserId ?? '',
       ...(context.workId ? { workId: context.workId } : {}),
-    })),
-    notifyFinished: sendParent(({ context }): RoutingNotification => ({
-      type: 'routing.finished',
-      output: outputOf(context),
     })),
     fail: assign({
       failure: ({ context }, params: RoutingFailure) =>
@@ -392,8 +403,10 @@ export const routingMachine = setup({
           },
         },
         creatingRoute: {
-          description: 'POST /route: creates the PendingServiceRouting (queue, flow with fallback queue, or the channel default).',
+          description:
+            'POST /route: creates the PendingServiceRouting (queue, flow with fallback queue, or the channel default). An end that arrives meanwhile waits for the answer, so a DELETE /route cannot overtake the PSR it must clear.',
           entry: 'markRouteAttempted',
+          on: INTERRUPTS_WAIT_FOR_CALL,
           invoke: {
             id: 'createRoute',
             src: 'createRoute',
@@ -403,10 +416,12 @@ export const routingMachine = setup({
               deadlineAt: context.deadlineAt - context.reportReserveMs,
             }),
             onDone: [
+              { guard: 'interrupted', target: '#routing.failing', actions: 'recordRoute' },
               { guard: 'flowChoseRep', target: 'offering', actions: 'recordRoute' },
               { target: 'picking', actions: 'recordRoute' },
             ],
             onError: [
+              { guard: 'interrupted', target: '#routing.failing', actions: 'recordError' },
               {
                 guard: 'isCapabilityError',
                 target: '#routing.failing',
@@ -454,7 +469,9 @@ export const routingMachine = setup({
           on: { RETRY_PICK: 'picking' },
         },
         offering: {
-          description: 'POST /agentWork: offer the work to the chosen rep (routingContext carries the routing correlation id).',
+          description:
+            'POST /agentWork: offer the work to the chosen rep (routingContext carries the routing correlation id). An end that arrives meanwhile waits for the answer, so the AgentWork it creates is cancelled rather than left offered.',
+          on: INTERRUPTS_WAIT_FOR_CALL,
           invoke: {
             id: 'createAgentWork',
             src: 'createAgentWork',
@@ -464,10 +481,12 @@ export const routingMachine = setup({
               deadlineAt: context.deadlineAt - context.reportReserveMs,
             }),
             onDone: [
+              { guard: 'interrupted', target: '#routing.failing', actions: ['recordOffer', 'notifyOffered'] },
               { guard: 'mustReport', target: 'reportingSuccess', actions: ['recordOffer', 'notifyOffered'] },
               { target: 'awaitingAcceptance', actions: ['recordOffer', 'notifyOffered'] },
             ],
             onError: [
+              { guard: 'interrupted', target: '#routing.failing', actions: ['recordError', 'recordFailedOffer'] },
               {
                 guard: 'isCapabilityError',
                 target: '#routing.failing',
@@ -483,6 +502,8 @@ export const routingMachine = setup({
         },
         reportingSuccess: {
           description: 'POST /routingResult success: the work is placed (route → agentWork → routingResult, reference §5.2–5.3).',
+          // Counted as sent when it starts: an end arriving mid-call must not add a second routingResult.
+          entry: 'recordReported',
           invoke: {
             id: 'reportRoutingResult',
             src: 'reportRoutingResult',
@@ -491,9 +512,9 @@ export const routingMachine = setup({
               key: effectKey(context, 'routingResult'),
               deadlineAt: context.deadlineAt,
             }),
-            // Sent is sent: a failed report is logged by the adapter and never repeated.
-            onDone: { target: 'awaitingAcceptance', actions: 'recordReported' },
-            onError: { target: 'awaitingAcceptance', actions: ['recordReported', 'recordError'] },
+            // Sent is sent: a failed report is logged and never repeated.
+            onDone: 'awaitingAcceptance',
+            onError: { target: 'awaitingAcceptance', actions: 'recordError' },
           },
           on: {
             REP_ACCEPTED: { actions: 'rememberAccepted' },
@@ -578,6 +599,7 @@ export const routingMachine = setup({
     },
     reportingExternal: {
       description: 'POST /routingResult success with externallyRouted: true.',
+      entry: 'recordReported',
       invoke: {
         id: 'reportRoutingResult',
         src: 'reportRoutingResult',
@@ -586,8 +608,8 @@ export const routingMachine = setup({
           key: effectKey(context, 'routingResult'),
           deadlineAt: context.deadlineAt,
         }),
-        onDone: { target: 'externallyRouted', actions: 'recordReported' },
-        onError: { target: 'externallyRouted', actions: ['recordReported', 'recordError'] },
+        onDone: 'externallyRouted',
+        onError: { target: 'externallyRouted', actions: 'recordError' },
       },
     },
     failing: {
@@ -598,6 +620,7 @@ export const routingMachine = setup({
           always: [{ guard: 'canReport', target: 'sendingFailure' }, { target: 'cancellingWork' }],
         },
         sendingFailure: {
+          entry: 'recordReported',
           invoke: {
             id: 'reportFailure',
             src: 'reportRoutingResult',
@@ -606,8 +629,8 @@ export const routingMachine = setup({
               key: effectKey(context, 'routingResult'),
               deadlineAt: context.deadlineAt,
             }),
-            onDone: { target: 'cancellingWork', actions: 'recordReported' },
-            onError: { target: 'cancellingWork', actions: ['recordReported', 'recordError'] },
+            onDone: 'cancellingWork',
+            onError: { target: 'cancellingWork', actions: 'recordError' },
           },
         },
         cancellingWork: {
@@ -644,9 +667,9 @@ export const routingMachine = setup({
         },
       },
     },
-    routed: { type: 'final', description: 'A rep accepted the work; Salesforce deleted the PSR.', entry: 'notifyFinished' },
-    externallyRouted: { type: 'final', description: 'Handed to an external target and reported.', entry: 'notifyFinished' },
-    failed: { type: 'final', description: 'Did not route; reported, work cancelled and PSR cleared as needed.', entry: 'notifyFinished' },
+    routed: { type: 'final', description: 'A rep accepted the work; Salesforce deleted the PSR.' },
+    externallyRouted: { type: 'final', description: 'Handed to an external target and reported.' },
+    failed: { type: 'final', description: 'Did not route; reported, work cancelled and PSR cleared as needed.' },
   },
   output: ({ context }) => outputOf(context),
 });

@@ -88,7 +88,9 @@ export type SessionEvent =
   | { type: 'PARTICIPANT_CHANGED'; entry: ParticipantChangedEntry }
   | { type: 'SESSION_STATUS_CHANGED'; entry: SessionStatusChangedEntry }
   | { type: 'END_SESSION'; reason: string }
-  | RoutingNotification;
+  | RoutingNotification
+  /** A routing child reached its final state. */
+  | { type: `xstate.done.actor.${string}`; output: RoutingOutput };
 
 /** Emitted to the switchboard (`actor.on(...)`), which turns them into the app's listener calls. */
 export type SessionEmitted =
@@ -233,7 +235,7 @@ export const sessionMachine = setup({
       }
     }),
     finishRouting: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'routing.finished') return;
+      if (!event.type.startsWith('xstate.done.actor.') || !('output' in event)) return;
       const id = event.output.routingId;
       const pending = context.routings[id];
       if (!pending) return;
@@ -325,7 +327,7 @@ export const sessionMachine = setup({
   initial: 'active',
   on: {
     'routing.offered': { actions: 'recordOffer' },
-    'routing.finished': { actions: 'finishRouting' },
+    'xstate.done.actor.*': { actions: 'finishRouting' },
     AGENT_WORK: { actions: 'forwardAgentWork' },
     ROUTING_RESULT: { actions: 'forwardRoutingResult' },
     PARTICIPANT_CHANGED: { actions: 'applyParticipantChanges' },
