@@ -183,9 +183,10 @@ function viewOf(snapshot: SnapshotFrom<typeof sessionMachine>): SessionView {
   const view: SessionView = {
     conversationIdentifier: c.conversationIdentifier,
     state: typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value),
-    reps: Object.values(c.reps),
-    pendingRoutings: Object.values(c.routings),
-    transfers: c.transfers,
+    // Copies: a view must not let the app reach into a live actor's context.
+    reps: Object.values(c.reps).map((r) => ({ ...r })),
+    pendingRoutings: Object.values(c.routings).map((r) => ({ ...r })),
+    transfers: c.transfers.map((t) => ({ ...t, to: [...t.to] })),
     participantCap: c.settings.participantCap,
     seatsTaken: occupiedSeats(c),
   };
@@ -287,6 +288,9 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     actor.on('*', (e) => {
       const event = e as SessionEmitted;
       if (event.type === 'routing.finished') {
+        // The picker held each offered rep's capacity; give it back unless the rep is now in the session.
+        const present = actor.getSnapshot().context.reps;
+        for (const rep of event.output.offeredTo) if (!present[rep]) directory.release(rep, conversationIdentifier);
         slog.info({ routingId: event.output.routingId, routingType: event.output.routingType, outcome: event.output.outcome, acceptedBy: event.output.acceptedBy, message: event.output.message, reported: event.output.reported, ms: event.durationMs }, 'routing finished');
       } else if (event.type === 'routing.started') {
         slog.info({ routingId: event.routingId, routingType: event.routingType, target: event.target.kind }, 'routing started');

@@ -119,6 +119,8 @@ export interface RoutingOutput {
   acceptedBy?: string;
   message?: string;
   reported: boolean;
+  /** Every rep offered the work, in order. */
+  offeredTo: string[];
 }
 
 /** What the routing child tells its session while it runs; its end arrives as XState's done event with the output. */
@@ -680,6 +682,7 @@ function outputOf(ctx: RoutingContext): RoutingOutput {
     routingType: ctx.routingType,
     outcome: ctx.failure?.outcome ?? (ctx.acceptedBy ? 'routed' : ctx.target.kind === 'external' ? 'externallyRouted' : 'failed'),
     reported: ctx.reported,
+    offeredTo: ctx.offeredTo,
   };
   if (ctx.acceptedBy) out.acceptedBy = ctx.acceptedBy;
   if (ctx.failure) out.message = ctx.failure.message;
