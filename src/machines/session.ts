@@ -277,8 +277,8 @@ export const sessionMachine = setup({
     applyParticipantChanges: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'PARTICIPANT_CHANGED') return;
       const reps = { ...context.reps };
-      let transfers = context.transfers;
       const now = Date.now();
+      const left: RepPresence[] = [];
       for (const change of event.entry.entries) {
         const { subject: userId, role, appType } = change.participant;
         if (!isRep(role, appType)) continue;
@@ -287,13 +287,17 @@ export const sessionMachine = setup({
           enqueue.emit({ type: 'participant.joined', conversationIdentifier: context.conversationIdentifier, userId, role, ...(change.displayName ? { displayName: change.displayName } : {}) });
           for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(id), { type: 'REP_JOINED', userId });
         } else if (change.operation === 'remove' && reps[userId]) {
-          const leaving = reps[userId]!;
+          left.push(reps[userId]!);
           delete reps[userId];
-          // A warm transfer: reps overlapped, then the one who was there first left.
-          const joinedAfter = Object.values(reps).filter((r) => r.joinedAt >= leaving.joinedAt).map((r) => r.userId);
-          if (joinedAfter.length > 0) transfers = [...transfers, { from: userId, to: joinedAfter, at: now }].slice(-MAX_TRANSFERS);
-          enqueue.emit({ type: 'participant.left', conversationIdentifier: context.conversationIdentifier, userId, role, ...(joinedAfter.length ? { warmTransferTo: joinedAfter } : {}) });
         }
+      }
+      // A warm transfer: reps overlapped, then the one who was there first left while they stay.
+      // Judged after the whole entry, so everyone leaving at once (the session ending) is no transfer.
+      let transfers = context.transfers;
+      for (const leaving of left) {
+        const stayed = Object.values(reps).filter((r) => r.joinedAt >= leaving.joinedAt).map((r) => r.userId);
+        if (stayed.length > 0) transfers = [...transfers, { from: leaving.userId, to: stayed, at: now }].slice(-MAX_TRANSFERS);
+        enqueue.emit({ type: 'participant.left', conversationIdentifier: context.conversationIdentifier, userId: leaving.userId, role: leaving.role, ...(stayed.length ? { warmTransferTo: stayed } : {}) });
       }
       enqueue.assign({ reps, transfers });
     }),

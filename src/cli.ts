@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// `switchboard demo` plays a whole conference story; `switchboard charts` writes docs/statecharts/.
+import { parseArgs } from 'node:util';
+import { runDemo, SCENARIOS } from './demo/run.js';
+
+const HELP = `switchboard <command> [options]
+
+Commands
+  demo [--scenario NAME]   play a conversation story end to end (default: all scenarios)
+  charts [--out DIR]       write the statecharts (JSON for Stately Studio, Mermaid) to DIR (docs/statecharts)
+
+Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (command === 'demo') {
+    const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, quiet: { type: 'boolean' } } });
+    return runDemo({ ...(values.scenario ? { scenario: values.scenario } : {}), out: process.stdout, color: process.stdout.isTTY === true && !process.env.NO_COLOR });
+  }
+  if (command === 'charts') {
+    const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
+    const { writeCharts } = await import('./charts.js');
+    const written = await writeCharts(values.out ?? 'docs/statecharts');
+    process.stdout.write(`wrote ${written.join(', ')}\n`);
+    return 0;
+  }
+  process.stderr.write(`unknown command '${command}'\n\n${HELP}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,50 @@
+// The public surface of Switchboard. Nothing outside this file is public.
+export {
+  createSwitchboard,
+  DEFAULT_PLATFORM_PARTICIPANT_CAP,
+  type Switchboard,
+  type SwitchboardOptions,
+  type SwitchboardEvents,
+  type SwitchboardStats,
+  type RoutingOptions,
+  type IngestResult,
+  type SessionView,
+  type StartConversationRequest,
+} from './switchboard.js';
+export {
+  Directory,
+  type Contact,
+  type ContactsRequest,
+  type DirectoryEntries,
+  type DirectoryRep,
+  type DirectoryQueue,
+  type DirectoryFlow,
+  type DirectoryExternal,
+} from './directory.js';
+export {
+  SwitchboardError,
+  ParseError,
+  RequestValidationError,
+  InteractionApiError,
+  CircuitOpenError,
+  DeadlineExceededError,
+  AuthError,
+  ConfigError,
+  NotProvidedError,
+  StoppedError,
+  isApiError,
+  type ApiErrorKind,
+} from './domain/errors.js';
+export { parsePlatformEvent, parseAgentWorkEvent, type ParseResult, type ParseOptions } from './domain/parse.js';
+export { toId15, isSalesforceId } from './domain/ids.js';
+export type * from './domain/events.js';
+export type * from './domain/ports.js';
+export type * from './domain/enums.js';
+export {
+  createRecordingInteractionService,
+  type RecordingInteractionService,
+  type RecordedCall,
+  type Endpoint,
+} from './io/recording-interaction-service.js';
+export { routingMachine, type RoutingInput, type RoutingOutput, type RoutingOutcome } from './machines/routing.js';
+export { sessionMachine, type SessionEmitted, type RepPresence, type PendingRouting, type WarmTransfer } from './machines/session.js';

@@ -1,0 +1,44 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { runDemo, SCENARIOS } from '../src/demo/run.js';
+
+function capture() {
+  let text = '';
+  const out = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
+  return { out, text: () => text };
+}
+
+describe('the demo', () => {
+  it('plays the whole conference story and the invariants hold', async () => {
+    const c = capture();
+    expect(await runDemo({ out: c.out, color: false })).toBe(0);
+    const text = c.text();
+    for (const line of [
+      'Initial routing routed by Ava',
+      'Ben joined',
+      'offer to Cam',
+      'Conference routing routed by Dia',
+      'POST /routingResult failure: participant cap reached (3 of 3)',
+      'Ava left (warm transfer to Ben, Dia)',
+      'PATCH /agentWork Cancel',
+      'Conference routing cancelled',
+      'session ended',
+      '✓ invariants hold',
+    ]) expect(text).toContain(line);
+    expect(text).not.toMatch(/\x1b\[/);
+  });
+
+  for (const s of SCENARIOS.filter((x) => x.name !== 'conference')) {
+    it(`plays the '${s.name}' scenario`, async () => {
+      const c = capture();
+      expect(await runDemo({ scenario: s.name, out: c.out, color: false })).toBe(0);
+      expect(c.text()).toContain(s.title);
+    });
+  }
+
+  it('refuses an unknown scenario', async () => {
+    const c = capture();
+    expect(await runDemo({ scenario: 'nope', out: c.out, color: false })).toBe(2);
+    expect(c.text()).toMatch(/unknown scenario/);
+  });
+});
