@@ -375,12 +375,17 @@ export const routingMachine = setup({
       },
       on: {
         DEADLINE_REACHED: {
+          description: 'The routing window less the reserve has passed (an absolute-time timer, re-armed on restore).',
           guard: 'deadlineApplies',
           target: 'failing',
           actions: { type: 'fail', params: { outcome: 'timedOut', cancelReason: 'Unavailable', message: 'routing deadline reached' } },
         },
-        ROUTING_CANCELLED: { target: 'failing', actions: 'failFromCancel' },
-        SESSION_ENDED: { target: 'failing', actions: 'failFromCancel' },
+        ROUTING_CANCELLED: {
+          description: 'Salesforce published a RoutingResult ending this request: the rep cancelled (Cancel), the end user left (EndUserEnded) or its own timer ran out.',
+          target: 'failing',
+          actions: 'failFromCancel',
+        },
+        SESSION_ENDED: { description: 'The messaging session ended.', target: 'failing', actions: 'failFromCancel' },
       },
       initial: 'creatingRoute',
       states: {
@@ -468,7 +473,7 @@ export const routingMachine = setup({
             src: 'timer',
             input: ({ context }) => ({ at: Date.now() + context.repickIntervalMs, event: 'RETRY_PICK' }),
           },
-          on: { RETRY_PICK: 'picking' },
+          on: { RETRY_PICK: { description: 'Time to ask the picker again.', target: 'picking' } },
         },
         offering: {
           description:
@@ -536,10 +541,10 @@ export const routingMachine = setup({
             input: ({ context }) => ({ at: Date.now() + context.offerTimeoutMs, event: 'OFFER_TIMED_OUT' }),
           },
           on: {
-            REP_ACCEPTED: { target: '#routing.routed', actions: 'recordAccepted' },
-            REP_JOINED: { guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
-            REP_DECLINED: { target: 'declined', actions: 'recordDeclined' },
-            OFFER_TIMED_OUT: 'cancellingOffer',
+            REP_ACCEPTED: { description: 'The connector relayed onAgentWorkEvent ACCEPTED for this AgentWork.', target: '#routing.routed', actions: 'recordAccepted' },
+            REP_JOINED: { description: 'ParticipantChanged add for the offered rep: the offer was accepted.', guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
+            REP_DECLINED: { description: 'The connector relayed onAgentWorkEvent DECLINED for this AgentWork.', target: 'declined', actions: 'recordDeclined' },
+            OFFER_TIMED_OUT: { description: 'The rep left the offer unanswered for the offer timeout.', target: 'cancellingOffer' },
           },
         },
         declined: {
@@ -572,6 +577,7 @@ export const routingMachine = setup({
           },
         },
         unanswered: {
+          description: 'The offer was cancelled unanswered: offer the work to the next rep while the deadline allows, else clear the route (Unavailable).',
           always: [
             { guard: 'canOfferAgain', target: 'picking' },
             {
@@ -619,9 +625,11 @@ export const routingMachine = setup({
       initial: 'reportingFailure',
       states: {
         reportingFailure: {
+          description: 'A RoutingRequested not yet reported gets its one routingResult now, with success: false and the reason.',
           always: [{ guard: 'canReport', target: 'sendingFailure' }, { target: 'cancellingWork' }],
         },
         sendingFailure: {
+          description: 'POST /routingResult success: false (counted as sent when it starts).',
           entry: 'recordReported',
           invoke: {
             id: 'reportFailure',
@@ -636,9 +644,11 @@ export const routingMachine = setup({
           },
         },
         cancellingWork: {
+          description: 'An AgentWork still offered is cancelled, so the rep cannot join a request that failed.',
           always: [{ guard: 'workIsOpen', target: 'sendingCancel' }, { target: 'clearingRoute' }],
         },
         sendingCancel: {
+          description: 'PATCH /agentWork status Cancel.',
           invoke: {
             id: 'cancelOpenWork',
             src: 'cancelAgentWork',
@@ -652,9 +662,11 @@ export const routingMachine = setup({
           },
         },
         clearingRoute: {
+          description: 'A PSR that may exist is cleared with the failure’s cancelReason (Decline, Unavailable, Cancel or Unknown).',
           always: [{ guard: 'routeIsOpen', target: 'sendingClear' }, { target: '#routing.failed' }],
         },
         sendingClear: {
+          description: 'DELETE /route with cancelReason.',
           invoke: {
             id: 'clearRoute',
             src: 'clearRoute',

@@ -330,23 +330,23 @@ export const sessionMachine = setup({
   }),
   initial: 'active',
   on: {
-    'routing.offered': { actions: 'recordOffer' },
-    'xstate.done.actor.*': { actions: 'finishRouting' },
-    AGENT_WORK: { actions: 'forwardAgentWork' },
-    ROUTING_RESULT: { actions: 'forwardRoutingResult' },
-    PARTICIPANT_CHANGED: { actions: 'applyParticipantChanges' },
+    'routing.offered': { description: 'A routing child created an AgentWork: index it so agent-work events reach that child, and replay any that arrived early.', actions: 'recordOffer' },
+    'xstate.done.actor.*': { description: 'A routing child finished: drop it and announce its outcome.', actions: 'finishRouting' },
+    AGENT_WORK: { description: 'onAgentWorkEvent from the connector relay: ACCEPTED / DECLINED go to the child that owns the AgentWork (held until its POST /agentWork answers).', actions: 'forwardAgentWork' },
+    ROUTING_RESULT: { description: 'A RoutingResult entry from Salesforce: a failure or cancel goes to the pending request it names (newest of its routing type).', actions: 'forwardRoutingResult' },
+    PARTICIPANT_CHANGED: { description: 'Reps joined or left: update who is present, record warm transfers, tell routing children who joined.', actions: 'applyParticipantChanges' },
   },
   states: {
     active: {
       description: 'Conversation live: routing requests start routing children; a conference beyond the cap is rejected at once.',
       on: {
-        ROUTING_REQUESTED: { actions: 'startRequestedRouting' },
-        START_ROUTING: { actions: 'startInitialRouting' },
+        ROUTING_REQUESTED: { description: 'A rep asked for a Transfer or Conference: start a routing child (or reject it at once at the cap); a replayed request starts nothing.', actions: 'startRequestedRouting' },
+        START_ROUTING: { description: 'Initial routing of a new conversation (after POST /interactions).', actions: 'startInitialRouting' },
         SESSION_STATUS_CHANGED: [
-          { guard: 'isTerminalStatus', target: 'ending', actions: 'applyStatus' },
-          { actions: 'applyStatus' },
+          { description: 'The session ended (Ended or Error).', guard: 'isTerminalStatus', target: 'ending', actions: 'applyStatus' },
+          { description: 'Any other status: remembered; its sessionId gives the MessagingSession id.', actions: 'applyStatus' },
         ],
-        END_SESSION: 'ending',
+        END_SESSION: { description: 'The app ends the session.', target: 'ending' },
       },
     },
     ending: {
