@@ -1,0 +1,37 @@
+// The one place Switchboard builds a pino logger. Redaction is a safety net: the io modules never put
+// a token, an assertion or a key in a log line on purpose, but a caller's own bindings or a future
+// `log.warn({ headers })` must not be able to leak one either.
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+
+/** Keys whose values never reach a log line, at the top level and one object down. */
+const SECRET_KEYS = [
+  'authorization',
+  'Authorization',
+  'accessToken',
+  'access_token',
+  'token',
+  'privateKey',
+  'assertion',
+] as const;
+
+export const REDACT_PATHS: readonly string[] = [
+  ...SECRET_KEYS,
+  // `*.key` covers one level down, e.g. `headers.authorization`, `auth.accessToken`, `jwt.privateKey`.
+  ...SECRET_KEYS.map((k) => `*.${k}`),
+];
+
+export const REDACTED = '[redacted]';
+
+export type { Logger };
+
+/**
+ * A pino logger with Switchboard's redaction paths merged into any the caller passes.
+ * `destination` defaults to stdout, as in pino.
+ */
+export function createLogger(options: LoggerOptions = {}, destination?: DestinationStream): Logger {
+  const extra = Array.isArray(options.redact) ? options.redact : (options.redact?.paths ?? []);
+  const paths = [...new Set([...REDACT_PATHS, ...extra])];
+  const redact = { paths, censor: REDACTED };
+  const merged: LoggerOptions = { name: 'switchboard', ...options, redact };
+  return destination ? pino(merged, destination) : pino(merged);
+}
