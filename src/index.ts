@@ -7,6 +7,8 @@ export {
   type SwitchboardEvents,
   type SwitchboardStats,
   type RoutingOptions,
+  type OrgOptions,
+  type AuthOptions,
   type IngestResult,
   type SessionView,
   type StartConversationRequest,
@@ -48,3 +50,18 @@ export {
 } from './io/recording-interaction-service.js';
 export { routingMachine, type RoutingInput, type RoutingOutput, type RoutingOutcome } from './machines/routing.js';
 export { sessionMachine, type SessionEmitted, type RepPresence, type PendingRouting, type WarmTransfer } from './machines/session.js';
+export {
+  createInteractionClient,
+  type InteractionClient,
+  type InteractionClientOptions,
+  type InteractionClientLimits,
+  type ClientStats,
+  type BreakerChange,
+} from './io/interaction-api/index.js';
+export {
+  createJwtBearerTokenProvider,
+  createStaticTokenProvider,
+  type TokenProvider,
+  type JwtBearerOptions,
+} from './io/auth/index.js';
+export { createLogger } from './io/log.js';

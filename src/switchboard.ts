@@ -3,7 +3,8 @@
 // XState 5) — parses and routes intake to them, provides the machines' effects from the ports, and
 // turns what the sessions emit into the app's listener calls.
 import { randomUUID } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
 import { createActor, fromPromise, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type { ConsentStatus, ContactListType } from './domain/enums.js';
 import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
@@ -12,6 +13,9 @@ import { toId15 } from './domain/ids.js';
 import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
 import type { CallContext, InteractionService, PickRep, RouteExternally } from './domain/ports.js';
 import { Directory, type Contact, type DirectoryEntries } from './directory.js';
+import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
+import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
+import { createLogger } from './io/log.js';
 import { routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
 import {
   sessionMachine,
@@ -51,9 +55,36 @@ export interface RoutingOptions {
   fallbackQueueId?: string;
 }
 
+/** The Salesforce org and channel this switchboard serves. */
+export interface OrgOptions {
+  /** 15-character org id (the OrgId header, the Pub/Sub tenantid). */
+  orgId: string;
+  /** https://<my-domain>.my.salesforce-scrt.com — the Interaction Service host. */
+  scrtUrl: string;
+  /** The ConversationChannelDefinition developer name, `{prefix}_{CCDName}` (the AuthorizationContext header). */
+  authorizationContext: string;
+  /** https://<my-domain>.my.salesforce.com — for Pub/Sub metadata. */
+  instanceUrl?: string;
+  /** OAuth login host: https://login.salesforce.com (prod) or https://test.salesforce.com (sandbox). */
+  loginUrl?: string;
+}
+
+/** How the switchboard gets access tokens: the JWT bearer flow, your own function, or a provider. */
+export type AuthOptions =
+  | { jwt: { clientId: string; username: string; privateKey: string | KeyObject; audience?: string; tokenLifetimeMs?: number } }
+  | { token: () => Promise<string> | string; tokenLifetimeMs?: number }
+  | { provider: TokenProvider };
+
 export interface SwitchboardOptions {
-  /** The Interaction Service: the got-based adapter for an org, or the recording one for tests. */
-  interactions: InteractionService;
+  /**
+   * The Interaction Service. Give `org` + `auth` (+ `limits`) and the switchboard builds the got-based
+   * adapter; or pass an implementation here (the recording one for tests, or your own).
+   */
+  interactions?: InteractionService;
+  org?: OrgOptions;
+  auth?: AuthOptions;
+  /** Rate limit, concurrency, timeouts, breaker and retry settings of the Interaction Service adapter. */
+  limits?: InteractionClientLimits;
   /** The partner's ACD. Defaults to the directory's picker (availability + capacity, longest idle). */
   pickRep?: PickRep;
   /** Reps, queues, flows and external contacts: the default picker and getContacts(). */
@@ -112,6 +143,8 @@ export interface SwitchboardEvents {
   rejected: { error: SwitchboardError; replayId?: string };
   /** A session actor failed; it was dropped. */
   error: { conversationIdentifier: string; error: unknown };
+  /** A circuit breaker of the Interaction Service adapter opened, half-opened or closed. */
+  breaker: BreakerChange;
 }
 
 export interface SwitchboardStats {
@@ -122,6 +155,8 @@ export interface SwitchboardStats {
   rejected: number;
   duplicates: number;
   unroutable: number;
+  /** The Interaction Service adapter's queue depth, breaker states and call counts (when the switchboard built it). */
+  interactions?: ClientStats;
 }
 
 type SessionActor = ActorRefFrom<typeof sessionMachine>;
@@ -196,11 +231,35 @@ function viewOf(snapshot: SnapshotFrom<typeof sessionMachine>): SessionView {
   return view;
 }
 
+function tokenProviderFrom(auth: AuthOptions, org: OrgOptions): TokenProvider {
+  if ('provider' in auth) return auth.provider;
+  if ('token' in auth) return createStaticTokenProvider(auth.token, auth.tokenLifetimeMs !== undefined ? { tokenLifetimeMs: auth.tokenLifetimeMs } : {});
+  if (!org.loginUrl) throw new ConfigError('org.loginUrl is required for the JWT bearer flow');
+  return createJwtBearerTokenProvider({ loginUrl: org.loginUrl, ...auth.jwt });
+}
+
+function interactionsFrom(options: SwitchboardOptions, log: Logger): { api: InteractionService; client?: InteractionClient; tokens?: TokenProvider } {
+  if (options.interactions) return { api: options.interactions };
+  if (!options?.org || !options.auth) {
+    throw new ConfigError('createSwitchboard needs `org` and `auth` (to call the Interaction Service), or an `interactions` implementation');
+  }
+  const tokens = tokenProviderFrom(options.auth, options.org);
+  const client = createInteractionClient({
+    scrtUrl: options.org.scrtUrl,
+    orgId: options.org.orgId,
+    authorizationContext: options.org.authorizationContext,
+    tokens,
+    logger: log.child({ component: 'interaction-api' }),
+    ...(options.limits ? { limits: options.limits } : {}),
+  });
+  return { api: client, client, tokens };
+}
+
 export function createSwitchboard(options: SwitchboardOptions): Switchboard {
-  if (!options?.interactions) throw new ConfigError('createSwitchboard needs `interactions` (an InteractionService)');
+  if (!options || typeof options !== 'object') throw new ConfigError('createSwitchboard needs options');
   const settings = settingsFrom(options.routing);
-  const log = options.logger ?? pino({ level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'info', redact: ['*.authorization', '*.accessToken', '*.token'] });
-  const api = options.interactions;
+  const log = options.logger ?? createLogger({ level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'info' });
+  const { api, client } = interactionsFrom(options, log);
   const directory = options.directory instanceof Directory ? options.directory : new Directory(options.directory);
   const pickRep: PickRep = options.pickRep ?? ((req) => directory.pickRep(req));
   const parseOptions: ParseOptions = {};
@@ -215,6 +274,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const inFlight = new Set<Promise<unknown>>();
   const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0 };
   let stopped = false;
+  client?.on('breaker', (change) => emitToApp('breaker', change));
 
   function emitToApp<K extends keyof SwitchboardEvents>(event: K, payload: SwitchboardEvents[K]): void {
     for (const listener of listeners.get(event) ?? []) {
@@ -466,7 +526,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     stats() {
       let pendingRoutings = 0;
       for (const a of sessions.values()) pendingRoutings += Object.keys(a.getSnapshot().context.routings).length;
-      return { sessions: sessions.size, pendingRoutings, inFlightEffects: inFlight.size, ...counters };
+      return { sessions: sessions.size, pendingRoutings, inFlightEffects: inFlight.size, ...counters, ...(client ? { interactions: client.stats() } : {}) };
     },
     settled,
     async stop({ drainMs = 5_000 } = {}) {
@@ -478,6 +538,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       for (const actor of sessions.values()) actor.stop();
       sessions.clear();
       byWorkItem.clear();
+      await client?.close();
       log.info({ inFlight: inFlight.size }, 'switchboard stopped');
     },
   };
