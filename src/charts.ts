@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { renderChartFiles } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
+import { subscriptionMachine } from './machines/subscription.js';
 
 export const CHARTS = [
   {
@@ -17,6 +18,12 @@ export const CHARTS = [
     machine: routingMachine,
     summary:
       'One actor per routing request: the initial routing of a new conversation, or a RoutingRequested (Transfer or Conference) to a rep, a queue, a flow with a fallback queue, or an external target. It walks the Interaction Service call sequence, offers the work to reps, handles decline, no answer, cancel, session end and errors, and holds the 60-second deadline. Every path keeps the invariants: exactly one routingResult per RoutingRequested, no PSR left, no AgentWork left offered.',
+  },
+  {
+    name: 'subscription',
+    machine: subscriptionMachine,
+    summary:
+      "The Pub/Sub stream's life: one Subscribe call per topic with at most 100 events outstanding, credit topped up before the 60-second idle window closes and held back while the engine is behind; a keepalive watchdog; reconnect with backoff and jitter, always cancelling the old call first; a token refresh on UNAUTHENTICATED; and a loud fallback when Salesforce refuses the stored replay id.",
   },
 ];
 

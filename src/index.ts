@@ -65,3 +65,13 @@ export {
   type JwtBearerOptions,
 } from './io/auth/index.js';
 export { createLogger } from './io/log.js';
+export {
+  createPubSubIntake,
+  pubSubAuthFromTokenProvider,
+  type PubSubIntake,
+  type PubSubIntakeOptions,
+  type PubSubIntakeStats,
+  type PubSubAuth,
+} from './io/pubsub/index.js';
+export { createMemoryCursorStore, createFileCursorStore, type CursorStore } from './io/store/index.js';
+export { subscriptionMachine } from './machines/subscription.js';

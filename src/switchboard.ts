@@ -16,6 +16,7 @@ import { Directory, type Contact, type DirectoryEntries } from './directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
 import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
 import { createLogger } from './io/log.js';
+import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
 import { routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
 import {
   sessionMachine,
@@ -85,6 +86,11 @@ export interface SwitchboardOptions {
   auth?: AuthOptions;
   /** Rate limit, concurrency, timeouts, breaker and retry settings of the Interaction Service adapter. */
   limits?: InteractionClientLimits;
+  /**
+   * Subscribe to the CCD's platform event on start(): topic `/event/<CustomPlatformEvent>`, and the
+   * CCD's CustomEventPayloadField / CustomEventTypeField. Auth comes from `auth` + `org` unless given.
+   */
+  pubsub?: Omit<PubSubIntakeOptions, 'handle' | 'auth' | 'logger'> & { auth?: PubSubAuth };
   /** The partner's ACD. Defaults to the directory's picker (availability + capacity, longest idle). */
   pickRep?: PickRep;
   /** Reps, queues, flows and external contacts: the default picker and getContacts(). */
@@ -145,6 +151,8 @@ export interface SwitchboardEvents {
   error: { conversationIdentifier: string; error: unknown };
   /** A circuit breaker of the Interaction Service adapter opened, half-opened or closed. */
   breaker: BreakerChange;
+  /** The Pub/Sub subscription changed state, as a path in the subscription chart (connecting, subscribed.flowing, backingOff…). */
+  subscription: { state: string };
 }
 
 export interface SwitchboardStats {
@@ -157,11 +165,15 @@ export interface SwitchboardStats {
   unroutable: number;
   /** The Interaction Service adapter's queue depth, breaker states and call counts (when the switchboard built it). */
   interactions?: ClientStats;
+  /** The Pub/Sub subscription's state, credit, cursor and counters (when `pubsub` is configured). */
+  pubsub?: PubSubIntakeStats;
 }
 
 type SessionActor = ActorRefFrom<typeof sessionMachine>;
 
 export interface Switchboard {
+  /** Subscribe to the platform event stream (when `pubsub` is configured). Rejects if the topic cannot be read. */
+  start(): Promise<void>;
   /** A platform event decoded from the Pub/Sub stream. Handled synchronously by its session. */
   ingest(event: PlatformEvent): IngestResult;
   /** An onAgentWorkEvent relayed from the connector: `{ workId, workItemId, workEvent }`. */
@@ -177,7 +189,7 @@ export interface Switchboard {
   readonly directory: Directory;
   /** Resolves once no Interaction Service call or rep pick is in flight. */
   settled(): Promise<void>;
-  /** Stop intake, let in-flight calls finish (up to `drainMs`), stop every session. */
+  /** Stop the subscription (handled events' cursor stored), let in-flight calls finish (up to `drainMs`), stop every session. */
   stop(options?: { drainMs?: number }): Promise<void>;
 }
 
@@ -239,7 +251,9 @@ function tokenProviderFrom(auth: AuthOptions, org: OrgOptions): TokenProvider {
 }
 
 function interactionsFrom(options: SwitchboardOptions, log: Logger): { api: InteractionService; client?: InteractionClient; tokens?: TokenProvider } {
-  if (options.interactions) return { api: options.interactions };
+  if (options.interactions) {
+    return { api: options.interactions, ...(options.auth && options.org ? { tokens: tokenProviderFrom(options.auth, options.org) } : {}) };
+  }
   if (!options?.org || !options.auth) {
     throw new ConfigError('createSwitchboard needs `org` and `auth` (to call the Interaction Service), or an `interactions` implementation');
   }
@@ -259,7 +273,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   if (!options || typeof options !== 'object') throw new ConfigError('createSwitchboard needs options');
   const settings = settingsFrom(options.routing);
   const log = options.logger ?? createLogger({ level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'info' });
-  const { api, client } = interactionsFrom(options, log);
+  const { api, client, tokens } = interactionsFrom(options, log);
   const directory = options.directory instanceof Directory ? options.directory : new Directory(options.directory);
   const pickRep: PickRep = options.pickRep ?? ((req) => directory.pickRep(req));
   const parseOptions: ParseOptions = {};
@@ -275,6 +289,17 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0 };
   let stopped = false;
   client?.on('breaker', (change) => emitToApp('breaker', change));
+  let intake: PubSubIntake | undefined;
+  if (options.pubsub) {
+    const { auth: pubsubAuth, ...intakeOptions } = options.pubsub;
+    let auth = pubsubAuth;
+    if (!auth) {
+      if (!tokens || !options.org?.instanceUrl) throw new ConfigError('pubsub needs `auth` and `org.instanceUrl` (or pubsub.auth) to subscribe');
+      auth = pubSubAuthFromTokenProvider(tokens, options.org.instanceUrl, options.org.orgId);
+    }
+    intake = createPubSubIntake({ ...intakeOptions, auth, handle: (event) => ingest(event), logger: log.child({ component: 'pubsub' }) });
+    intake.on('state', (e) => emitToApp('subscription', { state: e.state }));
+  }
 
   function emitToApp<K extends keyof SwitchboardEvents>(event: K, payload: SwitchboardEvents[K]): void {
     for (const listener of listeners.get(event) ?? []) {
@@ -507,6 +532,10 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   }
 
   return {
+    async start() {
+      if (stopped) throw new StoppedError();
+      await intake?.start();
+    },
     ingest,
     agentWork,
     startConversation,
@@ -526,11 +555,21 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     stats() {
       let pendingRoutings = 0;
       for (const a of sessions.values()) pendingRoutings += Object.keys(a.getSnapshot().context.routings).length;
-      return { sessions: sessions.size, pendingRoutings, inFlightEffects: inFlight.size, ...counters, ...(client ? { interactions: client.stats() } : {}) };
+      return {
+        sessions: sessions.size,
+        pendingRoutings,
+        inFlightEffects: inFlight.size,
+        ...counters,
+        ...(client ? { interactions: client.stats() } : {}),
+        ...(intake ? { pubsub: intake.stats() } : {}),
+      };
     },
     settled,
     async stop({ drainMs = 5_000 } = {}) {
       if (stopped) return;
+      // The subscription stops first and drains its events into the sessions, so the stored cursor
+      // covers everything handled; only then does intake close.
+      await intake?.stop();
       stopped = true;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);

@@ -6,7 +6,7 @@ import { chartFiles } from '../src/charts.js';
 describe('docs/statecharts', () => {
   const files = chartFiles();
   it('has a JSON config, a Mermaid diagram and an index page', () => {
-    expect(Object.keys(files).sort()).toEqual(['README.md', 'routing.json', 'routing.mmd', 'session.json', 'session.mmd']);
+    expect(Object.keys(files).sort()).toEqual(['README.md', 'routing.json', 'routing.mmd', 'session.json', 'session.mmd', 'subscription.json', 'subscription.mmd']);
   });
   for (const [name, content] of Object.entries(files)) {
     it(`${name} matches the machines`, async () => {

@@ -13,7 +13,8 @@
 // - a keepalive watchdog: no FetchResponse for `keepaliveTimeoutMs` → drop the stream and resubscribe;
 // - UNAUTHENTICATED → refresh the token, resubscribe; other failures → exponential backoff with jitter;
 // - replay from the cursor (the replay id of the last handled event), else the preset; a refused
-//   replay id falls back to `replayFallback` and is reported loudly.
+//   replay id falls back to `replayFallback` and is reported loudly. Within one run, a reconnect
+//   before anything is handled resumes after the last event received, never from the preset again.
 // Timers are invoked absolute-time callbacks, not `after`, so a restored snapshot re-arms them.
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
 import { NotProvidedError } from '../domain/errors.js';
@@ -78,6 +79,13 @@ export interface SubscriptionContext extends SubscriptionInput {
   retryAt: number;
   /** Absolute time of the last FetchResponse (events or keepalive), or of the stream's opening. */
   lastResponseAt: number;
+  /**
+   * The stream position: the last replay id any stream reported (its last event, or a keepalive's
+   * latest_replay_id). Until the first event is handled there is no cursor, and a reconnect must
+   * not go back to the preset — LATEST would skip what was published meanwhile — so it resumes
+   * here; the events received before it are already in the handling pipeline.
+   */
+  position?: string;
   /** The stored replay id was refused: start from `replayFallback` until a new cursor exists. */
   replayRejected: boolean;
   /** Token refreshes since the server last answered. */
@@ -96,7 +104,7 @@ export interface SubscriptionContext extends SubscriptionInput {
 export type SubscriptionEvent =
   /** Response headers arrived: the server took the call. */
   | { type: 'STREAM_ACCEPTED' }
-  /** One FetchResponse: `received` events (0 for a keepalive), the stream's latest replay id, a commit answer. */
+  /** One FetchResponse: `received` events (0 for a keepalive), its latest_replay_id (the stream position), a commit answer. */
   | { type: 'RESPONSE'; received: number; latestReplayId?: string; pending?: number; committedReplayId?: string }
   /** The call ended: its gRPC status and Salesforce's `error-code` trailer. */
   | { type: 'STREAM_CLOSED'; code: number; details: string; errorCode?: string }
@@ -165,6 +173,7 @@ export function shouldTopUp(ctx: SubscriptionContext): boolean {
 
 export function replayStartOf(ctx: SubscriptionContext): ReplayStart {
   if (ctx.cursor) return { preset: 'CUSTOM', replayId: ctx.cursor };
+  if (ctx.position) return { preset: 'CUSTOM', replayId: ctx.position };
   return { preset: ctx.replayRejected ? ctx.replayFallback : ctx.replayPreset };
 }
 
@@ -235,6 +244,7 @@ export const subscriptionMachine = setup({
         authRefreshes: 0,
       };
       if (event.committedReplayId) update.committed = event.committedReplayId;
+      if (event.latestReplayId) update.position = event.latestReplayId;
       // A keepalive's latest_replay_id is the stream's position: safe to resume from once nothing
       // received before it is still being handled (pozil#20/#22).
       const keepaliveCursor =
@@ -304,7 +314,7 @@ export const subscriptionMachine = setup({
         ...(e.errorCode ? { errorCode: e.errorCode } : {}),
         details: e.details,
       });
-      enqueue.assign({ cursor: undefined, replayRejected: true });
+      enqueue.assign({ cursor: undefined, position: undefined, replayRejected: true });
     }),
     reportKeepaliveMissed: emit(({ context }) => ({
       type: 'keepalive.missed' as const,

@@ -1,0 +1,92 @@
+// createSwitchboard({ pubsub }) subscribes on start(): platform events published as real Avro bytes
+// on the sandbox's gRPC Pub/Sub server reach the sessions, and stop() stores the cursor that covers
+// what was handled, so a restart resumes after it.
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { createSwitchboard, type Switchboard } from '../src/switchboard.js';
+import { createRecordingInteractionService } from '../src/io/recording-interaction-service.js';
+import { createMemoryCursorStore } from '../src/io/store/index.js';
+import { startPubSubServer, type PubSubServer } from '../src/sandbox/pubsub-server.js';
+import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
+import { newConversation, REPS } from './support/harness.js';
+
+let server: PubSubServer | undefined;
+let sb: Switchboard | undefined;
+afterEach(async () => {
+  await sb?.stop();
+  await server?.stop();
+  sb = server = undefined;
+});
+
+async function until(check: () => boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function wire(api = createRecordingInteractionService(), store = createMemoryCursorStore()) {
+  return createSwitchboard({
+    interactions: api,
+    logger: pino({ level: 'silent' }),
+    directory: { reps: [{ userId: REPS[1], name: 'Ben' }] },
+    pubsub: {
+      endpoint: server!.address,
+      topic: server!.topic,
+      payloadField: 'sb__Payload__c',
+      typeField: 'sb__EventType__c',
+      insecure: true,
+      store,
+      replayPreset: 'EARLIEST',
+      auth: { instanceUrl: 'https://sandbox.my.salesforce.com', tenantId: '00DSB000000CCCC', getToken: async () => 'sandbox-token' },
+    },
+  });
+}
+
+describe('a switchboard subscribed to the platform event', () => {
+  it('routes a conference from events received over gRPC, and resumes after the stored cursor', async () => {
+    server = await startPubSubServer();
+    const api = createRecordingInteractionService();
+    const store = createMemoryCursorStore();
+    sb = wire(api, store);
+    const states: string[] = [];
+    sb.on('subscription', (e) => states.push(e.state));
+    await sb.start();
+    const conv = newConversation();
+    for (const e of [
+      sessionStatusChanged(conv, '0Mw000000000321AAA', 'Active'),
+      participantChanged(conv, [{ operation: 'add', userId: REPS[0] }]),
+      routingRequested(conv, 'Conference', { userId: REPS[1] }),
+    ]) server.publish(e.type, e.payload, { eventId: e.eventId! });
+    await until(() => api.callsTo('POST /routingResult').length === 1);
+    expect(api.calls.map((c) => c.endpoint)).toEqual(['POST /agentWork', 'POST /routingResult']);
+    expect(sb.stats().pubsub).toMatchObject({ handled: 3, decodeErrors: 0 });
+    expect(states).toContain('subscribed.flowing');
+    await sb.stop();
+    const cursor = await store.load(server.topic);
+    expect(cursor).toBeInstanceOf(Buffer);
+
+    // A second switchboard on the same store starts after the cursor: nothing is handled twice.
+    const again = createRecordingInteractionService();
+    sb = wire(again, store);
+    await sb.start();
+    const later = routingRequested(conv, 'Conference', { userId: REPS[1] });
+    server.publish(later.type, later.payload, { eventId: later.eventId! });
+    await until(() => (sb!.stats().pubsub?.handled ?? 0) >= 1);
+    expect(sb.stats().pubsub?.handled).toBe(1);
+  });
+
+  it('skips a malformed event with its replay id and keeps going', async () => {
+    server = await startPubSubServer();
+    sb = wire();
+    await sb.start();
+    const conv = newConversation();
+    server.publish('RoutingRequested', 'not json at all', { eventId: 'bad-1' });
+    server.publish(null, null, { eventId: 'bad-2', malformed: true });
+    const good = participantChanged(conv, [{ operation: 'add', userId: REPS[0] }]);
+    server.publish(good.type, good.payload, { eventId: good.eventId! });
+    await until(() => sb!.session(conv.conversationIdentifier) !== undefined);
+    expect(sb.stats()).toMatchObject({ rejected: 1, pubsub: { decodeErrors: 1 } });
+  });
+});
