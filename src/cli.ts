@@ -7,6 +7,8 @@ const HELP = `switchboard <command> [options]
 
 Commands
   demo [--scenario NAME]   play a conversation story end to end (default: all scenarios)
+  sandbox [--http-port N] [--grpc-port N]
+                           run a local Salesforce (Interaction Service over HTTP, Pub/Sub over gRPC) until Ctrl-C
   charts [--out DIR]       write the statecharts (JSON for Stately Studio, Mermaid) to DIR (docs/statecharts)
 
 Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
@@ -21,6 +23,32 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'demo') {
     const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, quiet: { type: 'boolean' } } });
     return runDemo({ ...(values.scenario ? { scenario: values.scenario } : {}), out: process.stdout, color: process.stdout.isTTY === true && !process.env.NO_COLOR });
+  }
+  if (command === 'sandbox') {
+    const { values } = parseArgs({ args: rest, options: { 'http-port': { type: 'string' }, 'grpc-port': { type: 'string' } } });
+    const { startSandbox } = await import('./sandbox/index.js');
+    const { DEMO_REPS } = await import('./demo/run.js');
+    const sandbox = await startSandbox({
+      reps: DEMO_REPS.map((r) => ({ ...r })),
+      ...(values['http-port'] ? { httpPort: Number(values['http-port']) } : {}),
+      ...(values['grpc-port'] ? { grpcPort: Number(values['grpc-port']) } : {}),
+    });
+    const wiring = sandbox.switchboardOptions();
+    process.stdout.write(
+      [
+        'Local Salesforce sandbox',
+        `  Interaction Service  ${sandbox.http.url}/api/v1/   (org.scrtUrl)`,
+        `  OAuth token endpoint ${sandbox.http.url}/services/oauth2/token   (org.loginUrl)`,
+        `  Pub/Sub API (gRPC)   ${sandbox.pubsub.address}   (pubsub.endpoint, insecure)`,
+        `  orgId ${wiring.org!.orgId}  authorizationContext ${wiring.org!.authorizationContext}  topic ${wiring.pubsub!.topic}`,
+        `  reps: ${DEMO_REPS.map((r) => `${r.name} ${r.userId} (${r.behaviour})`).join(', ')}`,
+        'Ctrl-C to stop.',
+        '',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    await sandbox.stop();
+    return 0;
   }
   if (command === 'charts') {
     const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });

@@ -6,8 +6,11 @@ import { pino } from 'pino';
 import type { Writable } from 'node:stream';
 import type { RoutingType } from '../domain/enums.js';
 import type { InteractionService } from '../domain/ports.js';
+import { createJwtBearerTokenProvider } from '../io/auth/index.js';
+import { createInteractionClient } from '../io/interaction-api/index.js';
 import { createSwitchboard, type Switchboard } from '../switchboard.js';
-import { SandboxOrg, type SandboxRep } from '../sandbox/org.js';
+import { startSandbox } from '../sandbox/index.js';
+import type { SandboxOrg, SandboxRep } from '../sandbox/org.js';
 import type { RequestTarget } from '../sandbox/payloads.js';
 
 const QUEUE = '00G5g000001BILL';
@@ -130,6 +133,8 @@ function describeCall(endpoint: string, body: Record<string, unknown>): string {
   }
 }
 
+export { REPS as DEMO_REPS };
+
 export async function runDemo(options: DemoOptions): Promise<number> {
   const p = paint(options.color);
   const chosen = options.scenario ? SCENARIOS.filter((s) => s.name === options.scenario) : [SCENARIOS[0]!];
@@ -145,23 +150,27 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<typeof paint>): Promise<number> {
   const t0 = Date.now();
   const say = (line: string) => options.out.write(`${p.dim(`${String(Date.now() - t0).padStart(6)} ms`)}  ${line}\n`);
+  options.out.write(`\n${p.bold(scenario.title)}\n`);
   let requestStartedAt = 0;
-  // eslint-disable-next-line prefer-const
-  let sb!: Switchboard;
-  const org = new SandboxOrg({
-    reps: REPS.map((r) => ({ ...r })),
-    publish: (e) => sb.ingest(e),
-    relay: (e) => sb.agentWork(e),
-    flowChooses: () => undefined,
-  });
-  const api = tap(org, (endpoint, body, ms, error) => {
+  // The sandbox is a local Salesforce on loopback: the switchboard reaches it exactly as a real org,
+  // with the JWT bearer flow, got over HTTP and grpc-js over gRPC.
+  const sandbox = await startSandbox({ reps: REPS.map((r) => ({ ...r })), flowChooses: () => undefined });
+  const org = sandbox.org;
+  const wiring = sandbox.switchboardOptions();
+  const silent = pino({ level: 'silent' });
+  const tokens = createJwtBearerTokenProvider({ loginUrl: wiring.org!.loginUrl!, ...('jwt' in wiring.auth! ? wiring.auth.jwt : ({} as never)) });
+  const client = createInteractionClient({ scrtUrl: wiring.org!.scrtUrl, orgId: wiring.org!.orgId, authorizationContext: wiring.org!.authorizationContext, tokens, logger: silent });
+  const api = tap(client, (endpoint, body, ms, error) => {
     const budget = requestStartedAt ? p.dim(` [${((Date.now() - requestStartedAt) / 1000).toFixed(2)} s of 60 s]`) : '';
     const detail = describeCall(endpoint, body as Record<string, unknown>);
     say(`${error ? p.red('✗') : p.cyan('→')} ${p.bold(endpoint)} ${detail} ${p.dim(`${ms} ms`)}${budget}${error ? ` ${p.red(String((error as Error).message))}` : ''}`);
   });
-  sb = createSwitchboard({
+  const sb: Switchboard = createSwitchboard({
     interactions: api,
-    logger: pino({ level: 'silent' }),
+    org: wiring.org!,
+    auth: { provider: tokens },
+    pubsub: wiring.pubsub!,
+    logger: silent,
     directory: {
       reps: REPS.map((r) => ({ userId: r.userId, name: r.name, queueIds: [QUEUE, FALLBACK_QUEUE] })),
       queues: [{ queueId: QUEUE, name: 'Billing' }],
@@ -170,6 +179,9 @@ async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<type
     consentStatus: 'ExplicitlyOptedIn',
     routing: { offerTimeoutMs: options.offerTimeoutMs ?? 1_500, maxParticipantsOverride: 3, fallbackQueueId: FALLBACK_QUEUE },
   });
+  sandbox.onAgentWork((e) => sb.agentWork(e));
+  await sb.start();
+  say(`${p.dim(`sandbox: Interaction Service ${sandbox.http.url}, Pub/Sub ${sandbox.pubsub.address}`)}`);
   sb.on('participant.joined', (e) => say(`${p.green('+')} ${nameOf(e.userId)} joined`));
   sb.on('participant.left', (e) => say(`${p.yellow('-')} ${nameOf(e.userId)} left${e.warmTransferTo ? ` (warm transfer to ${e.warmTransferTo.map(nameOf).join(', ')})` : ''}`));
   sb.on('routing.finished', (e) => {
@@ -178,7 +190,6 @@ async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<type
   });
   sb.on('session.ended', () => say(`${p.dim('■')} session ended`));
 
-  options.out.write(`\n${p.bold(scenario.title)}\n`);
   const total = scenario.steps.length + 1;
   say(`${p.bold(`[1/${total}]`)} an end user writes in; initial routing`);
   const finishedOnce = (routingType: RoutingType) =>
@@ -221,15 +232,17 @@ async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<type
     await step.run(stage);
   }
   await sb.settled();
+  const received = sb.stats().pubsub?.handled ?? 0;
   await sb.stop();
-  org.close();
+  await client.close();
+  await sandbox.stop();
 
   const audit = org.audit();
   const problems = Object.entries(audit).filter(([, v]) => v.length > 0);
   options.out.write('\n');
   if (problems.length === 0) {
     options.out.write(`${p.green('✓')} invariants hold: no PSR left, no AgentWork left offered, exactly one routingResult per request, each inside 60 s\n`);
-    options.out.write(p.dim(`  ${org.records.length} Interaction Service calls in ${Date.now() - t0} ms\n`));
+    options.out.write(p.dim(`  ${sandbox.http.records.length} HTTP requests, ${received} platform events over gRPC, in ${Date.now() - t0} ms\n`));
     return 0;
   }
   for (const [k, v] of problems) options.out.write(`${p.red('✗')} ${k}: ${v.join(', ')}\n`);

@@ -115,6 +115,8 @@ export interface InteractionServerOptions {
   port?: number;
   /** `instance_url` in token responses. Default the server's own URL. */
   instanceUrl?: string;
+  /** Called with each access token the token endpoint issues (the sandbox shares them with Pub/Sub). */
+  onTokenIssued?: (token: string) => void;
   /** Features of a newer org; each defaults to true. Off → 10075 / 10076 / 10077. */
   features?: { conferenceRouting?: boolean; cancelReason?: boolean; conferenceAgentAction?: boolean };
   /** The channel's maximum routing attribute value length (10096). Default: no limit. */
@@ -359,7 +361,10 @@ export async function startInteractionServer(options: InteractionServerOptions):
         ...(options.jwt as JwtBearerConfig),
         orgId,
         instanceUrl: () => options.instanceUrl ?? url,
-        onIssue: (t) => issued.add(t),
+        onIssue: (t) => {
+          issued.add(t);
+          options.onTokenIssued?.(t);
+        },
       })
     : undefined;
 
