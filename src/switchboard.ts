@@ -9,15 +9,18 @@ import { createActor, fromPromise, type ActorRefFrom, type SnapshotFrom } from '
 import type { ConsentStatus, ContactListType } from './domain/enums.js';
 import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
 import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
-import { toId15 } from './domain/ids.js';
+import { stableRequestId, toId15 } from './domain/ids.js';
 import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
 import type { CallContext, InteractionService, PickRep, RouteExternally } from './domain/ports.js';
 import { Directory, type Contact, type DirectoryEntries } from './directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
 import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
 import { createLogger } from './io/log.js';
+import { openLmdbSessionStore, type SessionStore } from './io/store/index.js';
+import type { CursorStore } from './io/store/cursor.js';
+import { Persistence, type InDoubt, type PersistenceOptions } from './persistence.js';
 import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
-import { routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
+import { CLEANUP_BUDGET_MS, routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
 import {
   sessionMachine,
   type PendingRouting,
@@ -91,6 +94,13 @@ export interface SwitchboardOptions {
    * CCD's CustomEventPayloadField / CustomEventTypeField. Auth comes from `auth` + `org` unless given.
    */
   pubsub?: Omit<PubSubIntakeOptions, 'handle' | 'auth' | 'logger'> & { auth?: PubSubAuth };
+  /**
+   * Where sessions, the replay cursor, the dedupe window and the effect journal survive a crash:
+   * `{ path }` opens the embedded LMDB store there; or pass any SessionStore. Without it, state
+   * lives in memory only.
+   */
+  store?: SessionStore | { path: string; sync?: boolean };
+  persistence?: PersistenceOptions;
   /** The partner's ACD. Defaults to the directory's picker (availability + capacity, longest idle). */
   pickRep?: PickRep;
   /** Reps, queues, flows and external contacts: the default picker and getContacts(). */
@@ -167,12 +177,17 @@ export interface SwitchboardStats {
   interactions?: ClientStats;
   /** The Pub/Sub subscription's state, credit, cursor and counters (when `pubsub` is configured). */
   pubsub?: PubSubIntakeStats;
+  /** Store commits, sessions restored, steps not repeated after a restart (when `store` is configured). */
+  store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
 }
 
 type SessionActor = ActorRefFrom<typeof sessionMachine>;
 
 export interface Switchboard {
-  /** Subscribe to the platform event stream (when `pubsub` is configured). Rejects if the topic cannot be read. */
+  /**
+   * Restore the sessions saved in the store (deadlines re-armed; requests that expired meanwhile are
+   * finished), then subscribe to the platform event stream (when `pubsub` is configured).
+   */
   start(): Promise<void>;
   /** A platform event decoded from the Pub/Sub stream. Handled synchronously by its session. */
   ingest(event: PlatformEvent): IngestResult;
@@ -196,11 +211,20 @@ export interface Switchboard {
 /** A bounded set: remembers the last `limit` keys. */
 class RecentKeys {
   readonly #keys = new Set<string>();
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    readonly onNew?: (key: string) => void,
+  ) {}
+  /** Adds a key known from before a restart, without reporting it as new. */
+  remember(key: string): void {
+    this.#keys.add(key);
+    if (this.#keys.size > this.limit) this.#keys.delete(this.#keys.values().next().value as string);
+  }
   /** True if the key was already present. */
   seen(key: string): boolean {
     if (this.#keys.has(key)) return true;
     this.#keys.add(key);
+    this.onNew?.(key);
     if (this.#keys.size > this.limit) this.#keys.delete(this.#keys.values().next().value as string);
     return false;
   }
@@ -283,7 +307,13 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const sessions = new Map<string, SessionActor>();
   /** MessagingSession id (15) → conversationIdentifier, for agent-work events. */
   const byWorkItem = new Map<string, string>();
-  const recentEvents = new RecentKeys(options.dedupeWindow ?? 10_000);
+  const dedupeWindow = options.dedupeWindow ?? 10_000;
+  const store: SessionStore | undefined = options.store ? ('path' in options.store ? openLmdbSessionStore(options.store) : options.store) : undefined;
+  const persistence = store
+    ? new Persistence(store, log.child({ component: 'store' }), (conv) => sessions.get(conv)?.getPersistedSnapshot(), options.persistence)
+    : undefined;
+  const restoreCounters = { restored: 0, finishedStale: 0 };
+  const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key) => persistence.markSeen(key) : undefined);
   const listeners = new Map<string, Set<(e: never) => void>>();
   const inFlight = new Set<Promise<unknown>>();
   const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0 };
@@ -297,7 +327,13 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       if (!tokens || !options.org?.instanceUrl) throw new ConfigError('pubsub needs `auth` and `org.instanceUrl` (or pubsub.auth) to subscribe');
       auth = pubSubAuthFromTokenProvider(tokens, options.org.instanceUrl, options.org.orgId);
     }
-    intake = createPubSubIntake({ ...intakeOptions, auth, handle: (event) => ingest(event), logger: log.child({ component: 'pubsub' }) });
+    let cursorStore: CursorStore | undefined = intakeOptions.store;
+    if (persistence) {
+      if (intakeOptions.store) throw new ConfigError('with `store` set, the replay cursor lives there: drop pubsub.store');
+      // Saving the cursor commits every session changed by the events before it, in one transaction.
+      cursorStore = { load: (topic) => persistence.store.loadCursor(topic), save: (topic, replayId) => persistence.commit({ topic, replayId }) };
+    }
+    intake = createPubSubIntake({ ...intakeOptions, ...(cursorStore ? { store: cursorStore } : {}), auth, handle: (event) => ingest(event), logger: log.child({ component: 'pubsub' }) });
     intake.on('state', (e) => emitToApp('subscription', { state: e.state }));
   }
 
@@ -333,20 +369,28 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     return p;
   }
 
-  function call<I, O>(what: string, priority: CallContext['priority'], fn: (req: I, ctx: CallContext) => Promise<O>) {
+  function call<I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) {
     return fromPromise<O, EffectInput<I>>(({ input }) =>
-      track(what, input.key, () => fn(input.request, { key: input.key, deadlineAt: input.deadlineAt, priority })),
+      track(what, input.key, () => {
+        // The RequestId comes from the step key: a step repeated after a crash carries the same one.
+        const ctx: CallContext = { key: input.key, deadlineAt: input.deadlineAt, priority, requestId: stableRequestId(input.key) };
+        const send = () => fn(input.request, ctx);
+        return persistence ? persistence.journaled(input.key, inDoubt, send) : send();
+      }),
     );
   }
 
   const providedRouting = routingMachine.provide({
     actors: {
-      patchConsent: call('PATCH /consent', 'start', (r, c) => api.patchConsent(r, c)),
-      createRoute: call('POST /route', 'start', (r, c) => api.createRoute(r, c)),
-      createAgentWork: call('POST /agentWork', 'start', (r, c) => api.createAgentWork(r, c)),
-      reportRoutingResult: call('POST /routingResult', 'finish', (r, c) => api.reportRoutingResult(r, c)),
-      cancelAgentWork: call('PATCH /agentWork', 'finish', (r, c) => api.patchAgentWork(r, c)),
-      clearRoute: call('DELETE /route', 'finish', (r, c) => api.clearRoute(r, c)),
+      // A routingResult whose fate is unknown after a crash is taken as sent: a second one does harm.
+      // The others are repeated with the same RequestId: a repeated consent, cancel or clear is
+      // harmless, a repeated AgentWork answers 15109 (done), a repeated route re-targets the same PSR.
+      patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
+      createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
+      createAgentWork: call('POST /agentWork', 'start', 'repeat', (r, c) => api.createAgentWork(r, c)),
+      reportRoutingResult: call('POST /routingResult', 'finish', 'assume-done', (r, c) => api.reportRoutingResult(r, c)),
+      cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
+      clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),
       pickRep: fromPromise(({ input }) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
       routeExternally: fromPromise(({ input }) =>
         track('routeExternally', `${input.conversationIdentifier}/external`, () => {
@@ -363,13 +407,14 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     if (workItemId && byWorkItem.get(workItemId) !== conversationIdentifier) byWorkItem.set(workItemId, conversationIdentifier);
   }
 
-  function sessionFor(conversationIdentifier: string, seed: { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string } = {}): SessionActor {
+  function sessionFor(conversationIdentifier: string, seed: { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string } = {}, snapshot?: unknown): SessionActor {
     const existing = sessions.get(conversationIdentifier);
     if (existing) return existing;
     const slog = log.child({ conversationIdentifier });
     const input = { conversationIdentifier, settings, ...seed };
     if (input.workItemId) input.workItemId = toId15(input.workItemId);
-    const actor = createActor(machine, { input });
+    // A restored actor re-invokes its deadline timers with the absolute times in its context.
+    const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input }) : createActor(machine, { input });
     actor.on('*', (e) => {
       const event = e as SessionEmitted;
       if (event.type === 'routing.finished') {
@@ -389,7 +434,11 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       emitToApp(event.type, event as never);
     });
     actor.subscribe({
+      next: persistence ? () => persistence.markDirty(conversationIdentifier) : undefined,
       complete: () => {
+        // Observers also complete when stop() halts a live actor: only a finished session ends.
+        if (actor.getSnapshot().status !== 'done') return;
+        persistence?.markEnded(conversationIdentifier, actor.getPersistedSnapshot());
         sessions.delete(conversationIdentifier);
         const workItemId = actor.getSnapshot().context.workItemId;
         if (workItemId && byWorkItem.get(workItemId) === conversationIdentifier) byWorkItem.delete(workItemId);
@@ -406,7 +455,68 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     sessions.set(conversationIdentifier, actor);
     actor.start();
     indexWorkItem(actor, conversationIdentifier);
+    if (snapshot) for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.hold(rep, conversationIdentifier);
+    persistence?.markDirty(conversationIdentifier);
     return actor;
+  }
+
+  /**
+   * A saved session from another chart or layout cannot run here: finish what it left open — the
+   * one routingResult a request still owes, an AgentWork still offered, a PSR — and keep its people.
+   */
+  async function finishStale(rec: { conversationIdentifier: string; chartHash: string; snapshot: unknown }): Promise<void> {
+    const conv = rec.conversationIdentifier;
+    const snap = rec.snapshot as { context?: Record<string, any>; children?: Record<string, { snapshot?: { context?: Record<string, any> } }> };
+    const ctx = snap?.context ?? {};
+    log.error({ conversationIdentifier: conv, savedChart: rec.chartHash }, 'saved session is from another chart: finishing its pending routing requests and starting it afresh');
+    for (const child of Object.values(snap?.children ?? {})) {
+      const c = child?.snapshot?.context;
+      if (!c || typeof c.routingId !== 'string') continue;
+      const key = (step: string) => `${conv}/${c.routingId}/${step}`;
+      const deadlineAt = Date.now() + CLEANUP_BUDGET_MS;
+      const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>) => {
+        const ctxOf: CallContext = { key: key(step), deadlineAt, priority, requestId: stableRequestId(key(step)) };
+        try {
+          await track(what, ctxOf.key, () => (persistence ? persistence.journaled(ctxOf.key, 'assume-done', () => run(ctxOf)) : run(ctxOf)));
+        } catch {
+          // Logged by track(); nothing more can be done for a request abandoned by a chart change.
+        }
+      };
+      if (c.requested && !c.reported && typeof c.workItemId === 'string') {
+        await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
+          api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
+        );
+      }
+      if (c.workOpen && typeof c.workId === 'string') {
+        await attempt('PATCH /agentWork', 'finish', `cancel:${c.workId}`, (cc) => api.patchAgentWork({ workId: c.workId, contextType: 'Agent', status: 'Cancel' }, cc));
+      }
+      if (c.routeOpen) await attempt('DELETE /route', 'finish', 'clearRoute', (cc) => api.clearRoute({ conversationIdentifier: conv, cancelReason: 'Unknown' }, cc));
+    }
+    const actor = sessionFor(conv, {
+      ...(typeof ctx.channelAddressIdentifier === 'string' ? { channelAddressIdentifier: ctx.channelAddressIdentifier } : {}),
+      ...(typeof ctx.endUserClientId === 'string' ? { endUserClientId: ctx.endUserClientId } : {}),
+      ...(typeof ctx.workItemId === 'string' ? { workItemId: ctx.workItemId } : {}),
+    });
+    const reps = Object.values((ctx.reps ?? {}) as Record<string, { userId: string; role: string }>);
+    if (reps.length) actor.send({ type: 'PARTICIPANT_CHANGED', entry: { kind: 'ParticipantChanged', conversationIdentifier: conv, channelAddressIdentifier: String(ctx.channelAddressIdentifier ?? ''), entryId: `restored:${conv}`, entries: reps.map((r) => ({ operation: 'add' as const, participant: { appType: 'agent', subject: r.userId, role: r.role } })) } });
+    restoreCounters.finishedStale += 1;
+  }
+
+  async function restore(): Promise<void> {
+    if (!persistence) return;
+    const { current, stale } = await persistence.load();
+    for (const rec of current) {
+      const actor = sessionFor(rec.conversationIdentifier, {}, rec.snapshot);
+      if (actor.getSnapshot().status === 'error') {
+        sessions.delete(rec.conversationIdentifier);
+        await finishStale(rec);
+        continue;
+      }
+      restoreCounters.restored += 1;
+    }
+    for (const rec of stale) await finishStale(rec);
+    for (const key of await persistence.loadSeen(dedupeWindow)) recentEvents.remember(key);
+    log.info({ restored: restoreCounters.restored, finishedStale: restoreCounters.finishedStale }, 'sessions restored from the store');
   }
 
   function reject(error: SwitchboardError, replayId?: string): IngestResult {
@@ -534,6 +644,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   return {
     async start() {
       if (stopped) throw new StoppedError();
+      await restore();
       await intake?.start();
     },
     ingest,
@@ -562,6 +673,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
         ...counters,
         ...(client ? { interactions: client.stats() } : {}),
         ...(intake ? { pubsub: intake.stats() } : {}),
+        ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps } } : {}),
       };
     },
     settled,
@@ -574,6 +686,9 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
+      // The last changes reach the store before the actors stop.
+      await persistence?.close();
+      if (options.store && 'path' in options.store) await store?.close();
       for (const actor of sessions.values()) actor.stop();
       sessions.clear();
       byWorkItem.clear();

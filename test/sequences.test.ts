@@ -53,7 +53,7 @@ describe('5.1 initial routing of a new conversation', () => {
     const workId = await workIdOf(h, 'conv-initial');
     h.sb.agentWork({ workId, workItemId: SESSION_ID, workEvent: 'ACCEPTED' });
     await h.flush();
-    expect(done).toEqual([{ routingId: 'initial-1', routingType: 'Initial', outcome: 'routed', acceptedBy: REPS[0], reported: false, offeredTo: [REPS[0]] }]);
+    expect(done).toEqual([{ routingId: 'initial-1-0Mw000000000777', routingType: 'Initial', outcome: 'routed', acceptedBy: REPS[0], reported: false, offeredTo: [REPS[0]] }]);
     // Salesforce deletes the PSR itself on accept; no routingResult for initial routing.
     expect(h.endpoints()).toEqual(['POST /interactions', 'PATCH /consent', 'POST /route', 'POST /agentWork']);
   });

@@ -122,6 +122,11 @@ export interface CallContext {
   key: string;
   deadlineAt?: number;
   priority: 'finish' | 'start';
+  /**
+   * The RequestId header for this logical call (kept across its retries). The engine derives it from
+   * `key`, so a step repeated after a crash carries the same RequestId; a fresh UUID when absent.
+   */
+  requestId?: string;
 }
 
 /** The Interaction Service endpoints the engine calls. */

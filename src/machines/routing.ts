@@ -637,7 +637,9 @@ export const routingMachine = setup({
             input: ({ context }) => ({
               request: routingResultRequest(context, false),
               key: effectKey(context, 'routingResult'),
-              deadlineAt: context.deadlineAt,
+              // Inside the window as always; only a request restored after its window closed (the app
+              // was down) reports late, because a late failure beats none.
+              deadlineAt: Date.now() < context.deadlineAt ? context.deadlineAt : cleanupDeadline(context),
             }),
             onDone: 'cancellingWork',
             onError: { target: 'cancellingWork', actions: 'recordError' },

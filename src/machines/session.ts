@@ -200,7 +200,9 @@ export const sessionMachine = setup({
     startInitialRouting: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'START_ROUTING') return;
       const now = Date.now();
-      const routingId = `initial-${context.initialCount + 1}`;
+      // Unique per MessagingSession: its step keys (and so its journal entries and RequestIds) must
+      // never collide with those of an earlier session of the same conversation.
+      const routingId = `initial-${context.initialCount + 1}${context.workItemId ? `-${context.workItemId}` : ''}`;
       const input = routingInput(context, {
         routingId,
         routingType: 'Initial',

@@ -232,7 +232,7 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
   /** A logical call: one RequestId, retries by policy, one token refresh on 401 / 10004. */
   async function perform<T>(op: Operation, ctx: CallContext, ex: Exchange<T>): Promise<T> {
     const ep = ENDPOINTS[op];
-    const requestId = randomUUID();
+    const requestId = ctx.requestId ?? randomUUID();
     const breaker = breakers[ep.class];
     let refreshed = false;
     counters.calls++;

@@ -1,0 +1,182 @@
+// What the switchboard keeps in its store, and when. Sessions are marked dirty on every transition
+// and written in batches; a batch that carries the replay cursor holds every session changed by the
+// events before it, so sessions and stream position always agree after a crash. Each effect is
+// journaled by its step key: written 'started' before the call goes out and 'done' with its answer,
+// so a step that completed before a crash is not repeated after it.
+import type { Logger } from 'pino';
+import { chartHash } from './chart-export.js';
+import { routingMachine } from './machines/routing.js';
+import { sessionMachine } from './machines/session.js';
+import type { PersistedSession, SessionStore, StoreCommit } from './io/store/session-store.js';
+
+/** Version of the persisted layout. Bump it when a snapshot from the previous layout cannot be restored. */
+export const SCHEMA_VERSION = 1;
+
+let cachedHash: string | undefined;
+/** The hash of the charts a snapshot must come from to be restored as it is. */
+export function currentChartHash(): string {
+  cachedHash ??= `${chartHash(sessionMachine)}.${chartHash(routingMachine)}`;
+  return cachedHash;
+}
+
+/** What to do when the outcome of a step that was started before a crash is unknown. */
+export type InDoubt =
+  /** Send it again (with the same RequestId): Salesforce treats a repeat as harmless (15109 counts as done). */
+  | 'repeat'
+  /** Take it as done: repeating could do harm (a second routingResult). */
+  | 'assume-done';
+
+export interface PersistenceOptions {
+  /** How long after a change a batch is written when no cursor save comes first. Default 25 ms. */
+  flushDelayMs?: number;
+  /** How long ended sessions' records are kept. Default 1 hour. */
+  retentionMs?: number;
+  /** How long journal entries are kept. Default 24 hours (a step is never repeated inside it). */
+  journalRetentionMs?: number;
+}
+
+export interface RestoredSessions {
+  /** Snapshots of the current charts: restore them as they are. */
+  current: PersistedSession[];
+  /** Snapshots from another chart or layout: finish their pending work and start afresh. */
+  stale: PersistedSession[];
+}
+
+export class Persistence {
+  readonly #store: SessionStore;
+  readonly #log: Logger;
+  readonly #flushDelayMs: number;
+  readonly retentionMs: number;
+  readonly #journalRetentionMs: number;
+  readonly #snapshotOf: (conversationIdentifier: string) => unknown;
+  readonly #dirty = new Set<string>();
+  readonly #ended = new Map<string, unknown>();
+  #seen: string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #closed = false;
+  commits = 0;
+  skippedSteps = 0;
+
+  constructor(store: SessionStore, log: Logger, snapshotOf: (conversationIdentifier: string) => unknown, options: PersistenceOptions = {}) {
+    this.#store = store;
+    this.#log = log;
+    this.#snapshotOf = snapshotOf;
+    this.#flushDelayMs = options.flushDelayMs ?? 25;
+    this.retentionMs = options.retentionMs ?? 3_600_000;
+    this.#journalRetentionMs = options.journalRetentionMs ?? 86_400_000;
+  }
+
+  get store(): SessionStore {
+    return this.#store;
+  }
+
+  markDirty(conversationIdentifier: string): void {
+    if (this.#closed) return;
+    this.#dirty.add(conversationIdentifier);
+    this.#schedule();
+  }
+
+  /** The session reached its end: its last snapshot is kept, stamped, until the retention passes. */
+  markEnded(conversationIdentifier: string, snapshot: unknown): void {
+    if (this.#closed) return;
+    this.#dirty.delete(conversationIdentifier);
+    this.#ended.set(conversationIdentifier, snapshot);
+    this.#schedule();
+  }
+
+  markSeen(key: string): void {
+    this.#seen.push(key);
+  }
+
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.commit().catch((err: unknown) => this.#log.error({ err }, 'store commit failed'));
+    }, this.#flushDelayMs);
+  }
+
+  /** Everything changed so far, in one commit; with the cursor when the Pub/Sub intake saves it. */
+  commit(cursor?: StoreCommit['cursor']): Promise<void> {
+    const now = Date.now();
+    const batch: StoreCommit = {};
+    const sessions: PersistedSession[] = [];
+    for (const id of this.#dirty) {
+      const snapshot = this.#snapshotOf(id);
+      if (snapshot !== undefined) sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, snapshot });
+    }
+    this.#dirty.clear();
+    for (const [id, snapshot] of this.#ended) {
+      sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, endedAt: now, snapshot });
+    }
+    this.#ended.clear();
+    if (sessions.length) batch.sessions = sessions;
+    if (cursor) batch.cursor = cursor;
+    if (this.#seen.length) batch.seen = this.#seen.splice(0);
+    if (!batch.sessions && !batch.cursor && !batch.seen) return this.#chain;
+    // Commits are chained so a later batch never lands before an earlier one.
+    this.#chain = this.#chain.then(() => this.#store.commit(batch)).then(() => {
+      this.commits += 1;
+    });
+    return this.#chain;
+  }
+
+  /** Loads what was saved: current snapshots, stale ones, and purges ended sessions past retention. */
+  async load(): Promise<RestoredSessions> {
+    const now = Date.now();
+    const all = await this.#store.loadSessions();
+    const current: PersistedSession[] = [];
+    const stale: PersistedSession[] = [];
+    const removed: string[] = [];
+    for (const rec of all) {
+      if (rec.endedAt !== undefined) {
+        if (now - rec.endedAt > this.retentionMs) removed.push(rec.conversationIdentifier);
+        continue;
+      }
+      if (rec.schemaVersion === SCHEMA_VERSION && rec.chartHash === currentChartHash()) current.push(rec);
+      else stale.push(rec);
+    }
+    if (removed.length) await this.#store.commit({ removed });
+    await this.#store.pruneEffects(now - this.#journalRetentionMs);
+    return { current, stale };
+  }
+
+  loadSeen(limit: number): Promise<string[]> {
+    return this.#store.loadSeen(limit);
+  }
+
+  /**
+   * Runs one step at most once across crashes: a step journaled 'done' returns its recorded answer;
+   * one journaled 'started' (outcome unknown) is repeated or assumed done, as the step allows.
+   */
+  async journaled<T>(key: string, inDoubt: InDoubt, run: () => Promise<T>): Promise<T> {
+    const rec = await this.#store.effect(key);
+    if (rec?.state === 'done') {
+      this.skippedSteps += 1;
+      this.#log.info({ key }, 'step completed before a restart; not repeated');
+      return (rec.output ?? undefined) as T;
+    }
+    if (rec?.state === 'started') {
+      if (inDoubt === 'assume-done') {
+        this.skippedSteps += 1;
+        this.#log.warn({ key }, 'step may have been sent before a restart; taken as done, not repeated');
+        return undefined as T;
+      }
+      this.#log.warn({ key }, 'step may have been sent before a restart; repeating it with the same RequestId');
+    } else {
+      await this.#store.recordEffect(key, { state: 'started', at: Date.now() });
+    }
+    const output = await run();
+    await this.#store.recordEffect(key, { state: 'done', at: Date.now(), output: output ?? null });
+    return output;
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.commit();
+    this.#closed = true;
+    await this.#chain;
+  }
+}

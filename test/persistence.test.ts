@@ -1,0 +1,253 @@
+// Sessions, the replay cursor and the effect journal survive a crash. "Crash" here: a switchboard
+// is abandoned without stop(), after its store committed; a second one starts on the same store.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { pino } from 'pino';
+import { createSwitchboard, type SwitchboardOptions } from '../src/switchboard.js';
+import { createRecordingInteractionService, type RecordingInteractionService } from '../src/io/recording-interaction-service.js';
+import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
+import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
+import { currentChartHash, SCHEMA_VERSION } from '../src/persistence.js';
+import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
+
+const SESSION_ID = '0Mw000000000444AAA';
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+function boot(store: SessionStore, api: RecordingInteractionService = createRecordingInteractionService(), extra: Partial<SwitchboardOptions> = {}) {
+  const sb = createSwitchboard({ interactions: api, store, directory: directoryEntries, logger: pino({ level: 'silent' }), routing: { fallbackQueueId: FALLBACK_QUEUE }, ...extra });
+  return { sb, api };
+}
+
+async function settle() {
+  for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0);
+  // Past the store's flush delay, so the batch is committed.
+  await vi.advanceTimersByTimeAsync(50);
+  for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0);
+}
+
+function live(sb: ReturnType<typeof boot>['sb']) {
+  const conv = newConversation();
+  sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+  sb.ingest(participantChanged(conv, [{ operation: 'add', userId: REPS[0] }]));
+  return conv;
+}
+
+describe('restart', () => {
+  it('restores a session with an offer pending, and the offer is answered without repeating any call', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await settle();
+    expect(a.api.calls.map((c) => c.endpoint)).toEqual(['POST /route', 'POST /agentWork', 'POST /routingResult']);
+    const workId = a.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.workId!;
+
+    const b = boot(store);
+    await b.sb.start();
+    expect(b.sb.stats().store).toMatchObject({ restored: 1 });
+    expect(b.sb.session(conv.conversationIdentifier)!.reps.map((r) => r.userId)).toEqual([REPS[0]]);
+    const finished: string[] = [];
+    b.sb.on('routing.finished', (e) => finished.push(e.output.outcome));
+    b.sb.agentWork({ workId, workItemId: SESSION_ID, workEvent: 'ACCEPTED' });
+    await settle();
+    expect(finished).toEqual(['routed']);
+    expect(b.api.calls).toEqual([]);
+  });
+
+  it('re-arms the offer timeout from its absolute time', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store, undefined, { routing: { offerTimeoutMs: 10_000, maxOffers: 1, fallbackQueueId: FALLBACK_QUEUE } });
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await settle();
+    await vi.advanceTimersByTimeAsync(4_000);
+    await a.sb.stop({ drainMs: 0 }).catch(() => {});
+
+    const b = boot(store, undefined, { routing: { offerTimeoutMs: 10_000, maxOffers: 1, fallbackQueueId: FALLBACK_QUEUE } });
+    await b.sb.start();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(b.api.calls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_500);
+    await settle();
+    expect(b.api.calls.map((c) => c.endpoint)).toEqual(['PATCH /agentWork', 'DELETE /route']);
+  });
+
+  it('finishes a request whose window passed while the app was down: the failed routingResult, then the PSR cleared', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store, undefined, { pickRep: () => undefined });
+    const conv = live(a.sb);
+    const rr = routingRequested(conv, 'Conference', { queueId: QUEUE });
+    a.sb.ingest(rr);
+    await settle();
+    expect(a.api.calls.map((c) => c.endpoint)).toEqual(['POST /route']);
+
+    await vi.advanceTimersByTimeAsync(0);
+    vi.setSystemTime(Date.now() + 120_000); // down for two minutes
+    const b = boot(store, undefined, { pickRep: () => undefined });
+    await b.sb.start();
+    await settle();
+    expect(b.api.calls.map((c) => c.endpoint)).toEqual(['POST /routingResult', 'DELETE /route']);
+    expect(b.api.calls[0]!.body).toMatchObject({ success: false, errorMessage: 'routing deadline reached' });
+    expect(b.api.calls[1]!.body).toMatchObject({ cancelReason: 'Unavailable' });
+  });
+
+  it('does not repeat a step that completed before the crash, even if the snapshot was taken before it answered', async () => {
+    const store = createMemorySessionStore();
+    const api = createRecordingInteractionService();
+    let answer!: () => void;
+    api.respond('POST /agentWork', () => new Promise((r) => (answer = () => r({ agentWorkId: '0Bz0000000000A1' }))));
+    const a = boot(store, api);
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle(); // snapshot committed while POST /agentWork is in flight
+    answer();
+    for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0); // answered and journaled; crash before the next commit
+
+    // Before the crash the answer was journaled and the routingResult went out (journaled too).
+    expect(api.calls.map((c) => c.endpoint)).toEqual(['POST /agentWork', 'POST /routingResult']);
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    // The restored snapshot still had POST /agentWork in flight: both steps replay from the journal.
+    expect(b.api.calls).toEqual([]);
+    expect(b.sb.stats().store?.skippedSteps).toBe(2);
+    expect(b.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.workId).toBe('0Bz0000000000A1');
+  });
+
+  it('repeats an in-doubt step with the same RequestId, and takes an in-doubt routingResult as sent', async () => {
+    const store = createMemorySessionStore();
+    const api = createRecordingInteractionService();
+    api.respond('POST /agentWork', () => new Promise(() => {})); // the crash comes before the answer
+    const a = boot(store, api);
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle();
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    const [first] = api.callsTo('POST /agentWork');
+    const [again] = b.api.callsTo('POST /agentWork');
+    expect(again!.ctx.requestId).toBe(first!.ctx.requestId);
+    expect(again!.ctx.key).toBe(first!.ctx.key);
+    expect(b.api.callsTo('POST /routingResult')).toHaveLength(1);
+  });
+
+  it('finishes a request saved by another chart: its one failed routingResult and the PSR cleared; people kept', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store, undefined, { pickRep: () => undefined });
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await settle();
+    const [saved] = await store.loadSessions();
+    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.api.calls.map((c) => c.endpoint)).toEqual(['POST /routingResult', 'DELETE /route']);
+    expect(b.api.calls[0]!.body).toMatchObject({ success: false, routingType: 'Conference' });
+    expect(b.sb.stats().store).toMatchObject({ finishedStale: 1, restored: 0 });
+    expect(b.sb.session(conv.conversationIdentifier)!.reps.map((r) => r.userId)).toEqual([REPS[0]]);
+    expect(b.sb.session(conv.conversationIdentifier)!.pendingRoutings).toEqual([]);
+    const [resaved] = (await store.loadSessions()).filter((x) => x.conversationIdentifier === conv.conversationIdentifier);
+    expect(resaved!.chartHash).toBe(currentChartHash());
+    expect(resaved!.schemaVersion).toBe(SCHEMA_VERSION);
+  });
+
+  it('cancels an AgentWork left offered by a session from an older layout', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    const { conversationIdentifier } = await a.sb.startConversation({ to: 'chan', from: 'client', text: 'hi' });
+    await settle();
+    expect(a.api.calls.map((c) => c.endpoint)).toEqual(['POST /interactions', 'POST /route', 'POST /agentWork']);
+    const [saved] = await store.loadSessions();
+    await store.commit({ sessions: [{ ...saved!, schemaVersion: 0 }] });
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.api.calls.map((c) => c.endpoint)).toEqual(['PATCH /agentWork', 'DELETE /route']);
+    expect(b.api.calls[0]!.body).toMatchObject({ status: 'Cancel' });
+    expect(b.sb.session(conversationIdentifier)).toBeDefined();
+  });
+
+  it('keeps ended sessions for the retention period, then purges them', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store, undefined, { persistence: { retentionMs: 60_000 } });
+    const conv = live(a.sb);
+    a.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Ended', 'Active'));
+    await settle();
+    expect((await store.loadSessions()).map((s) => s.endedAt !== undefined)).toEqual([true]);
+    const b = boot(store, undefined, { persistence: { retentionMs: 60_000 } });
+    await b.sb.start();
+    expect(b.sb.stats().sessions).toBe(0);
+    expect(await store.loadSessions()).toHaveLength(1);
+    vi.setSystemTime(Date.now() + 61_000);
+    const c = boot(store, undefined, { persistence: { retentionMs: 60_000 } });
+    await c.sb.start();
+    expect(await store.loadSessions()).toEqual([]);
+  });
+
+  it('remembers handled events across a restart, so a redelivery is ignored', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    const conv = live(a.sb);
+    const rr = routingRequested(conv, 'Conference', { userId: REPS[1] });
+    a.sb.ingest(rr);
+    await settle();
+    const b = boot(store);
+    await b.sb.start();
+    expect(b.sb.ingest(rr)).toMatchObject({ ok: true, duplicate: true });
+  });
+});
+
+describe('the LMDB store', () => {
+  let dir: string;
+  beforeEach(() => {
+    vi.useRealTimers();
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-store-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('commits sessions, cursor and dedupe keys together, and reads them back after reopening', async () => {
+    const one = openLmdbSessionStore({ path: dir });
+    await one.commit({
+      sessions: [{ conversationIdentifier: 'c1', schemaVersion: 1, chartHash: 'h', savedAt: 1, snapshot: { value: 'active', context: { n: 1 } } }],
+      cursor: { topic: '/event/x', replayId: Buffer.from([0, 0, 0, 1, 0, 0, 0, 9]) },
+      seen: ['event:a', 'event:b'],
+    });
+    await one.recordEffect('c1/r1/route', { state: 'done', at: 5, output: { psrId: '0JR' } });
+    await one.close();
+    const two = openLmdbSessionStore({ path: dir });
+    expect(await two.loadSessions()).toEqual([{ conversationIdentifier: 'c1', schemaVersion: 1, chartHash: 'h', savedAt: 1, snapshot: { value: 'active', context: { n: 1 } } }]);
+    expect(await two.loadCursor('/event/x')).toEqual(Buffer.from([0, 0, 0, 1, 0, 0, 0, 9]));
+    expect(await two.loadSeen(10)).toEqual(['event:a', 'event:b']);
+    expect(await two.effect('c1/r1/route')).toEqual({ state: 'done', at: 5, output: { psrId: '0JR' } });
+    await two.commit({ seen: ['event:c'], removed: ['c1'] });
+    expect(await two.loadSeen(2)).toEqual(['event:b', 'event:c']);
+    expect(await two.loadSessions()).toEqual([]);
+    expect(await two.pruneEffects(10)).toBe(1);
+    expect(await two.effect('c1/r1/route')).toBeUndefined();
+    await two.close();
+  });
+
+  it('serves a switchboard across a restart', async () => {
+    const api = createRecordingInteractionService();
+    const a = createSwitchboard({ interactions: api, store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
+    const conv = newConversation();
+    a.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    a.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await a.settled();
+    await a.stop();
+    const b = createSwitchboard({ interactions: createRecordingInteractionService(), store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
+    await b.start();
+    expect(b.session(conv.conversationIdentifier)?.pendingRoutings).toHaveLength(1);
+    await b.stop();
+  });
+});
