@@ -6,7 +6,9 @@ import { runDemo, SCENARIOS } from './demo/run.js';
 const HELP = `switchboard <command> [options]
 
 Commands
-  demo [--scenario NAME]   play a conversation story end to end (default: all scenarios)
+  demo [--scenario NAME] [--inspect [PORT]]
+                           play a conversation story against the local sandbox (default: the whole conference);
+                           --inspect streams the session actors to the Stately inspector via ws://localhost:PORT (8080)
   sandbox [--http-port N] [--grpc-port N]
                            run a local Salesforce (Interaction Service over HTTP, Pub/Sub over gRPC) until Ctrl-C
   charts [--out DIR]       write the statecharts (JSON for Stately Studio, Mermaid) to DIR (docs/statecharts)
@@ -21,8 +23,19 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'demo') {
-    const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, quiet: { type: 'boolean' } } });
-    return runDemo({ ...(values.scenario ? { scenario: values.scenario } : {}), out: process.stdout, color: process.stdout.isTTY === true && !process.env.NO_COLOR });
+    const inspectAt = rest.indexOf('--inspect');
+    let inspectPort: number | undefined;
+    if (inspectAt >= 0) {
+      const next = rest[inspectAt + 1];
+      inspectPort = next && /^\d+$/.test(next) ? Number(rest.splice(inspectAt, 2)[1]) : (rest.splice(inspectAt, 1), 8080);
+    }
+    const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' } } });
+    return runDemo({
+      ...(values.scenario ? { scenario: values.scenario } : {}),
+      ...(inspectPort ? { inspectPort } : {}),
+      out: process.stdout,
+      color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+    });
   }
   if (command === 'sandbox') {
     const { values } = parseArgs({ args: rest, options: { 'http-port': { type: 'string' }, 'grpc-port': { type: 'string' } } });

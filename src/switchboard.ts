@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createActor, fromPromise, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { createActor, fromPromise, type ActorRefFrom, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { ConsentStatus, ContactListType } from './domain/enums.js';
 import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
 import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
@@ -113,6 +113,12 @@ export interface SwitchboardOptions {
   /** Which routingParameters field names an external contact (unconfirmed in Salesforce's docs). */
   isExternalTarget?: ParseOptions['isExternalTarget'];
   logger?: Logger;
+  /**
+   * Receives every session actor's inspection events (e.g. `createWebSocketInspector(...).inspect`
+   * from @statelyai/inspect, for the Stately inspector). Off by default: inspection costs throughput.
+   * Contexts hold no secrets; the app decides what leaves the process.
+   */
+  inspect?: (event: InspectionEvent) => void;
   /** Platform event ids remembered for dedupe. Default 10,000. */
   dedupeWindow?: number;
 }
@@ -414,7 +420,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     const input = { conversationIdentifier, settings, ...seed };
     if (input.workItemId) input.workItemId = toId15(input.workItemId);
     // A restored actor re-invokes its deadline timers with the absolute times in its context.
-    const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input }) : createActor(machine, { input });
+    const inspect = options.inspect ? { inspect: options.inspect } : {};
+    const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input, ...inspect }) : createActor(machine, { input, ...inspect });
     actor.on('*', (e) => {
       const event = e as SessionEmitted;
       if (event.type === 'routing.finished') {

@@ -231,3 +231,17 @@ describe('lifecycle', () => {
     expect(h.sb.session(conv.conversationIdentifier)!.reps[0]!.userId).toBe(REPS[1]);
   });
 });
+
+describe('inspection', () => {
+  it('streams session and routing actors to an inspect observer when asked, and not otherwise', async () => {
+    const seen: string[] = [];
+    const h = harness({ inspect: (e) => seen.push(e.type === '@xstate.snapshot' ? `${e.type}:${(e.actorRef as { id: string }).id}` : e.type) });
+    const conv = newConversation();
+    h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await h.flush();
+    expect(seen).toContain('@xstate.actor');
+    expect(seen).toContain('@xstate.event');
+    expect(seen.some((s) => s.startsWith('@xstate.snapshot:routing:'))).toBe(true);
+  });
+});

@@ -32,6 +32,8 @@ export interface DemoOptions {
   color: boolean;
   /** Offer timeout for reps who ignore offers. */
   offerTimeoutMs?: number;
+  /** Stream the session actors to the Stately inspector through a local relay on this port. */
+  inspectPort?: number;
 }
 
 interface Stage {
@@ -135,6 +137,22 @@ function describeCall(endpoint: string, body: Record<string, unknown>): string {
 
 export { REPS as DEMO_REPS };
 
+/** A local relay for the Stately inspector; the viewer page embeds the hosted inspector UI. */
+async function startInspector(port: number, out: Writable) {
+  const { createInspectorServer } = await import('@statelyai/inspect/server');
+  const { createWebSocketInspector } = await import('@statelyai/inspect');
+  const server = createInspectorServer({ port, autoOpen: false });
+  const inspector = createWebSocketInspector({ url: `ws://localhost:${port}` });
+  out.write(`Inspector: open http://localhost:${port} (the viewer UI loads from stately.ai/inspect)\n`);
+  return {
+    inspect: inspector.inspect as unknown as NonNullable<Parameters<typeof createSwitchboard>[0]['inspect']>,
+    stop() {
+      inspector.stop();
+      server.stop();
+    },
+  };
+}
+
 export async function runDemo(options: DemoOptions): Promise<number> {
   const p = paint(options.color);
   const chosen = options.scenario ? SCENARIOS.filter((s) => s.name === options.scenario) : [SCENARIOS[0]!];
@@ -142,12 +160,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     options.out.write(`unknown scenario '${options.scenario}'; choose one of ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
     return 2;
   }
+  const inspector = options.inspectPort ? await startInspector(options.inspectPort, options.out) : undefined;
   let failures = 0;
-  for (const scenario of chosen) failures += await play(scenario, options, p);
+  try {
+    for (const scenario of chosen) failures += await play(scenario, options, p, inspector?.inspect);
+  } finally {
+    inspector?.stop();
+  }
   return failures === 0 ? 0 : 1;
 }
 
-async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<typeof paint>): Promise<number> {
+async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<typeof paint>, inspect?: Parameters<typeof createSwitchboard>[0]['inspect']): Promise<number> {
   const t0 = Date.now();
   const say = (line: string) => options.out.write(`${p.dim(`${String(Date.now() - t0).padStart(6)} ms`)}  ${line}\n`);
   options.out.write(`\n${p.bold(scenario.title)}\n`);
@@ -178,6 +201,7 @@ async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<type
     },
     consentStatus: 'ExplicitlyOptedIn',
     routing: { offerTimeoutMs: options.offerTimeoutMs ?? 1_500, maxParticipantsOverride: 3, fallbackQueueId: FALLBACK_QUEUE },
+    ...(inspect ? { inspect } : {}),
   });
   sandbox.onAgentWork((e) => sb.agentWork(e));
   await sb.start();
