@@ -178,6 +178,18 @@ export function routingResultRequest(ctx: RoutingContext, success: boolean): Rou
   return req;
 }
 
+function reportInput(ctx: RoutingContext, success: boolean): EffectInput<RoutingResultRequest> {
+  return { request: routingResultRequest(ctx, success), key: effectKey(ctx, 'routingResult'), deadlineAt: ctx.deadlineAt };
+}
+
+function cancelWorkInput(ctx: RoutingContext): EffectInput<PatchAgentWorkRequest> {
+  return {
+    request: { workId: ctx.workId ?? '', contextType: 'Agent', status: 'Cancel' },
+    key: effectKey(ctx, `cancel:${ctx.workId}`),
+    deadlineAt: cleanupDeadline(ctx),
+  };
+}
+
 // ---- the machine ----
 
 /**
@@ -514,11 +526,7 @@ export const routingMachine = setup({
           invoke: {
             id: 'reportRoutingResult',
             src: 'reportRoutingResult',
-            input: ({ context }) => ({
-              request: routingResultRequest(context, true),
-              key: effectKey(context, 'routingResult'),
-              deadlineAt: context.deadlineAt,
-            }),
+            input: ({ context }) => reportInput(context, true),
             // Sent is sent: a failed report is logged and never repeated.
             onDone: 'awaitingAcceptance',
             onError: { target: 'awaitingAcceptance', actions: 'recordError' },
@@ -562,11 +570,7 @@ export const routingMachine = setup({
           invoke: {
             id: 'cancelAgentWork',
             src: 'cancelAgentWork',
-            input: ({ context }) => ({
-              request: { workId: context.workId ?? '', contextType: 'Agent' as const, status: 'Cancel' as const },
-              key: effectKey(context, `cancel:${context.workId}`),
-              deadlineAt: cleanupDeadline(context),
-            }),
+            input: ({ context }) => cancelWorkInput(context),
             onDone: { target: 'unanswered', actions: 'recordWorkClosed' },
             // Salesforce refuses to cancel work that was just accepted or declined; either way it is no longer open.
             onError: { target: 'unanswered', actions: ['recordWorkClosed', 'recordError'] },
@@ -611,11 +615,7 @@ export const routingMachine = setup({
       invoke: {
         id: 'reportRoutingResult',
         src: 'reportRoutingResult',
-        input: ({ context }) => ({
-          request: routingResultRequest(context, true),
-          key: effectKey(context, 'routingResult'),
-          deadlineAt: context.deadlineAt,
-        }),
+        input: ({ context }) => reportInput(context, true),
         onDone: 'externallyRouted',
         onError: { target: 'externallyRouted', actions: 'recordError' },
       },
@@ -634,13 +634,9 @@ export const routingMachine = setup({
           invoke: {
             id: 'reportFailure',
             src: 'reportRoutingResult',
-            input: ({ context }) => ({
-              request: routingResultRequest(context, false),
-              key: effectKey(context, 'routingResult'),
-              // Inside the window as always; only a request restored after its window closed (the app
-              // was down) reports late, because a late failure beats none.
-              deadlineAt: Date.now() < context.deadlineAt ? context.deadlineAt : cleanupDeadline(context),
-            }),
+            // Inside the window as always; only a request restored after its window closed (the app
+            // was down) reports late, because a late failure beats none.
+            input: ({ context }) => ({ ...reportInput(context, false), ...(Date.now() >= context.deadlineAt ? { deadlineAt: cleanupDeadline(context) } : {}) }),
             onDone: 'cancellingWork',
             onError: { target: 'cancellingWork', actions: 'recordError' },
           },
@@ -654,11 +650,7 @@ export const routingMachine = setup({
           invoke: {
             id: 'cancelOpenWork',
             src: 'cancelAgentWork',
-            input: ({ context }) => ({
-              request: { workId: context.workId ?? '', contextType: 'Agent' as const, status: 'Cancel' as const },
-              key: effectKey(context, `cancel:${context.workId}`),
-              deadlineAt: cleanupDeadline(context),
-            }),
+            input: ({ context }) => cancelWorkInput(context),
             onDone: { target: 'clearingRoute', actions: 'recordWorkClosed' },
             onError: { target: 'clearingRoute', actions: ['recordWorkClosed', 'recordError'] },
           },
