@@ -526,6 +526,16 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     log.info({ restored: restoreCounters.restored, finishedStale: restoreCounters.finishedStale }, 'sessions restored from the store');
   }
 
+  /**
+   * Salesforce's routing window runs from publication (CreatedDate), not from when the event reached
+   * us: after a reconnect or a restart the time already gone counts. A CreatedDate ahead of our clock
+   * (skew) is not trusted beyond now.
+   */
+  function windowStart(createdAt: number | undefined): number {
+    const now = Date.now();
+    return createdAt !== undefined && Number.isFinite(createdAt) ? Math.min(now, createdAt) : now;
+  }
+
   function reject(error: SwitchboardError, replayId?: string): IngestResult {
     counters.rejected += 1;
     log.warn({ code: error.code, field: error instanceof ParseError ? error.field : undefined, replayId, error: error.message }, 'input rejected');
@@ -555,7 +565,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
           ...(e.endUserClientId ? { endUserClientId: e.endUserClientId } : {}),
           ...(e.workRecordId ? { workItemId: e.workRecordId } : {}),
         });
-        actor.send({ type: 'ROUTING_REQUESTED', request: e, receivedAt: Date.now() });
+        actor.send({ type: 'ROUTING_REQUESTED', request: e, receivedAt: windowStart(event.createdAt) });
         indexWorkItem(actor, conv);
         break;
       }

@@ -235,7 +235,7 @@ describe('lifecycle', () => {
 describe('inspection', () => {
   it('streams session and routing actors to an inspect observer when asked, and not otherwise', async () => {
     const seen: string[] = [];
-    const h = harness({ inspect: (e) => seen.push(e.type === '@xstate.snapshot' ? `${e.type}:${(e.actorRef as { id: string }).id}` : e.type) });
+    const h = harness({ inspect: (e) => seen.push(e.type === '@xstate.snapshot' ? `${e.type}:${(e.actorRef as unknown as { id: string }).id}` : e.type) });
     const conv = newConversation();
     h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
     h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
@@ -243,5 +243,51 @@ describe('inspection', () => {
     expect(seen).toContain('@xstate.actor');
     expect(seen).toContain('@xstate.event');
     expect(seen.some((s) => s.startsWith('@xstate.snapshot:routing:'))).toBe(true);
+  });
+});
+
+describe('the routing window', () => {
+  it('runs from publication (CreatedDate), so time lost before the event arrived counts', async () => {
+    const h = harness({ pickRep: () => undefined });
+    const conv = newConversation();
+    h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    const rr = routingRequested(conv, 'Conference', { queueId: QUEUE });
+    const published = Date.now() - 50_000;
+    h.sb.ingest({ ...rr, createdAt: published });
+    expect(h.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.deadlineAt).toBe(published + 60_000);
+    await h.flush();
+    await vi.advanceTimersByTimeAsync(5_000);
+    await h.flush();
+    expect(h.api.callsTo('POST /routingResult')).toHaveLength(1);
+    expect(h.api.callsTo('POST /routingResult')[0]!.at - published).toBeLessThan(60_000);
+  });
+
+  it('does not trust a CreatedDate ahead of the local clock', () => {
+    const h = harness({ pickRep: () => undefined });
+    const conv = newConversation();
+    h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    h.sb.ingest({ ...routingRequested(conv, 'Conference', { queueId: QUEUE }), createdAt: Date.now() + 30_000 });
+    expect(h.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.deadlineAt).toBe(Date.now() + 60_000);
+  });
+});
+
+describe("Salesforce's cancel", () => {
+  it('reaches the request whose PSR it names, not just the newest of its type', async () => {
+    const h = harness();
+    h.api.respond('POST /route', (_b, n) => ({ psrId: `0JR00000000000${n}` }));
+    const conv = newConversation();
+    h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    h.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: REPS[0] }]));
+    const first = routingRequested(conv, 'Conference', { queueId: QUEUE });
+    h.sb.ingest(first);
+    await h.flush();
+    await vi.advanceTimersByTimeAsync(10);
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await h.flush();
+    const cancelled: string[] = [];
+    h.sb.on('routing.finished', (e) => cancelled.push(e.output.routingId));
+    h.sb.ingest(routingResult(conv, 'Conference', 'Cancelled', { cancelReason: 'Cancel', pendingServiceRoutingId: '0JR000000000001' }));
+    await h.flush();
+    expect(cancelled).toEqual([first.routingEventId]);
   });
 });

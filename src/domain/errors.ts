@@ -93,8 +93,9 @@ export class InteractionApiError extends SwitchboardError {
 
 /** The breaker for an endpoint class is open: the call was not sent. Retryable once it half-opens. */
 export class CircuitOpenError extends InteractionApiError {
-  constructor(endpoint: string) {
-    super(`circuit open for ${endpoint}: call not sent`, { kind: 'retryable', endpoint }, 'SB_CIRCUIT_OPEN');
+  /** `retryAfterMs`: when the breaker lets a trial call through again. */
+  constructor(endpoint: string, retryAfterMs?: number) {
+    super(`circuit open for ${endpoint}: call not sent`, { kind: 'retryable', endpoint, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, 'SB_CIRCUIT_OPEN');
   }
 }
 

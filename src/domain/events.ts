@@ -24,6 +24,8 @@ export interface PlatformEvent {
   replayId?: string;
   /** The platform event's own id (ProducerEvent.id), used for dedupe. */
   eventId?: string;
+  /** CreatedDate (epoch ms): when Salesforce published it. The 60-second routing window runs from here. */
+  createdAt?: number;
 }
 
 export interface Participant {

@@ -124,7 +124,7 @@ export interface RoutingOutput {
 }
 
 /** What the routing child tells its session while it runs; its end arrives as XState's done event with the output. */
-export type RoutingNotification = { type: 'routing.offered'; routingId: string; userId: string; workId?: string };
+export type RoutingNotification = { type: 'routing.offered'; routingId: string; userId: string; workId?: string; psrId?: string };
 
 // ---- effect inputs: the exact request each step sends (tests assert on these) ----
 
@@ -207,6 +207,10 @@ const INTERRUPTS_WAIT_FOR_CALL = {
   SESSION_ENDED: { actions: 'failFromCancel' },
 } as const;
 
+function mayOfferAgain(ctx: RoutingContext, offersMade: number): boolean {
+  return ctx.target.kind !== 'rep' && offersMade < ctx.maxOffers && Date.now() < ctx.deadlineAt - ctx.reportReserveMs;
+}
+
 function unprovided<I, O>(name: string) {
   return fromPromise<O, I>(async () => {
     throw new NotProvidedError(`effect '${name}'`);
@@ -255,10 +259,9 @@ export const routingMachine = setup({
     answeredAccepted: ({ context }) => context.pendingAnswer === 'accepted',
     answeredDeclined: ({ context }) => context.pendingAnswer === 'declined',
     isOfferedRep: ({ context, event }) => event.type === 'REP_JOINED' && event.userId === context.offerUserId,
-    canOfferAgain: ({ context }) =>
-      context.target.kind !== 'rep' &&
-      context.offeredTo.length < context.maxOffers &&
-      Date.now() < context.deadlineAt - context.reportReserveMs,
+    canOfferAgain: ({ context }) => mayOfferAgain(context, context.offeredTo.length),
+    /** Guards run before actions: the refused offer is not yet in offeredTo, so count it here. */
+    canOfferAfterRefusedOffer: ({ context }) => mayOfferAgain(context, context.offeredTo.length + 1),
     /** An end (deadline, cancel, session end) arrived while a call that starts work was in flight. */
     interrupted: ({ context }) => context.failure !== undefined,
     /** After a RoutingRequested is reported, offers run on their own timers and the deadline no longer ends them. */
@@ -270,6 +273,7 @@ export const routingMachine = setup({
       routingId: context.routingId,
       userId: context.offerUserId ?? '',
       ...(context.workId ? { workId: context.workId } : {}),
+      ...(context.psrId ? { psrId: context.psrId } : {}),
     })),
     fail: assign({
       failure: ({ context }, params: RoutingFailure) =>
@@ -511,7 +515,7 @@ export const routingMachine = setup({
                 target: '#routing.failing',
                 actions: ['recordError', 'recordFailedOffer', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the org is not ready for this routing type' } }],
               },
-              { guard: 'canOfferAgain', target: 'picking', actions: ['recordError', 'recordFailedOffer'] },
+              { guard: 'canOfferAfterRefusedOffer', target: 'picking', actions: ['recordError', 'recordFailedOffer'] },
               {
                 target: '#routing.failing',
                 actions: ['recordError', 'recordFailedOffer', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'POST /agentWork failed' } }],

@@ -56,6 +56,7 @@ export interface PendingRouting {
   deadlineAt: number;
   offeredTo?: string;
   workId?: string;
+  psrId?: string;
 }
 
 export interface WarmTransfer {
@@ -136,8 +137,14 @@ function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' 
   return input;
 }
 
-/** The pending routing a Salesforce RoutingResult speaks of: by PSR id, else the newest of its routing type. */
+/**
+ * The pending routing a Salesforce RoutingResult speaks of: the one whose PSR it names, when known
+ * (a PSR id reaches the session with the offer); else the newest of its routing type — a rep cancels
+ * the request they made last. Salesforce's cancel carries no routing event id to be sure.
+ */
 function routingForResult(ctx: SessionContext, entry: RoutingResultEntry): string | undefined {
+  const byPsr = entry.pendingServiceRoutingId ? Object.values(ctx.routings).find((r) => r.psrId === entry.pendingServiceRoutingId) : undefined;
+  if (byPsr) return byPsr.routingId;
   const pending = Object.values(ctx.routings).filter((r) => r.routingType === entry.routingType);
   pending.sort((a, b) => b.startedAt - a.startedAt);
   return pending[0]?.routingId;
@@ -227,7 +234,7 @@ export const sessionMachine = setup({
       if (event.workId) workIndex[event.workId] = event.routingId;
       const held = event.workId ? context.heldWork.filter((w) => w.workId === event.workId) : [];
       enqueue.assign({
-        routings: { ...context.routings, [event.routingId]: { ...pending, offeredTo: event.userId, ...(event.workId ? { workId: event.workId } : {}) } },
+        routings: { ...context.routings, [event.routingId]: { ...pending, offeredTo: event.userId, ...(event.workId ? { workId: event.workId } : {}), ...(event.psrId ? { psrId: event.psrId } : {}) } },
         workIndex,
         heldWork: held.length ? context.heldWork.filter((w) => w.workId !== event.workId) : context.heldWork,
       });

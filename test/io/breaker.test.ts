@@ -93,3 +93,20 @@ describe('circuit breaker', () => {
     await client.close();
   });
 });
+
+describe('circuit breaker and the org rate limit', () => {
+  it('a burst of 429s never opens it: rate limiting is back-pressure from a healthy service', async () => {
+    const { createBreaker } = await import('../../src/io/resilience/breaker.js');
+    const b = createBreaker('routingResult', { volumeThreshold: 2, errorThresholdPercentage: 10 });
+    const rateLimited = () => Promise.reject(new InteractionApiError('429', { kind: 'retryable', endpoint: 'POST /routingResult', status: 429 }));
+    for (let i = 0; i < 20; i++) await b.run(rateLimited).catch(() => {});
+    expect(b.state()).toBe('closed');
+    const unwell = () => Promise.reject(new InteractionApiError('503', { kind: 'retryable', endpoint: 'POST /routingResult', status: 503 }));
+    for (let i = 0; i < 5; i++) await b.run(unwell).catch(() => {});
+    expect(b.state()).toBe('open');
+    const err = await b.run(() => Promise.resolve(1)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CircuitOpenError);
+    expect((err as CircuitOpenError).retryAfterMs).toBeGreaterThan(0);
+    b.shutdown();
+  });
+});

@@ -273,7 +273,9 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
         ...(ctx.deadlineAt !== undefined && { deadlineAt: ctx.deadlineAt }),
         label: ep.name,
         // An open breaker answers fast on purpose; retrying into it would only burn the deadline.
-        isRetryable: (err) => isApiError(err, 'retryable') && err.code !== 'SB_CIRCUIT_OPEN',
+        // An open breaker is retried too, after the wait it names and only while the deadline
+        // allows: a routingResult must still go out once the endpoint recovers inside the window.
+        isRetryable: (err) => isApiError(err, 'retryable'),
         shouldStop: () => closed,
         onRetry: ({ attempt, delayMs, error }) => {
           counters.retries++;

@@ -141,6 +141,10 @@ export function createEventCodec(options: EventCodecOptions): EventCodec {
     }
     const out: PlatformEvent = { type: eventType, payload, replayId: replayIdToHex(event.replay_id) };
     if (e.id) out.eventId = e.id;
+    // Salesforce's routing window runs from publication, so the engine needs CreatedDate (epoch ms).
+    const created = record.CreatedDate;
+    if (typeof created === 'number' && Number.isFinite(created)) out.createdAt = created;
+    else if (typeof created === 'bigint') out.createdAt = Number(created);
     return { ok: true, event: out, record };
   }
 
