@@ -291,3 +291,16 @@ describe("Salesforce's cancel", () => {
     expect(cancelled).toEqual([first.routingEventId]);
   });
 });
+
+describe('the dedupe window', () => {
+  it('forgets the oldest event once it holds dedupeWindow keys, and only then', () => {
+    const h = harness({ dedupeWindow: 4 });
+    const conv = newConversation();
+    const events = [1, 2, 3].map((i) => participantChanged(conv, [{ operation: 'add', userId: REPS[i]! }]));
+    for (const e of events) h.sb.ingest(e);
+    // Each event brings two keys (event id, entry id): 6 keys seen, the window holds the last 4.
+    expect(h.sb.ingest(events[2]!)).toMatchObject({ duplicate: true });
+    expect(h.sb.ingest(events[1]!)).toMatchObject({ duplicate: true });
+    expect(h.sb.ingest(events[0]!)).not.toMatchObject({ duplicate: true });
+  });
+});
