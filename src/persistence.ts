@@ -4,13 +4,18 @@
 // journaled by its step key: written 'started' before the call goes out and 'done' with its answer,
 // so a step that completed before a crash is not repeated after it.
 import type { Logger } from 'pino';
+import { isApiError } from './domain/errors.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
 import type { PersistedSession, SessionStore, StoreCommit } from './io/store/session-store.js';
 
-/** Version of the persisted layout. Bump it when a snapshot from the previous layout cannot be restored. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Version of the persisted layout. Bump it when a snapshot from the previous layout cannot be
+ * restored as it is (the chart hash covers the charts, not the shape of their context).
+ * 2: sessions hold `joining` (accepted reps not yet present).
+ */
+export const SCHEMA_VERSION = 2;
 
 let cachedHash: string | undefined;
 /** The hash of the charts a snapshot must come from to be restored as it is. */
@@ -165,9 +170,20 @@ export class Persistence {
       }
       this.#log.warn({ key }, 'step may have been sent before a restart; repeating it with the same RequestId');
     } else {
+      // Write-ahead: the session state that asked for this step is made durable before the step goes
+      // out, so a crash can only restore a state that issues this same step (same key, same rep) —
+      // never one from before it that might pick differently.
+      await this.commit();
       await this.#store.recordEffect(key, { state: 'started', at: Date.now() });
     }
-    const output = await run();
+    let output: T;
+    try {
+      output = await run();
+    } catch (err) {
+      // A repeat that meets "already done" (15109) proves the first attempt went through: done.
+      if (rec?.state === 'started' && isApiError(err, 'already-done')) output = {} as T;
+      else throw err;
+    }
     await this.#store.recordEffect(key, { state: 'done', at: Date.now(), output: output ?? null });
     return output;
   }

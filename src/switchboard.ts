@@ -48,6 +48,8 @@ export interface RoutingOptions {
   maxOffers?: number;
   /** How soon to ask the rep picker again when nobody is available. Default 2 s. */
   repickIntervalMs?: number;
+  /** When Salesforce refuses to cancel an unanswered offer (the rep just answered), how long to wait for that answer. Default 5 s. */
+  answerGraceMs?: number;
   /** How long initial routing may take before it gives up. Default 120 s. */
   initialRoutingTimeoutMs?: number;
   capacityWeight?: number;
@@ -256,6 +258,7 @@ function settingsFrom(o: RoutingOptions = {}): RoutingSettings {
     offerTimeoutMs: o.offerTimeoutMs ?? 20_000,
     maxOffers: o.maxOffers ?? 3,
     repickIntervalMs: o.repickIntervalMs ?? 2_000,
+    answerGraceMs: o.answerGraceMs ?? 5_000,
     initialRoutingTimeoutMs: o.initialRoutingTimeoutMs ?? 120_000,
     participantCap: cap,
   };
@@ -368,14 +371,20 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   /** Wrap a port call: track it for settled()/stop() and log its outcome with its step key. */
   function track<T>(what: string, key: string, run: () => Promise<T> | T): Promise<T> {
     const started = Date.now();
+    // Step keys start with the conversation. A routing child's transitions do not reach the session
+    // actor's observers, so the answer to its call is what marks the session for the next commit.
+    const conversationIdentifier = key.slice(0, key.indexOf('/'));
+    const settle = () => persistence?.markDirty(conversationIdentifier);
     const p = Promise.resolve()
       .then(run)
       .then(
         (value) => {
+          settle();
           log.debug({ call: what, key, ms: Date.now() - started }, 'call ok');
           return value;
         },
         (err: unknown) => {
+          settle();
           log.warn({ call: what, key, ms: Date.now() - started, error: describeError(err) }, 'call failed');
           throw err;
         },
@@ -399,13 +408,15 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
 
   const providedRouting = routingMachine.provide({
     actors: {
-      // A routingResult whose fate is unknown after a crash is taken as sent: a second one does harm.
-      // The others are repeated with the same RequestId: a repeated consent, cancel or clear is
-      // harmless, a repeated AgentWork answers 15109 (done), a repeated route re-targets the same PSR.
+      // A step whose fate is unknown after a crash is repeated with the same RequestId (derived from
+      // its step key): a repeated consent, cancel or clear is harmless, a repeated AgentWork answers
+      // 15109 (done), a repeated route re-targets the same PSR. A routingResult is repeated too: one
+      // that never left (queued, backing off) would otherwise be lost, and a server that honours
+      // RequestId answers a repeat of one that arrived without applying it twice.
       patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
       createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
       createAgentWork: call('POST /agentWork', 'start', 'repeat', (r, c) => api.createAgentWork(r, c)),
-      reportRoutingResult: call('POST /routingResult', 'finish', 'assume-done', (r, c) => api.reportRoutingResult(r, c)),
+      reportRoutingResult: call('POST /routingResult', 'finish', 'repeat', (r, c) => api.reportRoutingResult(r, c)),
       cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
       clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),
       pickRep: fromPromise(({ input }) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),

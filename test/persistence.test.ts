@@ -95,7 +95,7 @@ describe('restart', () => {
     expect(b.api.calls[1]!.body).toMatchObject({ cancelReason: 'Unavailable' });
   });
 
-  it('does not repeat a step that completed before the crash, even if the snapshot was taken before it answered', async () => {
+  it('does not repeat a step that completed before the crash', async () => {
     const store = createMemorySessionStore();
     const api = createRecordingInteractionService();
     let answer!: () => void;
@@ -103,23 +103,23 @@ describe('restart', () => {
     const a = boot(store, api);
     const conv = live(a.sb);
     a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
-    await settle(); // snapshot committed while POST /agentWork is in flight
+    await settle();
     answer();
-    for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0); // answered and journaled; crash before the next commit
-
-    // Before the crash the answer was journaled and the routingResult went out (journaled too).
+    // The answer is journaled; the routingResult's write-ahead commit saves the state that sends it;
+    // the routingResult goes out and is journaled — then the crash, before any later commit.
+    for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0);
     expect(api.calls.map((c) => c.endpoint)).toEqual(['POST /agentWork', 'POST /routingResult']);
 
     const b = boot(store);
     await b.sb.start();
     await settle();
-    // The restored snapshot still had POST /agentWork in flight: both steps replay from the journal.
+    // Restored mid-report: the routingResult replays from the journal; nothing reaches the org again.
     expect(b.api.calls).toEqual([]);
-    expect(b.sb.stats().store?.skippedSteps).toBe(2);
+    expect(b.sb.stats().store?.skippedSteps).toBe(1);
     expect(b.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.workId).toBe('0Bz0000000000A1');
   });
 
-  it('repeats an in-doubt step with the same RequestId, and takes an in-doubt routingResult as sent', async () => {
+  it('repeats an in-doubt step with the same RequestId', async () => {
     const store = createMemorySessionStore();
     const api = createRecordingInteractionService();
     api.respond('POST /agentWork', () => new Promise(() => {})); // the crash comes before the answer

@@ -422,3 +422,62 @@ describe('intake hygiene', () => {
   });
 });
 
+
+describe('answers that race the engine', () => {
+  it('a cancel refused because the rep just accepted waits for that answer: no second rep is offered', async () => {
+    const h = harness({ routing: { offerTimeoutMs: 10_000, maxOffers: 3 } });
+    h.api.failNext('PATCH /agentWork', new InteractionApiError('not in a state that can be cancelled', { kind: 'terminal', endpoint: 'PATCH /agentWork', apiCode: 10085 }));
+    const conv = liveSession(h);
+    const done = finished(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await h.flush();
+    const offered = (h.bodies('POST /agentWork')[0] as { userId: string }).userId;
+    await vi.advanceTimersByTimeAsync(10_000);
+    await h.flush();
+    expect(h.endpoints()).toEqual(['POST /route', 'POST /agentWork', 'POST /routingResult', 'PATCH /agentWork']);
+    h.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: offered }]));
+    await h.flush();
+    expect(done).toMatchObject([{ outcome: 'routed', acceptedBy: offered }]);
+    expect(h.api.callsTo('POST /agentWork')).toHaveLength(1);
+  });
+
+  it('with no answer after a refused cancel, the grace runs out and the next rep is offered', async () => {
+    const h = harness({ routing: { offerTimeoutMs: 10_000, maxOffers: 3, answerGraceMs: 3_000 } });
+    h.api.failNext('PATCH /agentWork', new InteractionApiError('not in a state that can be cancelled', { kind: 'terminal', endpoint: 'PATCH /agentWork', apiCode: 10085 }));
+    const conv = liveSession(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await h.flush();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await h.flush();
+    expect(h.api.callsTo('POST /agentWork')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(3_000);
+    await h.flush();
+    expect(h.api.callsTo('POST /agentWork')).toHaveLength(2);
+  });
+
+  it('15109 on POST /agentWork (the rep already has work here) is a refusal: the next rep is offered, nothing is reported as routed', async () => {
+    const h = harness();
+    h.api.failNext('POST /agentWork', new InteractionApiError('an active AgentWork already exists', { kind: 'already-done', endpoint: 'POST /agentWork', apiCode: 15109 }));
+    const conv = liveSession(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await h.flush();
+    expect(h.endpoints()).toEqual(['POST /route', 'POST /agentWork', 'POST /agentWork', 'POST /routingResult']);
+    const [first, second] = h.bodies('POST /agentWork') as Array<{ userId: string }>;
+    expect(second!.userId).not.toBe(first!.userId);
+  });
+
+  it('a rep who accepted holds a seat until their ParticipantChanged arrives', async () => {
+    const h = harness({ routing: { maxParticipantsOverride: 2 } });
+    const conv = liveSession(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await h.flush();
+    h.sb.agentWork({ workId: await workIdOf(h, conv.conversationIdentifier), workItemId: SESSION_ID, workEvent: 'ACCEPTED' });
+    await h.flush();
+    expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[2] }));
+    await h.flush();
+    expect(h.bodies('POST /routingResult').at(-1)).toMatchObject({ success: false, errorMessage: 'participant cap reached (2 of 2)' });
+    h.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: REPS[1] }]));
+    expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
+  });
+});

@@ -75,7 +75,7 @@ export interface AgentWorkRequest {
 }
 
 export interface AgentWorkResponse {
-  /** The AgentWork id. Absent when Salesforce answered 15109 (it already existed). */
+  /** The AgentWork id. Absent when a step repeated after a restart met 15109 (its first attempt had created it). */
   agentWorkId?: string;
   existPsr?: boolean;
   psrId?: string;

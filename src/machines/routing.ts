@@ -51,6 +51,11 @@ export interface RoutingInput {
   maxOffers: number;
   /** How long to wait before asking the rep picker again when it had nobody. */
   repickIntervalMs: number;
+  /**
+   * After Salesforce refuses to cancel an unanswered offer (the rep answered meanwhile), how long to
+   * wait for that answer — ACCEPTED, DECLINED, or the rep's ParticipantChanged — before moving on.
+   */
+  answerGraceMs: number;
   /** Reps who must not be offered the work (already in the session). */
   exclude: string[];
   /** Set by the session to reject the request at once (participant cap reached…). */
@@ -110,6 +115,7 @@ export type RoutingEvent =
   | { type: 'SESSION_ENDED'; reason: string }
   | { type: 'DEADLINE_REACHED' }
   | { type: 'OFFER_TIMED_OUT' }
+  | { type: 'ANSWER_GRACE_OVER' }
   | { type: 'RETRY_PICK' };
 
 export interface RoutingOutput {
@@ -576,12 +582,28 @@ export const routingMachine = setup({
             src: 'cancelAgentWork',
             input: ({ context }) => cancelWorkInput(context),
             onDone: { target: 'unanswered', actions: 'recordWorkClosed' },
-            // Salesforce refuses to cancel work that was just accepted or declined; either way it is no longer open.
-            onError: { target: 'unanswered', actions: ['recordWorkClosed', 'recordError'] },
+            // A refused cancel means the rep answered meanwhile (Salesforce cancels only work not yet
+            // accepted or declined) — but which answer is not known yet: wait for it.
+            onError: { target: 'confirmingAnswer', actions: 'recordError' },
           },
           on: {
             REP_ACCEPTED: { target: '#routing.routed', actions: 'recordAccepted' },
             REP_JOINED: { guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
+          },
+        },
+        confirmingAnswer: {
+          description:
+            'Salesforce refused to cancel the offer: the rep answered meanwhile (the answer may still be on its way, e.g. after a restart). Wait for it before offering anyone else, so two reps never join for one request.',
+          invoke: {
+            id: 'answerGraceTimer',
+            src: 'timer',
+            input: ({ context }) => ({ at: Date.now() + context.answerGraceMs, event: 'ANSWER_GRACE_OVER' }),
+          },
+          on: {
+            REP_ACCEPTED: { description: 'The rep had accepted.', target: '#routing.routed', actions: 'recordAccepted' },
+            REP_JOINED: { description: 'The offered rep joined: they had accepted.', guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
+            REP_DECLINED: { description: 'The rep had declined.', target: 'declined', actions: 'recordDeclined' },
+            ANSWER_GRACE_OVER: { description: 'No answer arrived: take the offer as closed and move on.', target: 'unanswered', actions: 'recordWorkClosed' },
           },
         },
         unanswered: {

@@ -24,6 +24,8 @@ export interface RoutingSettings {
   offerTimeoutMs: number;
   maxOffers: number;
   repickIntervalMs: number;
+  /** After a refused cancel, how long to wait for the rep's answer. */
+  answerGraceMs: number;
   /** How long initial routing may take before it gives up and clears the PSR. */
   initialRoutingTimeoutMs: number;
   capacityWeight?: number;
@@ -76,6 +78,11 @@ export interface SessionContext extends SessionInput {
   seenRoutingIds: string[];
   transfers: WarmTransfer[];
   status?: string;
+  /**
+   * Reps who accepted an offer but whose ParticipantChanged add has not arrived yet (the connector's
+   * ACCEPTED and Pub/Sub are different channels): they hold a seat meanwhile. userId → accepted at.
+   */
+  joining: Record<string, number>;
   /** Set when the session starts ending: a request that races the end is rejected, not routed. */
   endingReason?: string;
   initialCount: number;
@@ -103,6 +110,8 @@ export type SessionEmitted =
   | { type: 'session.ended'; conversationIdentifier: string; reason: string };
 
 const MAX_HELD_WORK = 32;
+/** How long an accepted rep holds a seat while their ParticipantChanged is on its way. */
+const JOINING_SEAT_MS = 60_000;
 const MAX_SEEN_ROUTING_IDS = 64;
 const MAX_TRANSFERS = 16;
 const TERMINAL_STATUSES = new Set(['Ended', 'Error']);
@@ -115,10 +124,11 @@ function childId(routingId: string): string {
   return `routing:${routingId}`;
 }
 
-/** Reps in the conference plus invitations still pending: what the cap is checked against. */
-export function occupiedSeats(ctx: SessionContext): number {
+/** Reps in the conference, reps who accepted and are joining, and invitations still pending: what the cap is checked against. */
+export function occupiedSeats(ctx: SessionContext, now = Date.now()): number {
   const pendingInvites = Object.values(ctx.routings).filter((r) => r.routingType === 'Conference').length;
-  return Object.keys(ctx.reps).length + pendingInvites;
+  const joining = Object.entries(ctx.joining ?? {}).filter(([userId, at]) => !ctx.reps[userId] && now - at < JOINING_SEAT_MS).length;
+  return Object.keys(ctx.reps).length + joining + pendingInvites;
 }
 
 function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' | 'routingType' | 'target' | 'requested' | 'deadlineAt'> & Partial<RoutingInput>): RoutingInput {
@@ -129,6 +139,7 @@ function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' 
     offerTimeoutMs: s.offerTimeoutMs,
     maxOffers: s.maxOffers,
     repickIntervalMs: s.repickIntervalMs,
+    answerGraceMs: s.answerGraceMs,
     exclude: Object.keys(ctx.reps),
     ...base,
   };
@@ -252,7 +263,9 @@ export const sessionMachine = setup({
       delete routings[id];
       const workIndex = { ...context.workIndex };
       if (pending.workId) delete workIndex[pending.workId];
-      enqueue.assign({ routings, workIndex });
+      const accepted = event.output.outcome === 'routed' ? event.output.acceptedBy : undefined;
+      const joining = accepted && !context.reps[accepted] ? { ...context.joining, [accepted]: Date.now() } : (context.joining ?? {});
+      enqueue.assign({ routings, workIndex, joining });
       enqueue.stopChild(childId(id));
       enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: event.output, durationMs: Date.now() - pending.startedAt });
     }),
@@ -288,9 +301,11 @@ export const sessionMachine = setup({
       const reps = { ...context.reps };
       const now = Date.now();
       const left: RepPresence[] = [];
+      const joined: string[] = [];
       for (const change of event.entry.entries) {
         const { subject: userId, role, appType } = change.participant;
         if (!isRep(role, appType)) continue;
+        if (context.joining?.[userId] !== undefined) joined.push(userId);
         if (change.operation === 'add' && !reps[userId]) {
           reps[userId] = { userId, role, joinedAt: now, ...(change.displayName ? { displayName: change.displayName } : {}) };
           enqueue.emit({ type: 'participant.joined', conversationIdentifier: context.conversationIdentifier, userId, role, ...(change.displayName ? { displayName: change.displayName } : {}) });
@@ -308,7 +323,8 @@ export const sessionMachine = setup({
         if (stayed.length > 0) transfers = [...transfers, { from: leaving.userId, to: stayed, at: now }].slice(-MAX_TRANSFERS);
         enqueue.emit({ type: 'participant.left', conversationIdentifier: context.conversationIdentifier, userId: leaving.userId, role: leaving.role, ...(stayed.length ? { warmTransferTo: stayed } : {}) });
       }
-      enqueue.assign({ reps, transfers });
+      const joining = joined.length ? Object.fromEntries(Object.entries(context.joining ?? {}).filter(([u]) => !joined.includes(u))) : (context.joining ?? {});
+      enqueue.assign({ reps, transfers, joining });
     }),
     applyStatus: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SESSION_STATUS_CHANGED') return;
@@ -335,6 +351,7 @@ export const sessionMachine = setup({
     heldWork: [],
     seenRoutingIds: [],
     transfers: [],
+    joining: {},
     initialCount: 0,
   }),
   initial: 'active',

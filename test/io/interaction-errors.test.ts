@@ -84,11 +84,11 @@ describe('business errors', () => {
     await client.close();
   });
 
-  it('15109 on POST /agentWork resolves without an agentWorkId', async () => {
+  it('15109 on POST /agentWork is an already-done error: only the caller knows if it was its own step', async () => {
     const { client } = makeClient(fake);
     fake.always('POST', api('agentWork'), { status: 400, body: { code: 15109, message: 'AgentWork already exists' } });
-    await expect(client.createAgentWork(agentWork, start)).resolves.toEqual({});
-    expect(client.stats().failures).toBe(0);
+    const err = await rejection(client.createAgentWork(agentWork, start));
+    expect(err).toMatchObject({ kind: 'already-done', code: 'SB_API_ALREADY_DONE', apiCode: 15109 });
     await client.close();
   });
 

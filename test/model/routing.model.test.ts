@@ -45,6 +45,7 @@ function fullInput(partial: (typeof cases)[number]['input']): RoutingInput {
     offerTimeoutMs: 20_000,
     maxOffers: 2,
     repickIntervalMs: 2_000,
+    answerGraceMs: 5_000,
     exclude: ['005000000000A01'],
     ...partial,
   };
@@ -72,6 +73,7 @@ function eventsFor(s: Snap): AnyEvent[] {
   if (s.matches({ working: 'reportingSuccess' })) return [done('reportRoutingResult'), failed('reportRoutingResult', apiError('retryable')), ...answers, ...outside];
   if (s.matches({ working: 'awaitingAcceptance' })) return [...answers, { type: 'OFFER_TIMED_OUT' }, ...outside];
   if (s.matches({ working: 'cancellingOffer' })) return [done('cancelAgentWork'), failed('cancelAgentWork', apiError('terminal')), { type: 'REP_ACCEPTED' }, ...outside];
+  if (s.matches({ working: 'confirmingAnswer' })) return [...answers, { type: 'ANSWER_GRACE_OVER' }, ...outside];
   if (s.matches({ working: 'routingExternally' })) return [done('routeExternally'), failed('routeExternally', new Error('desk closed')), ...outside];
   if (s.matches('reportingExternal')) return [done('reportRoutingResult'), failed('reportRoutingResult', apiError('terminal'))];
   if (s.matches({ failing: 'sendingFailure' })) return [done('reportFailure'), failed('reportFailure', apiError('retryable'))];

@@ -49,9 +49,11 @@ export const OPERATIONS: { readonly [K in Operation]: OperationSpec<K> } = {
     validate: v.validateAgentWork,
     exchange: (req) => ({
       body: () => ({ json: wire.agentWorkBody(req) }),
+      // 15109 ("an active AgentWork already exists" for this rep and MessagingSession) is thrown as an
+      // already-done error: it also answers an offer to a rep who is already in the conversation or
+      // holds another offer, so only the caller knows whether it means "done" (its own step, repeated
+      // after a restart) or "this rep cannot take it".
       parse: wire.fromAgentWorkResponse,
-      // 15109: the AgentWork exists already (e.g. an effect repeated after a restore): that is success.
-      alreadyDone: () => ({}),
     }),
   },
   patchAgentWork: { validate: v.validatePatchAgentWork, exchange: json(wire.patchAgentWorkBody) },
