@@ -35,7 +35,7 @@ import { OPERATIONS, type Exchange } from './operations.js';
 export interface InteractionClientLimits {
   /** Shared by every call of this client. Default 1,500 (the org limit is 2,000). */
   requestsPerSecond?: number;
-  /** Requests in flight at once. Default 64. */
+  /** Requests in flight at once. Default 256. */
   concurrency?: number;
   /** Per attempt; also clamped to the time left before `ctx.deadlineAt`. Default 10 s. */
   requestTimeoutMs?: number;
