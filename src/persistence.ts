@@ -8,7 +8,7 @@ import { isApiError } from './domain/errors.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
-import type { PersistedSession, SessionStore, StoreCommit } from './io/store/session-store.js';
+import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from './io/store/session-store.js';
 
 /**
  * Version of the persisted layout. Bump it when a snapshot from the previous layout cannot be
@@ -59,6 +59,11 @@ export class Persistence {
   #seen: string[] = [];
   #timer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
+  /** The commit not yet started, which later callers join. */
+  #next: Promise<void> | undefined;
+  #cursor: StoreCommit['cursor'] | undefined;
+  /** Journal records waiting for the next commit. */
+  readonly #effects = new Map<string, EffectRecord>();
   #closed = false;
   commits = 0;
   skippedSteps = 0;
@@ -102,8 +107,29 @@ export class Persistence {
     }, this.#flushDelayMs);
   }
 
-  /** Everything changed so far, in one commit; with the cursor when the Pub/Sub intake saves it. */
+  /**
+   * Everything changed so far, in one commit; with the cursor when the Pub/Sub intake saves it.
+   * Group commit: while one transaction is being written, every caller joins the next one, which
+   * gathers all that changed meanwhile — many steps share one fsync instead of queueing for one each.
+   */
   commit(cursor?: StoreCommit['cursor']): Promise<void> {
+    if (cursor) this.#cursor = cursor;
+    if (this.#next) return this.#next;
+    const next = this.#chain.then(() => {
+      // From here on, changes belong to the commit after this one.
+      this.#next = undefined;
+      const batch = this.#takeBatch();
+      if (!batch) return;
+      return this.#store.commit(batch).then(() => {
+        this.commits += 1;
+      });
+    });
+    this.#next = next;
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  #takeBatch(): StoreCommit | undefined {
     const now = Date.now();
     const batch: StoreCommit = {};
     const sessions: PersistedSession[] = [];
@@ -117,14 +143,14 @@ export class Persistence {
     }
     this.#ended.clear();
     if (sessions.length) batch.sessions = sessions;
-    if (cursor) batch.cursor = cursor;
+    if (this.#cursor) batch.cursor = this.#cursor;
+    this.#cursor = undefined;
     if (this.#seen.length) batch.seen = this.#seen.splice(0);
-    if (!batch.sessions && !batch.cursor && !batch.seen) return this.#chain;
-    // Commits are chained so a later batch never lands before an earlier one.
-    this.#chain = this.#chain.then(() => this.#store.commit(batch)).then(() => {
-      this.commits += 1;
-    });
-    return this.#chain;
+    if (this.#effects.size) {
+      batch.effects = [...this.#effects];
+      this.#effects.clear();
+    }
+    return batch.sessions || batch.cursor || batch.seen || batch.effects ? batch : undefined;
   }
 
   /** Loads what was saved: current snapshots, stale ones, and purges ended sessions past retention. */
@@ -156,7 +182,7 @@ export class Persistence {
    * one journaled 'started' (outcome unknown) is repeated or assumed done, as the step allows.
    */
   async journaled<T>(key: string, inDoubt: InDoubt, run: () => Promise<T>): Promise<T> {
-    const rec = await this.#store.effect(key);
+    const rec = this.#effects.get(key) ?? (await this.#store.effect(key));
     if (rec?.state === 'done') {
       this.skippedSteps += 1;
       this.#log.info({ key }, 'step completed before a restart; not repeated');
@@ -170,11 +196,14 @@ export class Persistence {
       }
       this.#log.warn({ key }, 'step may have been sent before a restart; repeating it with the same RequestId');
     } else {
-      // Write-ahead: the session state that asked for this step is made durable before the step goes
-      // out, so a crash can only restore a state that issues this same step (same key, same rep) —
-      // never one from before it that might pick differently.
+      // Write-ahead: the session state that issues this step and the step's 'started' record are
+      // committed together before the step goes out, so a crash can only restore a state that
+      // issues this same step (same key, same rep) — never one from before it that might choose
+      // differently. The session is marked here, at the step, because a routing child's moves do
+      // not reach the session's observers and an earlier commit may have taken its flag.
+      this.markDirty(key.slice(0, key.indexOf('/')));
+      this.#effects.set(key, { state: 'started', at: Date.now() });
       await this.commit();
-      await this.#store.recordEffect(key, { state: 'started', at: Date.now() });
     }
     let output: T;
     try {
@@ -184,7 +213,10 @@ export class Persistence {
       if (rec?.state === 'started' && isApiError(err, 'already-done')) output = {} as T;
       else throw err;
     }
-    await this.#store.recordEffect(key, { state: 'done', at: Date.now(), output: output ?? null });
+    // 'done' rides with the next commit: if it is lost in a crash, the step is repeated with the
+    // same RequestId, which is safe — so no step waits for a second fsync.
+    this.#effects.set(key, { state: 'done', at: Date.now(), output: output ?? null });
+    this.#schedule();
     return output;
   }
 
@@ -194,5 +226,10 @@ export class Persistence {
     await this.commit();
     this.#closed = true;
     await this.#chain;
+  }
+
+  /** Commit whatever is pending now (e.g. before answering the app that work has started). */
+  flush(): Promise<void> {
+    return this.commit();
   }
 }

@@ -399,7 +399,12 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     return fromPromise<O, EffectInput<I>>(({ input }) =>
       track(what, input.key, () => {
         // The RequestId comes from the step key: a step repeated after a crash carries the same one.
-        const ctx: CallContext = { key: input.key, deadlineAt: input.deadlineAt, priority, requestId: stableRequestId(input.key) };
+        // A call that finishes work (report, cancel, clear) is never dropped for lateness — queued
+        // behind the limiter past its window, or restored after a restart — because an unsent
+        // routingResult is a certain failure and a late one at worst a refusal. Calls that start
+        // work keep the window as their hard bound.
+        const deadlineAt = priority === 'finish' ? Math.max(input.deadlineAt, Date.now() + CLEANUP_BUDGET_MS) : input.deadlineAt;
+        const ctx: CallContext = { key: input.key, deadlineAt, priority, requestId: stableRequestId(input.key) };
         const send = () => fn(input.request, ctx);
         return persistence ? persistence.journaled(input.key, inDoubt, send) : send();
       }),
@@ -664,6 +669,9 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       });
     }
     indexWorkItem(actor, conv);
+    // The app is told routing has started only once that is durable: a crash right after this
+    // answer must not lose the routing.
+    await persistence?.flush();
     return { conversationIdentifier: conv, ...(workItemId ? { workItemId: toId15(workItemId) } : {}) };
   }
 

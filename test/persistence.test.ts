@@ -104,18 +104,20 @@ describe('restart', () => {
     const conv = live(a.sb);
     a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
     await settle();
+    // What the write-ahead commit left on disk while POST /agentWork was in flight.
+    const whileOffering = await store.loadSessions();
     answer();
-    // The answer is journaled; the routingResult's write-ahead commit saves the state that sends it;
-    // the routingResult goes out and is journaled — then the crash, before any later commit.
-    for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0);
+    await settle();
     expect(api.calls.map((c) => c.endpoint)).toEqual(['POST /agentWork', 'POST /routingResult']);
+    // A crash after both steps were journaled done, before the session's own next commit.
+    await store.commit({ sessions: whileOffering });
 
     const b = boot(store);
     await b.sb.start();
     await settle();
-    // Restored mid-report: the routingResult replays from the journal; nothing reaches the org again.
+    // Restored mid-offer: both steps replay from the journal; nothing reaches the org again.
     expect(b.api.calls).toEqual([]);
-    expect(b.sb.stats().store?.skippedSteps).toBe(1);
+    expect(b.sb.stats().store?.skippedSteps).toBe(2);
     expect(b.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.workId).toBe('0Bz0000000000A1');
   });
 
@@ -222,7 +224,7 @@ describe('the LMDB store', () => {
       cursor: { topic: '/event/x', replayId: Buffer.from([0, 0, 0, 1, 0, 0, 0, 9]) },
       seen: ['event:a', 'event:b'],
     });
-    await one.recordEffect('c1/r1/route', { state: 'done', at: 5, output: { psrId: '0JR' } });
+    await one.commit({ effects: [['c1/r1/route', { state: 'done', at: 5, output: { psrId: '0JR' } }]] });
     await one.close();
     const two = openLmdbSessionStore({ path: dir });
     expect(await two.loadSessions()).toEqual([{ conversationIdentifier: 'c1', schemaVersion: 1, chartHash: 'h', savedAt: 1, snapshot: { value: 'active', context: { n: 1 } } }]);

@@ -44,13 +44,11 @@ export function openLmdbSessionStore(options: LmdbStoreOptions): SessionStore {
         for (const id of batch.removed ?? []) sessions.remove(id);
         if (batch.cursor) cursors.put(batch.cursor.topic, batch.cursor.replayId);
         for (const key of batch.seen ?? []) seen.put(++seq, key);
+        for (const [key, record] of batch.effects ?? []) effects.put(key, record);
       }) as Promise<void>;
     },
     async effect(key) {
       return effects.get(key);
-    },
-    recordEffect(key, record) {
-      return effects.put(key, record).then(() => undefined);
     },
     async pruneEffects(olderThan) {
       let n = 0;

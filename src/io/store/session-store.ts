@@ -31,6 +31,8 @@ export interface StoreCommit {
   cursor?: { topic: string; replayId: Buffer };
   /** Event and entry keys newly seen, for dedupe after a restart. */
   seen?: string[];
+  /** Effect journal records written in the same transaction (step key → record). */
+  effects?: Array<[string, EffectRecord]>;
 }
 
 export interface SessionStore {
@@ -41,7 +43,6 @@ export interface SessionStore {
   /** Atomic: every part of the commit is durable, or none is. */
   commit(batch: StoreCommit): Promise<void>;
   effect(key: string): Promise<EffectRecord | undefined>;
-  recordEffect(key: string, record: EffectRecord): Promise<void>;
   /** Drop journal entries older than this time. */
   pruneEffects(olderThan: number): Promise<number>;
   close(): Promise<void>;
@@ -80,13 +81,11 @@ export function createMemorySessionStore(): MemorySessionStore {
       for (const id of batch.removed ?? []) sessions.delete(id);
       if (batch.cursor) cursors.set(batch.cursor.topic, Buffer.from(batch.cursor.replayId));
       if (batch.seen?.length) seen.push(...batch.seen);
+      for (const [key, record] of batch.effects ?? []) effects.set(key, copy(record));
     },
     async effect(key) {
       const e = effects.get(key);
       return e ? copy(e) : undefined;
-    },
-    async recordEffect(key, record) {
-      effects.set(key, copy(record));
     },
     async pruneEffects(olderThan) {
       let n = 0;
