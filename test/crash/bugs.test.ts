@@ -192,7 +192,6 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
   // store committed it: however the kill races the engine, the conversation is routed after restart.
   it('BUG-2b (fixed): a conversation whose startConversation() answered just before a crash is still routed after the restart', async (ctx) => {
     const rig = await rigWith(ctx, 'bug2b', [{ userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] }], { persistence: { flushDelayMs: 500 } });
-    const { org } = rig.sandbox;
     await rig.spawn();
     // No cursor save (it would commit the session) while the engine answers and dies.
     const pubsub = holdPubSub(rig);
@@ -201,7 +200,6 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     // The answer came after the commit: the routing is in the store even though the engine died at once.
     const stored = (await rig.readStore()).sessions.get(conv)?.snapshot as { context?: { initialCount?: number } } | undefined;
     expect(stored?.context?.initialCount, 'initial routings in the stored session').toBe(1);
-    void org;
     await sleep(300);
     await rig.spawn();
     pubsub.release();
