@@ -227,9 +227,4 @@ export class Persistence {
     this.#closed = true;
     await this.#chain;
   }
-
-  /** Commit whatever is pending now (e.g. before answering the app that work has started). */
-  flush(): Promise<void> {
-    return this.commit();
-  }
 }

@@ -373,8 +373,11 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     const started = Date.now();
     // Step keys start with the conversation. A routing child's transitions do not reach the session
     // actor's observers, so the answer to its call is what marks the session for the next commit.
+    // (POST /interactions runs before its conversation has a session: nothing to mark.)
     const conversationIdentifier = key.slice(0, key.indexOf('/'));
-    const settle = () => persistence?.markDirty(conversationIdentifier);
+    const settle = () => {
+      if (sessions.has(conversationIdentifier)) persistence?.markDirty(conversationIdentifier);
+    };
     const p = Promise.resolve()
       .then(run)
       .then(
@@ -395,19 +398,25 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     return p;
   }
 
+  /**
+   * One Interaction Service step: its RequestId comes from the step key, so a step repeated after a
+   * crash carries the same one; it goes through the journal when there is a store, and is tracked.
+   * A step that finishes work (report, cancel, clear) is never dropped for lateness — queued behind
+   * the limiter past its window, or restored after a restart — because an unsent routingResult is a
+   * certain failure and a late one at worst a refusal. Steps that start work keep the window as
+   * their hard bound.
+   */
+  function sendStep<O>(what: string, key: string, priority: CallContext['priority'], inDoubt: InDoubt, windowEnd: number, send: (ctx: CallContext) => Promise<O>): Promise<O> {
+    return track(what, key, () => {
+      const deadlineAt = priority === 'finish' ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
+      const ctx: CallContext = { key, deadlineAt, priority, requestId: stableRequestId(key) };
+      return persistence ? persistence.journaled(key, inDoubt, () => send(ctx)) : send(ctx);
+    });
+  }
+
   function call<I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) {
     return fromPromise<O, EffectInput<I>>(({ input }) =>
-      track(what, input.key, () => {
-        // The RequestId comes from the step key: a step repeated after a crash carries the same one.
-        // A call that finishes work (report, cancel, clear) is never dropped for lateness — queued
-        // behind the limiter past its window, or restored after a restart — because an unsent
-        // routingResult is a certain failure and a late one at worst a refusal. Calls that start
-        // work keep the window as their hard bound.
-        const deadlineAt = priority === 'finish' ? Math.max(input.deadlineAt, Date.now() + CLEANUP_BUDGET_MS) : input.deadlineAt;
-        const ctx: CallContext = { key: input.key, deadlineAt, priority, requestId: stableRequestId(input.key) };
-        const send = () => fn(input.request, ctx);
-        return persistence ? persistence.journaled(input.key, inDoubt, send) : send();
-      }),
+      sendStep(what, input.key, priority, inDoubt, input.deadlineAt, (ctx) => fn(input.request, ctx)),
     );
   }
 
@@ -508,12 +517,11 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     for (const child of Object.values(snap?.children ?? {})) {
       const c = child?.snapshot?.context;
       if (!c || typeof c.routingId !== 'string') continue;
-      const key = (step: string) => `${conv}/${c.routingId}/${step}`;
-      const deadlineAt = Date.now() + CLEANUP_BUDGET_MS;
+      // The old chart's step keys, so its journal still stops a step that went out from going twice.
+      // Finishing steps: their window is long gone, so they get the clean-up budget.
       const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>) => {
-        const ctxOf: CallContext = { key: key(step), deadlineAt, priority, requestId: stableRequestId(key(step)) };
         try {
-          await track(what, ctxOf.key, () => (persistence ? persistence.journaled(ctxOf.key, 'assume-done', () => run(ctxOf)) : run(ctxOf)));
+          await sendStep(what, `${conv}/${c.routingId}/${step}`, priority, 'assume-done', Date.now(), run);
         } catch {
           // Logged by track(); nothing more can be done for a request abandoned by a chart change.
         }
@@ -671,7 +679,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     indexWorkItem(actor, conv);
     // The app is told routing has started only once that is durable: a crash right after this
     // answer must not lose the routing.
-    await persistence?.flush();
+    await persistence?.commit();
     return { conversationIdentifier: conv, ...(workItemId ? { workItemId: toId15(workItemId) } : {}) };
   }
 
