@@ -17,7 +17,7 @@ import { parsePlatformEvent } from '../src/domain/parse.js';
 import type { AgentWorkRequest, AgentWorkResponse, RoutingResultRequest } from '../src/domain/ports.js';
 import { routingMachine, type EffectInput } from '../src/machines/routing.js';
 import { sessionMachine, type RoutingSettings } from '../src/machines/session.js';
-import { routingRequested } from '../src/sandbox/payloads.js';
+import { participantChanged, routingRequested } from '../src/sandbox/payloads.js';
 import { bytes, fixed, forceGc, int, log, memory, msSince, now, summary, table, type BenchOptions, type BenchResult } from './lib.js';
 import { RecentKeys } from './baseline-reducer.js';
 import { conversation, createEngine, flat, idleSessionEvents, repId, wire, type Engine } from './workload.js';
@@ -27,7 +27,12 @@ const CHUNK = 1_000;
 /** Long enough that no offer times out while 100k sessions are being built and measured. */
 const OFFER_TIMEOUT_MS = 600_000;
 
-type Mode = 'idle' | 'pending';
+/**
+ * idle: sessions with nothing pending, actors live (before `hibernateAfterMs` has passed, or with it off);
+ * asleep: the same sessions once the switchboard has put them to sleep (its default after 30 s idle);
+ * pending: each with a conference waiting for the rep's answer.
+ */
+type Mode = 'idle' | 'asleep' | 'pending';
 
 interface CaseSpec {
   kind: 'case';
@@ -61,6 +66,8 @@ interface Category {
 interface BreakdownResult {
   n: number;
   idle: Category[];
+  asleep: Category[];
+  asleepTotal: number;
   idleClosures: Category[];
   pendingClosures: Category[];
   /** The switchboard's dedupe set at its default window, per session of 10,000. */
@@ -78,6 +85,12 @@ interface BreakdownResult {
 // ---- building sessions ----
 
 async function populate(engine: Engine, n: number, mode: Mode): Promise<void> {
+  if (mode === 'asleep') {
+    await populate(engine, n, 'idle');
+    const slept = engine.hibernate();
+    if (engine.kind === 'xstate' && slept !== n) throw new Error(`memory: ${slept} of ${n} idle sessions went to sleep`);
+    return;
+  }
   for (let from = 0; from < n; from += CHUNK) {
     const to = Math.min(n, from + CHUNK);
     for (const e of idleSessionEvents(from, to)) engine.ingest(e);
@@ -91,7 +104,8 @@ async function populate(engine: Engine, n: number, mode: Mode): Promise<void> {
 async function runCase(spec: CaseSpec): Promise<CaseResult> {
   await forceGc();
   const m0 = memory();
-  const env = createEngine(spec.impl, { routing: { offerTimeoutMs: OFFER_TIMEOUT_MS } });
+  // Awake cases keep every actor live for the whole build; the asleep case uses the default and sleeps at the end.
+  const env = createEngine(spec.impl, { routing: { offerTimeoutMs: OFFER_TIMEOUT_MS }, ...(spec.mode === 'asleep' ? {} : { hibernateAfterMs: false }) });
   const t0 = now();
   await populate(env.engine, spec.n, spec.mode);
   const buildMs = msSince(t0);
@@ -257,13 +271,18 @@ async function runBreakdown(spec: BreakdownSpec): Promise<BreakdownResult> {
     return heapCensus(session);
   };
   let base = await census();
-  const x = createEngine('xstate', { routing: { offerTimeoutMs: OFFER_TIMEOUT_MS }, dedupeWindow: 1 });
+  const x = createEngine('xstate', { routing: { offerTimeoutMs: OFFER_TIMEOUT_MS }, dedupeWindow: 1, hibernateAfterMs: false });
   await populate(x.engine, spec.n, 'idle');
   const idleSnap = await census();
   const idle = diff(base, idleSnap, spec.n);
+  x.engine.hibernate();
+  const asleep = diff(base, await census(), spec.n);
+  for (let i = 0; i < spec.n; i++) x.engine.ingest(wire(participantChanged(conversation(i, 'idle'), [{ operation: 'update', userId: repId(i) }])));
+  if (x.engine.stats().sessions !== spec.n) throw new Error('breakdown: sessions lost while waking');
   for (let i = 0; i < spec.n; i++) x.engine.ingest(wire(routingRequested(conversation(i, 'idle'), 'Conference', { userId: repId(i + 1) })));
   await x.engine.settled();
   if (x.engine.stats().pendingRoutings !== spec.n) throw new Error('breakdown: pending conferences missing');
+  // Woken by the update above: every actor is live again, as in idleSnap.
   const pending = diff(idleSnap, await census(), spec.n);
   await x.engine.stop();
 
@@ -279,6 +298,8 @@ async function runBreakdown(spec: BreakdownSpec): Promise<BreakdownResult> {
   return {
     n: spec.n,
     idle: idle.rows,
+    asleep: asleep.rows,
+    asleepTotal: asleep.total,
     idleClosures: idle.closures,
     pendingClosures: pending.closures,
     dedupeBytesPerSession: dedupeBytes / 10_000,
@@ -322,8 +343,10 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
   const sizes = opts.quick ? [10_000] : [10_000, 100_000];
   const results: CaseResult[] = [];
   for (const n of sizes) {
-    for (const mode of ['idle', 'pending'] as const) {
+    for (const mode of ['idle', 'asleep', 'pending'] as const) {
       for (const impl of ['xstate', 'baseline'] as const) {
+        // The baseline has no sleeping state: its idle sessions are what the asleep row compares with.
+        if (impl === 'baseline' && mode === 'asleep') continue;
         const r = await inChild<CaseResult>({ kind: 'case', impl, mode, n });
         results.push(r);
         log(`${impl.padEnd(8)} ${mode.padEnd(7)} ${int(n).padStart(7)} sessions: heap ${bytes(r.heapPerSession)}/session (Δ ${bytes(r.heapDelta)}), RSS ${bytes(r.rssPerSession)}/session (Δ ${bytes(r.rssDelta)}), built in ${fixed(r.buildMs / 1000, 1)} s`);
@@ -336,15 +359,17 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
 
   const get = (impl: string, mode: Mode, n: number) => results.find((r) => r.impl === impl && r.mode === mode && r.n === n)!;
   const largest = sizes[sizes.length - 1]!;
-  const worstIdle = Math.max(...sizes.map((n) => get('xstate', 'idle', n).heapPerSession));
+  // An idle session, in the default configuration, is asleep once it has been idle for hibernateAfterMs.
+  const worstIdle = Math.max(...sizes.map((n) => get('xstate', 'asleep', n).heapPerSession));
+  const worstAwake = Math.max(...sizes.map((n) => get('xstate', 'idle', n).heapPerSession));
   const idleMet = worstIdle <= TARGET_IDLE_BYTES;
-  const headline = get('xstate', 'idle', largest);
+  const headline = get('xstate', 'asleep', largest);
   const headBase = get('baseline', 'idle', largest);
-  const verdict = idleMet ? 'met' : `MISSED by ${bytes(worstIdle - TARGET_IDLE_BYTES)} (${fixed((worstIdle / TARGET_IDLE_BYTES) * 100, 0)} % of the budget)`;
+  const verdict = idleMet ? `met (worst ${bytes(worstIdle)})` : `MISSED by ${bytes(worstIdle - TARGET_IDLE_BYTES)} (${fixed((worstIdle / TARGET_IDLE_BYTES) * 100, 0)} % of the budget)`;
   const line = summary(
     'memory',
-    `${bytes(headline.heapPerSession)} heap per idle session at ${int(largest)} (${fixed(headline.heapPerSession / headBase.heapPerSession, 1)}× baseline ${bytes(headBase.heapPerSession)}); ` +
-      `with a pending conference ${bytes(get('xstate', 'pending', largest).heapPerSession)} (baseline ${bytes(get('baseline', 'pending', largest).heapPerSession)}) — target ≤4 KiB idle: ${verdict}`,
+    `${bytes(headline.heapPerSession)} heap per idle session at ${int(largest)}, asleep (${fixed(headline.heapPerSession / headBase.heapPerSession, 1)}× baseline ${bytes(headBase.heapPerSession)}; ` +
+      `awake before hibernateAfterMs ${bytes(get('xstate', 'idle', largest).heapPerSession)}); with a pending conference ${bytes(get('xstate', 'pending', largest).heapPerSession)} (baseline ${bytes(get('baseline', 'pending', largest).heapPerSession)}) — target ≤4 KiB idle: ${verdict}`,
   );
 
   const md: string[] = [];
@@ -353,7 +378,9 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
   md.push(`**${line}**`);
   md.push('');
   md.push(
-    'Idle session = created by a SessionStatusChanged Active + one ParticipantChanged add (one rep present). Pending = the same plus a RoutingRequested Conference to a rep, drained until ' +
+    'Idle session = created by a SessionStatusChanged Active + one ParticipantChanged add (one rep present). **Asleep** = the same sessions once the switchboard has put them to sleep, as it ' +
+      'does by default after 30 s without an event and nothing pending (`hibernateAfterMs`; the benchmark calls `hibernate()` instead of waiting): the actor is stopped and its persisted snapshot kept. ' +
+      '**Awake** idle = the same sessions with live actors (built with `hibernateAfterMs: false`), what an idle session costs before it falls asleep. Pending = the same plus a RoutingRequested Conference to a rep, drained until ' +
       "the fake's AgentWork is created and the routingResult sent: the routing child sits in `awaitingAcceptance` with its deadline and offer timers armed. " +
       `Each row is its own child process; heap after forced GC; per session = Δ heapUsed / N. Default options: the switchboard's dedupe set (10,000 keys, shared by all sessions, ` +
       `measured at ${bytes(bd.dedupeBytesPerSession * 10_000)}) is included — ${fixed(bd.dedupeBytesPerSession, 0)} B/session at 10k, ${fixed(bd.dedupeBytesPerSession / 10, 0)} B at 100k, in both engines.`,
@@ -361,15 +388,15 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
   md.push('');
   const rows: Array<Array<string | number>> = [];
   for (const n of sizes) {
-    for (const mode of ['idle', 'pending'] as const) {
+    for (const mode of ['asleep', 'idle', 'pending'] as const) {
       const x = get('xstate', mode, n);
-      const b = get('baseline', mode, n);
-      rows.push([int(n), mode, bytes(x.heapPerSession), bytes(b.heapPerSession), `${fixed(x.heapPerSession / b.heapPerSession, 1)}×`, bytes(x.rssPerSession), bytes(b.rssPerSession), `${bytes(x.heapDelta)} / ${bytes(b.heapDelta)}`, `${fixed(x.buildMs / 1000, 1)} / ${fixed(b.buildMs / 1000, 1)}`]);
+      const b = get('baseline', mode === 'asleep' ? 'idle' : mode, n);
+      rows.push([int(n), mode === 'idle' ? 'idle, awake' : mode === 'asleep' ? 'idle, asleep' : mode, bytes(x.heapPerSession), bytes(b.heapPerSession), `${fixed(x.heapPerSession / b.heapPerSession, 1)}×`, bytes(x.rssPerSession), bytes(b.rssPerSession), `${bytes(x.heapDelta)} / ${bytes(b.heapDelta)}`, `${fixed(x.buildMs / 1000, 1)} / ${fixed(b.buildMs / 1000, 1)}`]);
     }
   }
   md.push(table(['sessions', 'state', 'heap/session XState', 'heap/session baseline', 'ratio', 'RSS/session XState', 'RSS/session baseline', 'heap Δ XState / baseline', 'build s XState / baseline'], rows));
   md.push('');
-  md.push(`Target ≤ 4 KiB heap per idle session: **${idleMet ? 'met' : 'missed'}** — worst ${bytes(worstIdle)} (${fixed(worstIdle - TARGET_IDLE_BYTES, 0)} B over). One measurement per case (a fresh process each); RSS includes allocator slack and freed event garbage not yet returned to the OS, so read it as indicative.`);
+  md.push(`Target ≤ 4 KiB heap per idle session: **${idleMet ? 'met' : 'missed'}** — worst ${bytes(worstIdle)} asleep (${idleMet ? `${fixed(TARGET_IDLE_BYTES - worstIdle, 0)} B under` : `${fixed(worstIdle - TARGET_IDLE_BYTES, 0)} B over`}); awake, before \`hibernateAfterMs\` has passed, worst ${bytes(worstAwake)}. One measurement per case (a fresh process each); RSS includes allocator slack and freed event garbage not yet returned to the OS, so read it as indicative.`);
   md.push('');
   md.push(`**Where it goes** — heap-snapshot diff (V8 node types; objects by constructor name) around ${int(bd.n)} sessions, dedupe window 1 so only per-session memory shows:`);
   md.push('');
@@ -387,7 +414,7 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
   );
   md.push('');
   md.push(
-    `Snapshot totals: XState idle ${bytes(bd.idleTotal)}/session, baseline idle ${bytes(bd.baselineIdleTotal)}/session, a pending conference adds ${bytes(bd.pendingTotal)}/session on XState. ` +
+    `Snapshot totals: XState idle ${bytes(bd.idleTotal)}/session awake and ${bytes(bd.asleepTotal)}/session asleep (${top(bd.asleep, 5).map((c) => `${c.category} ${fixed(c.bytesPerSession, 0)} B`).join('; ')}), baseline idle ${bytes(bd.baselineIdleTotal)}/session, a pending conference adds ${bytes(bd.pendingTotal)}/session on XState. ` +
       `Of every session (both engines) a silent pino child logger is ${bytes(bd.pinoChildBytes)}. ` +
       `The persisted snapshot of an idle session (getPersistedSnapshot → JSON) is ${int(bd.persistedIdleBytes)} B, with a pending conference ${int(bd.persistedPendingBytes)} B: the data itself is small; the live actor's machinery is what costs.`,
   );

@@ -142,6 +142,8 @@ export interface Engine {
   ingest(event: PlatformEvent): unknown;
   agentWork(raw: unknown): unknown;
   settled(): Promise<void>;
+  /** Puts every idle session to sleep now, as the switchboard does after `hibernateAfterMs` (the baseline has no such state: 0). */
+  hibernate(): number;
   stats(): { sessions: number; pendingRoutings: number; rejected: number };
   stop(): Promise<void>;
 }
@@ -153,6 +155,8 @@ export interface EngineSetup {
   logger?: Logger;
   /** The switchboard's dedupe window (platform event ids and entry ids remembered). Default 10,000. */
   dedupeWindow?: number;
+  /** The switchboard's `hibernateAfterMs`. Default: the library's default. */
+  hibernateAfterMs?: number | false;
 }
 
 export interface EngineEnv {
@@ -179,6 +183,7 @@ export function createEngine(kind: Engine['kind'], setup: EngineSetup = {}): Eng
     logger: setup.logger ?? silent,
     routing: routingOptions(setup.routing),
     ...(setup.dedupeWindow !== undefined ? { dedupeWindow: setup.dedupeWindow } : {}),
+    ...(setup.hibernateAfterMs !== undefined ? { hibernateAfterMs: setup.hibernateAfterMs } : {}),
   };
   if (kind === 'xstate') {
     const sb = createSwitchboard(options);
@@ -191,6 +196,7 @@ export function createEngine(kind: Engine['kind'], setup: EngineSetup = {}): Eng
         ingest: (e) => sb.ingest(e),
         agentWork: (w) => sb.agentWork(w),
         settled: () => sb.settled(),
+        hibernate: () => sb.hibernate({ idleForMs: 0 }),
         stats: () => sb.stats(),
         stop: () => sb.stop({ drainMs: 1_000 }),
       },
@@ -201,7 +207,7 @@ export function createEngine(kind: Engine['kind'], setup: EngineSetup = {}): Eng
   return {
     api,
     messages,
-    engine: { kind, ingest: (e) => b.ingest(e), agentWork: (w) => b.agentWork(w), settled: () => b.settled(), stats: () => b.stats(), stop: () => b.stop() },
+    engine: { kind, ingest: (e) => b.ingest(e), agentWork: (w) => b.agentWork(w), settled: () => b.settled(), hibernate: () => 0, stats: () => b.stats(), stop: () => b.stop() },
   };
 }
 

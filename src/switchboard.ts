@@ -123,6 +123,13 @@ export interface SwitchboardOptions {
   inspect?: (event: InspectionEvent) => void;
   /** Platform event ids remembered for dedupe. Default 10,000. */
   dedupeWindow?: number;
+  /**
+   * A session with no routing request pending and no event for this long is put to sleep: its
+   * actor is stopped and only its persisted snapshot stays in memory (about a sixth of a live
+   * actor's heap). Its next event wakes it: the actor is re-created from that snapshot, as after a
+   * restart. Default 30,000 ms; `false` keeps every session's actor live.
+   */
+  hibernateAfterMs?: number | false;
 }
 
 export type IngestResult =
@@ -185,11 +192,20 @@ export interface SwitchboardStats {
   interactions?: ClientStats;
   /** The Pub/Sub subscription's state, credit, cursor and counters (when `pubsub` is configured). */
   pubsub?: PubSubIntakeStats;
+  /** Of `sessions`, how many are asleep (idle, held as a snapshot; see `hibernateAfterMs`). */
+  hibernated: number;
+  /** Sleeping sessions woken by an event, since start. Close to the sleeps count means `hibernateAfterMs` is too short for the traffic. */
+  wakes: number;
   /** Store commits, sessions restored, steps not repeated after a restart (when `store` is configured). */
   store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
 }
 
 type SessionActor = ActorRefFrom<typeof sessionMachine>;
+/** A sleeping session: the persisted snapshot of its actor (state value, context, no children). */
+type DormantSession = Pick<SnapshotFrom<typeof sessionMachine>, 'value' | 'context'>;
+
+/** Sessions put to sleep per turn of the event loop, so a sweep over many never stalls intake. */
+const HIBERNATE_CHUNK = 2_000;
 
 export interface Switchboard {
   /**
@@ -212,6 +228,12 @@ export interface Switchboard {
   readonly directory: Directory;
   /** Resolves once no Interaction Service call or rep pick is in flight. */
   settled(): Promise<void>;
+  /**
+   * Put every idle session to sleep now (no routing request pending, no event for `idleForMs`,
+   * default `hibernateAfterMs`). Returns how many went to sleep. The switchboard also does this on
+   * its own, a chunk at a time; this is for an app that wants memory back at once.
+   */
+  hibernate(options?: { idleForMs?: number }): number;
   /** Stop the subscription (handled events' cursor stored), let in-flight calls finish (up to `drainMs`), stop every session. */
   stop(options?: { drainMs?: number }): Promise<void>;
 }
@@ -269,7 +291,7 @@ function settingsFrom(o: RoutingOptions = {}): RoutingSettings {
   return s;
 }
 
-function viewOf(snapshot: SnapshotFrom<typeof sessionMachine>): SessionView {
+function viewOf(snapshot: Pick<SnapshotFrom<typeof sessionMachine>, 'value' | 'context'>): SessionView {
   const c = snapshot.context;
   const view: SessionView = {
     conversationIdentifier: c.conversationIdentifier,
@@ -324,13 +346,25 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   if (options.routing?.fallbackQueueId) parseOptions.fallbackQueueId = options.routing.fallbackQueueId;
   if (options.isExternalTarget) parseOptions.isExternalTarget = options.isExternalTarget;
 
+  /** Live session actors. */
   const sessions = new Map<string, SessionActor>();
+  /** Sessions asleep (see `hibernateAfterMs`): their snapshot until their next event wakes them. */
+  const dormant = new Map<string, DormantSession>();
+  /** Live sessions by when each was last busy (an event, or a routing request pending), oldest first. */
+  const lastBusy = new Map<string, number>();
+  const hibernateAfterMs = options.hibernateAfterMs ?? 30_000;
+  if (hibernateAfterMs !== false && !(typeof hibernateAfterMs === 'number' && hibernateAfterMs >= 0)) {
+    throw new ConfigError('hibernateAfterMs must be a number of milliseconds ≥ 0, or false');
+  }
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweepQueued = false;
+  const sleepCounters = { wakes: 0 };
   /** MessagingSession id (15) → conversationIdentifier, for agent-work events. */
   const byWorkItem = new Map<string, string>();
   const dedupeWindow = options.dedupeWindow ?? 10_000;
   const store: SessionStore | undefined = options.store ? ('path' in options.store ? openLmdbSessionStore(options.store) : options.store) : undefined;
   const persistence = store
-    ? new Persistence(store, log.child({ component: 'store' }), (conv) => sessions.get(conv)?.getPersistedSnapshot(), options.persistence)
+    ? new Persistence(store, log.child({ component: 'store' }), (conv) => sessions.get(conv)?.getPersistedSnapshot() ?? dormant.get(conv), options.persistence)
     : undefined;
   const restoreCounters = { restored: 0, finishedStale: 0 };
   const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key) => persistence.markSeen(key) : undefined);
@@ -449,9 +483,34 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     if (workItemId && byWorkItem.get(workItemId) !== conversationIdentifier) byWorkItem.set(workItemId, conversationIdentifier);
   }
 
+  /** The live actor of a session, woken if it sleeps; marks it busy now. */
+  function liveSession(conversationIdentifier: string): SessionActor | undefined {
+    const actor = sessions.get(conversationIdentifier) ?? wake(conversationIdentifier);
+    if (actor) touch(conversationIdentifier);
+    return actor;
+  }
+
+  /** What a session holds, live or asleep, without waking it. */
+  function peek(conversationIdentifier: string): Pick<SnapshotFrom<typeof sessionMachine>, 'value' | 'context'> | undefined {
+    return sessions.get(conversationIdentifier)?.getSnapshot() ?? dormant.get(conversationIdentifier);
+  }
+
+  function touch(conversationIdentifier: string): void {
+    // Re-inserted so the Map stays ordered by last activity and a sweep can stop at the first recent one.
+    lastBusy.delete(conversationIdentifier);
+    lastBusy.set(conversationIdentifier, Date.now());
+  }
+
   function sessionFor(conversationIdentifier: string, seed: { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string } = {}, snapshot?: unknown): SessionActor {
-    const existing = sessions.get(conversationIdentifier);
+    const existing = liveSession(conversationIdentifier);
     if (existing) return existing;
+    const actor = startSession(conversationIdentifier, seed, snapshot);
+    if (snapshot) for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.hold(rep, conversationIdentifier);
+    persistence?.markDirty(conversationIdentifier);
+    return actor;
+  }
+
+  function startSession(conversationIdentifier: string, seed: { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string }, snapshot?: unknown): SessionActor {
     // A child logger per session, made only when the session first logs: most idle sessions never do.
     let childLog: Logger | undefined;
     const slog = () => (childLog ??= log.child({ conversationIdentifier }));
@@ -481,10 +540,11 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     actor.subscribe({
       next: persistence ? () => persistence.markDirty(conversationIdentifier) : undefined,
       complete: () => {
-        // Observers also complete when stop() halts a live actor: only a finished session ends.
+        // Observers also complete when stop() halts a live actor (or it goes to sleep): only a finished session ends.
         if (actor.getSnapshot().status !== 'done') return;
         persistence?.markEnded(conversationIdentifier, actor.getPersistedSnapshot());
         sessions.delete(conversationIdentifier);
+        lastBusy.delete(conversationIdentifier);
         const workItemId = actor.getSnapshot().context.workItemId;
         if (workItemId && byWorkItem.get(workItemId) === conversationIdentifier) byWorkItem.delete(workItemId);
         for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.release(rep, conversationIdentifier);
@@ -493,16 +553,90 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       error: (error) => {
         // Machines never throw by design; if one does, drop the session loudly rather than leave it half-alive.
         sessions.delete(conversationIdentifier);
+        lastBusy.delete(conversationIdentifier);
         slog().error({ error: describeError(error) }, 'session actor failed; dropped');
         emitToApp('error', { conversationIdentifier, error });
       },
     });
     sessions.set(conversationIdentifier, actor);
+    touch(conversationIdentifier);
+    ensureSweep();
     actor.start();
     indexWorkItem(actor, conversationIdentifier);
-    if (snapshot) for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.hold(rep, conversationIdentifier);
-    persistence?.markDirty(conversationIdentifier);
     return actor;
+  }
+
+  // ---- sleep: idle sessions are held as snapshots, not actors ----
+
+  /** Nothing pending: no routing child, no call in flight for it, not ending. */
+  function isIdle(actor: SessionActor): boolean {
+    const snap = actor.getSnapshot();
+    if (snap.status !== 'active' || snap.value !== 'active') return false;
+    for (const _ in snap.context.routings) return false;
+    for (const _ in snap.children) return false;
+    return true;
+  }
+
+  function putToSleep(conversationIdentifier: string, actor: SessionActor): void {
+    // The persisted snapshot shares the (immutable) context with the live one: nothing is copied.
+    dormant.set(conversationIdentifier, actor.getPersistedSnapshot() as unknown as DormantSession);
+    sessions.delete(conversationIdentifier);
+    lastBusy.delete(conversationIdentifier);
+    actor.stop();
+  }
+
+  /** Re-creates a sleeping session's actor from its snapshot — the same path as a restart. */
+  function wake(conversationIdentifier: string): SessionActor | undefined {
+    const snapshot = dormant.get(conversationIdentifier);
+    if (!snapshot) return undefined;
+    dormant.delete(conversationIdentifier);
+    const actor = startSession(conversationIdentifier, {}, snapshot);
+    if (actor.getSnapshot().status !== 'active') {
+      // Cannot happen with a snapshot of this very chart; if it does, say so and start the session afresh.
+      sessions.delete(conversationIdentifier);
+      lastBusy.delete(conversationIdentifier);
+      log.error({ conversationIdentifier, status: actor.getSnapshot().status }, 'a sleeping session could not be woken; it starts afresh');
+      emitToApp('error', { conversationIdentifier, error: new Error('a sleeping session could not be woken') });
+      return undefined;
+    }
+    sleepCounters.wakes += 1;
+    return actor;
+  }
+
+  /** Puts idle sessions last busy at least `idleForMs` ago to sleep, oldest first, at most `limit`. */
+  function hibernateIdle(idleForMs: number, limit: number): { slept: number; more: boolean } {
+    const cutoff = Date.now() - idleForMs;
+    const due: string[] = [];
+    for (const [conv, at] of lastBusy) {
+      if (at > cutoff || due.length >= limit) break;
+      due.push(conv);
+    }
+    let slept = 0;
+    for (const conv of due) {
+      const actor = sessions.get(conv);
+      if (!actor) lastBusy.delete(conv);
+      else if (isIdle(actor)) {
+        putToSleep(conv, actor);
+        slept += 1;
+      } else touch(conv); // busy: look again once it could have been idle for a whole period
+    }
+    return { slept, more: due.length >= limit };
+  }
+
+  function ensureSweep(): void {
+    if (sweepTimer || hibernateAfterMs === false || stopped) return;
+    sweepTimer = setInterval(sweep, Math.max(1_000, hibernateAfterMs / 2));
+    sweepTimer.unref?.();
+  }
+
+  function sweep(): void {
+    sweepQueued = false;
+    if (stopped || hibernateAfterMs === false) return;
+    const { more } = hibernateIdle(hibernateAfterMs, HIBERNATE_CHUNK);
+    if (more && !sweepQueued) {
+      sweepQueued = true;
+      setImmediate(sweep);
+    }
   }
 
   /**
@@ -553,6 +687,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       const actor = sessionFor(rec.conversationIdentifier, {}, rec.snapshot);
       if (actor.getSnapshot().status === 'error') {
         sessions.delete(rec.conversationIdentifier);
+        lastBusy.delete(rec.conversationIdentifier);
         await finishStale(rec);
         continue;
       }
@@ -610,7 +745,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
         sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier }).send({ type: 'PARTICIPANT_CHANGED', entry: e });
         break;
       case 'SessionStatusChanged': {
-        const known = sessions.get(conv);
+        const known = liveSession(conv);
         if (!known && (e.sessionStatus === 'Ended' || e.sessionStatus === 'Error')) break;
         const actor = known ?? sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier, workItemId: e.sessionId });
         actor.send({ type: 'SESSION_STATUS_CHANGED', entry: e });
@@ -618,7 +753,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
         break;
       }
       case 'RoutingResult': {
-        const actor = sessions.get(conv);
+        const actor = liveSession(conv);
         if (!actor) {
           counters.unroutable += 1;
           log.info({ conversationIdentifier: conv, replayId: e.replayId, failureType: e.failureType }, 'RoutingResult for a conversation this switchboard does not hold');
@@ -645,7 +780,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     if (!parsed.ok) return reject(parsed.error);
     const w: AgentWorkEvent = parsed.value;
     const conv = byWorkItem.get(toId15(w.workItemId));
-    const actor = conv ? sessions.get(conv) : undefined;
+    const actor = conv ? liveSession(conv) : undefined;
     if (!actor || !conv) {
       counters.unroutable += 1;
       log.warn({ workId: w.workId, workItemId: w.workItemId, workEvent: w.workEvent }, 'agent work for a MessagingSession this switchboard does not hold');
@@ -684,8 +819,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   }
 
   function getContacts(conversationIdentifier: string | undefined, listType: ContactListType, filter: { contains?: string; limit?: number; offset?: number } = {}): Contact[] {
-    const actor = conversationIdentifier ? sessions.get(conversationIdentifier) : undefined;
-    const ctx = actor?.getSnapshot().context;
+    const ctx = conversationIdentifier ? peek(conversationIdentifier)?.context : undefined;
     return directory.contacts({
       listType,
       present: ctx ? Object.keys(ctx.reps) : [],
@@ -716,15 +850,17 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       return () => set!.delete(listener as (e: never) => void);
     },
     session(conversationIdentifier) {
-      const actor = sessions.get(conversationIdentifier);
-      return actor ? viewOf(actor.getSnapshot()) : undefined;
+      const snapshot = peek(conversationIdentifier);
+      return snapshot ? viewOf(snapshot) : undefined;
     },
-    sessions: () => [...sessions.values()].map((a) => viewOf(a.getSnapshot())),
+    sessions: () => [...[...sessions.values()].map((a) => viewOf(a.getSnapshot())), ...[...dormant.values()].map(viewOf)],
     stats() {
       let pendingRoutings = 0;
       for (const a of sessions.values()) pendingRoutings += Object.keys(a.getSnapshot().context.routings).length;
       return {
-        sessions: sessions.size,
+        sessions: sessions.size + dormant.size,
+        hibernated: dormant.size,
+        wakes: sleepCounters.wakes,
         pendingRoutings,
         inFlightEffects: inFlight.size,
         ...counters,
@@ -734,12 +870,17 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       };
     },
     settled,
+    hibernate({ idleForMs } = {}) {
+      if (stopped) return 0;
+      return hibernateIdle(idleForMs ?? (hibernateAfterMs === false ? 0 : hibernateAfterMs), Infinity).slept;
+    },
     async stop({ drainMs = 5_000 } = {}) {
       if (stopped) return;
       // The subscription stops first and drains its events into the sessions, so the stored cursor
       // covers everything handled; only then does intake close.
       await intake?.stop();
       stopped = true;
+      clearInterval(sweepTimer);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
@@ -748,6 +889,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       if (options.store && 'path' in options.store) await store?.close();
       for (const actor of sessions.values()) actor.stop();
       sessions.clear();
+      dormant.clear();
+      lastBusy.clear();
       byWorkItem.clear();
       await client?.close();
       log.info({ inFlight: inFlight.size }, 'switchboard stopped');
