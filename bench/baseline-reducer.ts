@@ -26,6 +26,7 @@ import type {
   SessionStatusChangedEntry,
 } from '../src/domain/events.js';
 import { stableRequestId, toId15 } from '../src/domain/ids.js';
+import { RecentKeys } from '../src/recent-keys.js';
 import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from '../src/domain/parse.js';
 import type { AgentWorkRequest, CallContext, InteractionService, PickRep, RoutingResultRequest } from '../src/domain/ports.js';
 import type { RoutingOutcome, RoutingOutput } from '../src/machines/routing.js';
@@ -109,17 +110,6 @@ export interface BaselineOptions {
 type Listener = (e: never) => void;
 
 /** The switchboard's bounded dedupe set, unchanged. */
-export class RecentKeys {
-  readonly #keys = new Set<string>();
-  constructor(readonly limit: number) {}
-  seen(key: string): boolean {
-    if (this.#keys.has(key)) return true;
-    this.#keys.add(key);
-    if (this.#keys.size > this.limit) this.#keys.delete(this.#keys.values().next().value as string);
-    return false;
-  }
-}
-
 export function createBaselineSwitchboard(options: BaselineOptions) {
   const o = options.routing ?? {};
   const platformCap = o.platformParticipantCap ?? 5;

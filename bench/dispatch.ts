@@ -7,7 +7,7 @@
 // no effect is in flight. A run's rate is all steps over the whole wall time (the synchronous ingest
 // loops plus the drains); the two parts are also reported separately.
 import { parseAgentWorkEvent, parsePlatformEvent } from '../src/domain/parse.js';
-import { RecentKeys } from './baseline-reducer.js';
+import { RecentKeys } from '../src/recent-keys.js';
 import {
   bytes,
   fixed,

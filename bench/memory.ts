@@ -19,7 +19,7 @@ import { routingMachine, type EffectInput } from '../src/machines/routing.js';
 import { sessionMachine, type RoutingSettings } from '../src/machines/session.js';
 import { participantChanged, routingRequested } from '../src/sandbox/payloads.js';
 import { bytes, fixed, forceGc, int, log, memory, msSince, now, summary, table, type BenchOptions, type BenchResult } from './lib.js';
-import { RecentKeys } from './baseline-reducer.js';
+import { RecentKeys } from '../src/recent-keys.js';
 import { conversation, createEngine, flat, idleSessionEvents, repId, wire, type Engine } from './workload.js';
 
 const TARGET_IDLE_BYTES = 4 * 1024;

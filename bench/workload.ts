@@ -14,7 +14,7 @@ import { Directory } from '../src/directory.js';
 import type { PlatformEvent } from '../src/domain/events.js';
 import type { CallContext, InteractionService, PickRep, PickRepRequest } from '../src/domain/ports.js';
 import type { ConversationRef } from '../src/sandbox/payloads.js';
-import { participantChanged, repMessage, routingRequested, routingResult, sessionStatusChanged } from '../src/sandbox/payloads.js';
+import { acknowledgement, participantChanged, repMessage, routingRequested, routingResult, sessionStatusChanged, typingIndicator } from '../src/sandbox/payloads.js';
 import { createSwitchboard, type RoutingOptions } from '../src/switchboard.js';
 import { createBaselineSwitchboard } from './baseline-reducer.js';
 import { rng } from './lib.js';
@@ -270,7 +270,27 @@ function interleave(perConversation: Step[][][], random: () => number): Step[][]
 }
 
 /**
- * A whole conversation's life, for `n` conversations live at once (18 steps each):
+ * One exchange of a chat as the rep's side publishes it (5 platform events): the rep's console
+ * acknowledges the end user's last message (DeliveryAcknowledgement, ReadAcknowledgement), the rep
+ * types (TypingStartedIndicator, TypingStoppedIndicator) and sends a Message. The end user's own
+ * messages reach Salesforce through POST /interactions and are not on this stream.
+ */
+function exchange(c: Conversation, rep: string, text: string, endUserEntryId: string): Step[] {
+  return [
+    ev(acknowledgement(c, rep, 'Delivery', endUserEntryId)),
+    ev(acknowledgement(c, rep, 'Read', endUserEntryId)),
+    ev(typingIndicator(c, rep, true)),
+    ev(typingIndicator(c, rep, false)),
+    ev(repMessage(c, rep, text)),
+  ];
+}
+
+/** Events of one exchange, and messages among them. */
+export const EXCHANGE_STEPS = 5;
+
+/**
+ * A whole conversation's life, for `n` conversations live at once (18 steps each, plus
+ * 5 × `exchanges` when the chat around the routing is included):
  *  1. SessionStatusChanged Active, rep A joins (ParticipantChanged add), two Messages;
  *  2. RoutingRequested Conference to rep B            → POST /agentWork, POST /routingResult;
  *  3. agent-work ACCEPTED, B joins, RoutingResult None, a Message;
@@ -279,8 +299,11 @@ function interleave(perConversation: Step[][][], random: () => number): Step[][]
  *  6. RoutingRequested Conference to rep D            → rejected at the cap of 3: POST /routingResult (failure);
  *  7. rep A leaves (a warm transfer), a Message;
  *  8. SessionStatusChanged Ended                      → the session ends and is dropped.
+ * With `exchanges` > 0, that many chat exchanges (see `exchange`) are spread over phases 1, 3, 5
+ * and 7, between the reps present then: the traffic of a real conversation, where routing events
+ * are a few among many entries.
  */
-export function lifecycleTraffic(n: number, seed = 7, prefix = 'life'): Traffic {
+export function lifecycleTraffic(n: number, seed = 7, prefix = 'life', exchanges = 0): Traffic {
   const script = newScript();
   const random = rng(seed);
   const perConversation: Step[][][] = [];
@@ -297,19 +320,25 @@ export function lifecycleTraffic(n: number, seed = 7, prefix = 'life'): Traffic 
     script.workIds.set(rrB.routingEventId, workB);
     script.workIds.set(rrQ.routingEventId, workC);
     script.picks.set(c.conversationIdentifier, picked);
+    // Exchanges per chat phase (1, 3, 5, 7), the first phases taking any remainder.
+    const chat = (phase: number, rep: string): Step[] => {
+      const count = Math.floor(exchanges / 4) + (phase < exchanges % 4 ? 1 : 0);
+      return Array.from({ length: count }, (_, k) => exchange(c, rep, text(k + phase), `${c.conversationIdentifier.slice(0, 24)}${String(phase * 100 + k).padStart(12, '0')}`)).flat();
+    };
     perConversation.push([
-      [ev(sessionStatusChanged(c, c.sessionId, 'Active', 'Waiting')), ev(participantChanged(c, [{ operation: 'add', userId: a, displayName: 'Ava' }])), ev(repMessage(c, a, text(0))), ev(repMessage(c, a, text(1)))],
+      [ev(sessionStatusChanged(c, c.sessionId, 'Active', 'Waiting')), ev(participantChanged(c, [{ operation: 'add', userId: a, displayName: 'Ava' }])), ev(repMessage(c, a, text(0))), ev(repMessage(c, a, text(1))), ...chat(0, a)],
       [ev(rrB)],
-      [accepted(workB, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: b, displayName: 'Ben' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: b })), ev(repMessage(c, b, text(2)))],
+      [accepted(workB, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: b, displayName: 'Ben' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: b })), ev(repMessage(c, b, text(2))), ...chat(1, b)],
       [ev(rrQ)],
-      [accepted(workC, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: picked, displayName: 'Cam' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: picked })), ev(repMessage(c, picked, text(3)))],
+      [accepted(workC, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: picked, displayName: 'Cam' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: picked })), ev(repMessage(c, picked, text(3))), ...chat(2, picked)],
       [ev(rrD)],
-      [ev(participantChanged(c, [{ operation: 'remove', userId: a }])), ev(repMessage(c, b, text(0)))],
+      [ev(participantChanged(c, [{ operation: 'remove', userId: a }])), ev(repMessage(c, b, text(0))), ...chat(3, b)],
       [ev(sessionStatusChanged(c, c.sessionId, 'Ended', 'Active'))],
     ]);
   }
   const phases = interleave(perConversation, random);
-  return { phases, labels: LIFECYCLE_LABELS, steps: phases.reduce((s, p) => s + p.length, 0), script };
+  const labels = exchanges === 0 ? LIFECYCLE_LABELS : LIFECYCLE_LABELS.map((l, p) => (p % 2 === 0 && p < 8 ? `${l} + ${Math.floor(exchanges / 4) + (p / 2 < exchanges % 4 ? 1 : 0)} chat exchanges` : l));
+  return { phases, labels, steps: phases.reduce((s, p) => s + p.length, 0), script };
 }
 
 export const LIFECYCLE_LABELS = [

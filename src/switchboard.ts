@@ -19,6 +19,7 @@ import { createLogger } from './io/log.js';
 import { openLmdbSessionStore, type SessionStore } from './io/store/index.js';
 import type { CursorStore } from './io/store/cursor.js';
 import { Persistence, type InDoubt, type PersistenceOptions } from './persistence.js';
+import { RecentKeys } from './recent-keys.js';
 import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
 import { CLEANUP_BUDGET_MS, routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
 import {
@@ -236,39 +237,6 @@ export interface Switchboard {
   hibernate(options?: { idleForMs?: number }): number;
   /** Stop the subscription (handled events' cursor stored), let in-flight calls finish (up to `drainMs`), stop every session. */
   stop(options?: { drainMs?: number }): Promise<void>;
-}
-
-/**
- * A bounded set: remembers the last `limit` keys. Eviction goes through a ring of the insertion
- * order, because asking a Set for its oldest key makes V8 skip every slot deleted before (measured:
- * 5 µs per event at full traffic, against 0.15 µs for the ring).
- */
-class RecentKeys {
-  readonly #keys = new Set<string>();
-  readonly #ring: Array<string | undefined>;
-  #next = 0;
-  constructor(
-    readonly limit: number,
-    readonly onNew?: (key: string) => void,
-  ) {
-    this.#ring = new Array<string | undefined>(Math.max(1, limit));
-  }
-  /** Adds a key known from before a restart, without reporting it as new. */
-  remember(key: string): void {
-    if (this.#keys.has(key)) return;
-    const evicted = this.#ring[this.#next];
-    if (evicted !== undefined) this.#keys.delete(evicted);
-    this.#ring[this.#next] = key;
-    this.#next = (this.#next + 1) % this.#ring.length;
-    this.#keys.add(key);
-  }
-  /** True if the key was already present. */
-  seen(key: string): boolean {
-    if (this.#keys.has(key)) return true;
-    this.remember(key);
-    this.onNew?.(key);
-    return false;
-  }
 }
 
 function settingsFrom(o: RoutingOptions = {}): RoutingSettings {

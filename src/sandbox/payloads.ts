@@ -119,3 +119,25 @@ export function repMessage(conv: ConversationRef, userId: string, text: string):
     { appType: 'agent', subject: userId, role: 'Agent' },
   );
 }
+
+/** TypingStartedIndicator / TypingStoppedIndicator from a rep (reference §2.2): `{ timestamp }`. */
+export function typingIndicator(conv: ConversationRef, userId: string, started: boolean): PlatformEvent {
+  return interaction(conv, started ? 'TypingStartedIndicator' : 'TypingStoppedIndicator', { timestamp: Date.now() }, { appType: 'agent', subject: userId, role: 'Agent' });
+}
+
+/**
+ * DeliveryAcknowledgement / ReadAcknowledgement from a rep's console for an end user's message
+ * (reference §2.2): `{ recipient, acknowledgedConversationEntryIdentifier, acknowledgementTimestamp }`.
+ */
+export function acknowledgement(conv: ConversationRef, userId: string, kind: 'Delivery' | 'Read', acknowledgedEntryId: string): PlatformEvent {
+  return interaction(
+    conv,
+    `${kind}Acknowledgement`,
+    {
+      recipient: { appType: 'custom', subject: conv.endUserClientId, role: 'EndUser' },
+      acknowledgedConversationEntryIdentifier: acknowledgedEntryId,
+      acknowledgementTimestamp: Date.now(),
+    },
+    { appType: 'agent', subject: userId, role: 'Agent' },
+  );
+}
