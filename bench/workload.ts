@@ -341,6 +341,53 @@ export function lifecycleTraffic(n: number, seed = 7, prefix = 'life', exchanges
   return { phases, labels, steps: phases.reduce((s, p) => s + p.length, 0), script };
 }
 
+/**
+ * A typical conversation, for `n` conversations live at once: a short support chat with one
+ * conference, where routing events are a few among the chat's many entries (5 × `exchanges` + 8 steps):
+ *  1. SessionStatusChanged Active, rep A joins, half the exchanges with A;
+ *  2. RoutingRequested Conference to a queue         → POST /route, pickRep, POST /agentWork, POST /routingResult;
+ *  3. agent-work ACCEPTED, the picked rep C joins, RoutingResult None, a quarter of the exchanges with C;
+ *  4. rep A leaves (a warm transfer), the rest of the exchanges with C;
+ *  5. SessionStatusChanged Ended                      → the session ends and is dropped.
+ * The conference goes through a queue, the costliest routing path (four calls), and every
+ * conversation has one, where a contact center sees a transfer or conference in a minority of them.
+ */
+export function typicalTraffic(n: number, seed = 7, prefix = 'typ', exchanges = 12): Traffic {
+  const script = newScript();
+  const random = rng(seed);
+  const perConversation: Step[][][] = [];
+  const first = Math.ceil(exchanges / 2);
+  const second = Math.ceil((exchanges - first) / 2);
+  const third = exchanges - first - second;
+  for (let i = 0; i < n; i++) {
+    const c = conversation(i, prefix);
+    const a = repId(i);
+    const picked = repId(i + 2);
+    const rrQ = routingRequested(c, 'Conference', { queueId: QUEUE });
+    const workC = `0Bz${String(i).padStart(12, '0')}`;
+    script.workIds.set(rrQ.routingEventId, workC);
+    script.picks.set(c.conversationIdentifier, picked);
+    const chat = (from: number, count: number, rep: string): Step[] =>
+      Array.from({ length: count }, (_, k) => exchange(c, rep, TEXTS[(i + from + k) % TEXTS.length]!, `${c.conversationIdentifier.slice(0, 24)}${String(from + k).padStart(12, '0')}`)).flat();
+    perConversation.push([
+      [ev(sessionStatusChanged(c, c.sessionId, 'Active', 'Waiting')), ev(participantChanged(c, [{ operation: 'add', userId: a, displayName: 'Ava' }])), ...chat(0, first, a)],
+      [ev(rrQ)],
+      [accepted(workC, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: picked, displayName: 'Cam' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: picked })), ...chat(first, second, picked)],
+      [ev(participantChanged(c, [{ operation: 'remove', userId: a }])), ...chat(first + second, third, picked)],
+      [ev(sessionStatusChanged(c, c.sessionId, 'Ended', 'Active'))],
+    ]);
+  }
+  const phases = interleave(perConversation, random);
+  const labels = [
+    `SessionStatusChanged Active (session created), rep A joins, ${first} chat exchanges`,
+    'RoutingRequested Conference → queue (route, pickRep, agentWork, routingResult)',
+    `agent-work ACCEPTED, C joins, RoutingResult None, ${second} chat exchanges`,
+    `rep A leaves (warm transfer), ${third} chat exchanges`,
+    'SessionStatusChanged Ended (session stops)',
+  ];
+  return { phases, labels, steps: phases.reduce((s, p) => s + p.length, 0), script };
+}
+
 export const LIFECYCLE_LABELS = [
   'SessionStatusChanged Active (session created), rep A joins, 2 Messages',
   'RoutingRequested Conference → rep B (agentWork, routingResult)',

@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createActor, fromPromise, type ActorRefFrom, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { createActor, type ActorRefFrom, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { ConsentStatus, ContactListType } from './domain/enums.js';
 import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
 import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
 import { stableRequestId, toId15 } from './domain/ids.js';
 import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
-import type { CallContext, InteractionService, PickRep, RouteExternally } from './domain/ports.js';
+import type { CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from './domain/ports.js';
 import { Directory, type Contact, type DirectoryEntries } from './directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
 import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
@@ -21,6 +21,7 @@ import type { CursorStore } from './io/store/cursor.js';
 import { Persistence, type InDoubt, type PersistenceOptions } from './persistence.js';
 import { RecentKeys } from './recent-keys.js';
 import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
+import { fromEffect } from './machines/effect.js';
 import { CLEANUP_BUDGET_MS, routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
 import {
   sessionMachine,
@@ -417,9 +418,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   }
 
   function call<I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) {
-    return fromPromise<O, EffectInput<I>>(({ input }) =>
-      sendStep(what, input.key, priority, inDoubt, input.deadlineAt, (ctx) => fn(input.request, ctx)),
-    );
+    return fromEffect<O, EffectInput<I>>((input) => sendStep(what, input.key, priority, inDoubt, input.deadlineAt, (ctx) => fn(input.request, ctx)));
   }
 
   const providedRouting = routingMachine.provide({
@@ -435,8 +434,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       reportRoutingResult: call('POST /routingResult', 'finish', 'repeat', (r, c) => api.reportRoutingResult(r, c)),
       cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
       clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),
-      pickRep: fromPromise(({ input }) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
-      routeExternally: fromPromise(({ input }) =>
+      pickRep: fromEffect((input: PickRepRequest) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
+      routeExternally: fromEffect((input: ExternalRouteRequest) =>
         track('routeExternally', `${input.conversationIdentifier}/external`, () => {
           if (!options.routeExternally) throw new NotProvidedError('routeExternally (the external transfer handler)');
           return options.routeExternally(input);

@@ -24,7 +24,7 @@ import type {
   RouteResponse,
   RoutingResultRequest,
 } from '../domain/ports.js';
-import { absoluteTimer } from './timer.js';
+import { absoluteTimer } from './effect.js';
 
 /** Time given to clean-up calls (cancel, clear) that run after the routing deadline has passed. */
 export const CLEANUP_BUDGET_MS = 15_000;
@@ -354,13 +354,9 @@ export const routingMachine = setup({
   id: 'routing',
   description:
     'One routing request: initial routing of a new conversation, or a RoutingRequested (Transfer or Conference) to a rep, queue, flow or external target.',
-  context: ({ input }) => ({
-    ...input,
-    routeOpen: false,
-    workOpen: false,
-    offeredTo: [],
-    reported: false,
-  }),
+  // Object.assign, not `{ ...input, routeOpen: … }`: V8's slow path for keys added after a spread
+  // cost ~4 µs here, per routing request (see extend() in session.ts).
+  context: ({ input }): RoutingContext => Object.assign({}, input, { routeOpen: false, workOpen: false, offeredTo: [], reported: false }),
   initial: 'deciding',
   states: {
     deciding: {

@@ -18,7 +18,7 @@
 // Timers are invoked absolute-time callbacks, not `after`, so a restored snapshot re-arms them.
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
 import { NotProvidedError } from '../domain/errors.js';
-import { absoluteTimer } from './timer.js';
+import { absoluteTimer } from './effect.js';
 
 /** Salesforce's cap on outstanding events per Subscribe stream. */
 export const MAX_BATCH_SIZE = 100;

@@ -1,0 +1,93 @@
+// Lightweight actor logic for the machines' effects and timers. Every routing request invokes one
+// actor per Interaction Service call and one per timer, so what each costs to create is paid many
+// times per conversation. These behave as fromPromise / fromCallback do for the machines (same
+// snapshot statuses, so onDone / onError and restore work unchanged), without what the machines
+// never use: fromPromise's AbortController per call, fromCallback's receiver set and closures.
+import type { ActorLogic, ActorSystem, AnyActorRef, NonReducibleUnknown, PromiseActorLogic, PromiseSnapshot } from 'xstate';
+
+const RESOLVE = 'switchboard.effect.resolve';
+const REJECT = 'switchboard.effect.reject';
+/** XState's own stop event, sent to a child when its invoking state is exited. */
+const STOP = 'xstate.stop';
+
+type EffectEvent = { type: typeof RESOLVE; data: unknown } | { type: typeof REJECT; data: unknown } | { type: string };
+
+/**
+ * An effect: `run(input)` is called when the actor starts — again after a restore if it had not
+ * answered, exactly like an invoked fromPromise — and its answer ends the actor (done or error).
+ * An answer that arrives after the actor was stopped (its state exited) is dropped.
+ */
+export function fromEffect<O, I = NonReducibleUnknown>(run: (input: I) => PromiseLike<O> | O): PromiseActorLogic<O, I> {
+  const logic: ActorLogic<PromiseSnapshot<O, I>, EffectEvent, I> = {
+    config: run,
+    transition: (state, event) => {
+      if (state.status !== 'active') return state;
+      if (event.type === RESOLVE) return { ...state, status: 'done', output: (event as { data: O }).data, input: undefined };
+      if (event.type === REJECT) return { ...state, status: 'error', error: (event as { data: unknown }).data, input: undefined };
+      if (event.type === STOP) return { ...state, status: 'stopped', input: undefined };
+      return state;
+    },
+    start: (state, { self }) => {
+      if (state.status !== 'active') return;
+      let answer: PromiseLike<O> | O;
+      try {
+        answer = run(state.input as I);
+      } catch (err) {
+        answer = Promise.reject(err);
+      }
+      Promise.resolve(answer).then(
+        (data) => {
+          if (self.getSnapshot().status === 'active') self.send({ type: RESOLVE, data });
+        },
+        (data: unknown) => {
+          if (self.getSnapshot().status === 'active') self.send({ type: REJECT, data });
+        },
+      );
+    },
+    getInitialSnapshot: (_scope, input) => ({ status: 'active', output: undefined, error: undefined, input }),
+    getPersistedSnapshot: (snapshot) => snapshot,
+    restoreSnapshot: (snapshot) => snapshot as PromiseSnapshot<O, I>,
+  };
+  return logic as unknown as PromiseActorLogic<O, I>;
+}
+
+export interface TimerInput {
+  /** Absolute time (ms since the epoch) at which the event is sent. */
+  at: number;
+  event: string;
+}
+
+export type TimerSnapshot = { status: 'active' | 'done' | 'stopped' | 'error'; output: undefined; error: undefined; input: TimerInput };
+
+/** Armed timers by actor: the handle must not live in the snapshot, which is persisted. */
+const armed = new WeakMap<AnyActorRef, ReturnType<typeof setTimeout>>();
+
+/**
+ * A timer fed an absolute time rather than a delay. XState does not re-arm pending `after`
+ * transitions when an actor is restored from a snapshot (xstate#5331), but it does restart invoked
+ * actors — so a restored actor re-arms this with whatever time is left, or fires at once. It reads
+ * the global clock, which tests replace with fake timers.
+ */
+// ActorSystem<any> is what XState itself calls AnyActorSystem (not exported by name).
+export const absoluteTimer: ActorLogic<TimerSnapshot, { type: string }, TimerInput, ActorSystem<any>> = {
+  transition: (state, event, { self }) => {
+    if (event.type !== STOP || state.status !== 'active') return state;
+    clearTimeout(armed.get(self));
+    armed.delete(self);
+    return { ...state, status: 'stopped' };
+  },
+  start: (state, { self }) => {
+    if (state.status !== 'active') return;
+    const { at, event } = state.input;
+    armed.set(
+      self,
+      setTimeout(() => {
+        armed.delete(self);
+        if (self.getSnapshot().status === 'active') self._parent?.send({ type: event });
+      }, Math.max(0, at - Date.now())),
+    );
+  },
+  getInitialSnapshot: (_scope, input) => ({ status: 'active', output: undefined, error: undefined, input }),
+  getPersistedSnapshot: (snapshot) => snapshot,
+  restoreSnapshot: (snapshot) => snapshot as TimerSnapshot,
+};
