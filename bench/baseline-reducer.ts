@@ -127,7 +127,7 @@ export function createBaselineSwitchboard(options: BaselineOptions) {
 
   const sessions = new Map<string, Session>();
   const byWorkItem = new Map<string, string>();
-  const recent = new RecentKeys(options.dedupeWindow ?? 10_000);
+  const recent = new RecentKeys(options.dedupeWindow ?? 10_000, undefined, 2);
   const listeners = new Map<string, Set<Listener>>();
   const inFlight = new Set<Promise<unknown>>();
   const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0 };
@@ -604,7 +604,7 @@ export function createBaselineSwitchboard(options: BaselineOptions) {
 
   function ingest(event: PlatformEvent): IngestResult {
     if (stopped) return reject(new StoppedError(), event?.replayId);
-    if (event?.eventId && recent.seen(`event:${event.eventId}`)) {
+    if (event?.eventId && recent.seen(event.eventId, 0)) {
       counters.duplicates += 1;
       return { ok: true, kind: 'duplicate', duplicate: true };
     }
@@ -612,7 +612,7 @@ export function createBaselineSwitchboard(options: BaselineOptions) {
     if (!parsed.ok) return reject(parsed.error, event?.replayId);
     const e = parsed.value;
     counters.ingested += 1;
-    if (e.kind !== 'RoutingRequested' && recent.seen(`entry:${e.entryId}`)) {
+    if (e.kind !== 'RoutingRequested' && recent.seen(e.entryId, 1)) {
       counters.duplicates += 1;
       return { ok: true, kind: e.kind, conversationIdentifier: e.conversationIdentifier, duplicate: true };
     }

@@ -28,7 +28,7 @@ import {
   type Stats,
 } from './lib.js';
 import { cpuProfile } from './profile.js';
-import { createEngine, FALLBACK_QUEUE, lifecycleTraffic, play, type Engine, type EngineSetup, type Traffic } from './workload.js';
+import { createEngine, FALLBACK_QUEUE, lifecycleTraffic, play, typicalTraffic, type Engine, type EngineSetup, type Step, type Traffic } from './workload.js';
 
 const TARGET_RATE = 100_000;
 const TARGET_RATIO = 0.5;
@@ -80,8 +80,8 @@ interface Expected {
 }
 
 /** A small run of both engines with every call recorded: same calls, same bodies, same order per conversation. */
-async function verifyEquivalence(conversations: number): Promise<{ effects: number; expected: Expected; perConversation: Record<string, number> }> {
-  const traffic = lifecycleTraffic(conversations, 11, 'veri');
+async function verifyEquivalence(build: (n: number, seed: number, prefix: string) => Traffic, conversations: number): Promise<{ effects: number; expected: Expected; perConversation: Record<string, number> }> {
+  const traffic = build(conversations, 11, 'veri');
   const seqs: Array<Map<string, string[]>> = [];
   let expected: Expected | undefined;
   let perConversation: Record<string, number> = {};
@@ -134,50 +134,117 @@ function parseOnlyRate(traffic: Traffic): number {
   return traffic.steps / (ms / 1000);
 }
 
-/** The switchboard's dedupe (a copy of its RecentKeys, default window) over the same keys: 2 lookups per Interaction event, 1 per RoutingRequested. */
-function dedupeKeys(traffic: Traffic): string[] {
-  const keys: string[] = [];
+/** JSON.parse alone of the same payloads (and channelData for a RoutingRequested): what any parser pays. */
+function jsonOnlyRate(traffic: Traffic): number {
+  let n = 0;
+  const t0 = now();
   for (const phase of traffic.phases) {
     for (const step of phase) {
       if (step.kind !== 'event') continue;
-      keys.push(`event:${step.event.eventId}`);
+      const v = JSON.parse(step.event.payload) as { payload?: { routingParameters?: { channelData?: string } } };
+      const cd = v.payload?.routingParameters?.channelData;
+      if (typeof cd === 'string') JSON.parse(cd);
+      n += 1;
+    }
+  }
+  const ms = msSince(t0);
+  if (n === 0) throw new Error('json-only: no platform events');
+  return traffic.steps / (ms / 1000);
+}
+
+/** The switchboard's dedupe (src/recent-keys.ts, default window) over the same keys: 2 lookups per Interaction event, 1 per RoutingRequested. */
+function dedupeKeys(traffic: Traffic): Array<[string, number]> {
+  const keys: Array<[string, number]> = [];
+  for (const phase of traffic.phases) {
+    for (const step of phase) {
+      if (step.kind !== 'event') continue;
+      keys.push([step.event.eventId!, 0]);
       const parsed = parsePlatformEvent(step.event, { fallbackQueueId: FALLBACK_QUEUE });
-      if (parsed.ok && parsed.value.kind !== 'RoutingRequested') keys.push(`entry:${parsed.value.entryId}`);
+      if (parsed.ok && parsed.value.kind !== 'RoutingRequested') keys.push([parsed.value.entryId, 1]);
     }
   }
   return keys;
 }
 
-/** What a fix could look like (not in src): the same bounded set, evicting through a ring of the last `limit` keys instead of the Set's first entry. */
-class RingKeys {
-  readonly #keys = new Set<string>();
-  readonly #ring: Array<string | undefined>;
-  #next = 0;
-  constructor(readonly limit: number) {
-    this.#ring = new Array<string | undefined>(limit);
-  }
-  seen(key: string): boolean {
-    if (this.#keys.has(key)) return true;
-    const old = this.#ring[this.#next];
-    if (old !== undefined) this.#keys.delete(old);
-    this.#ring[this.#next] = key;
-    this.#next = (this.#next + 1) % this.limit;
-    this.#keys.add(key);
-    return false;
-  }
-}
-
-function dedupeRate(keys: string[], steps: number, window: number, Impl: new (limit: number) => { seen(k: string): boolean } = RecentKeys): number {
-  const recent = new Impl(window);
+function dedupeRate(keys: Array<[string, number]>, steps: number, window: number): number {
+  const recent = new RecentKeys(window, undefined, 2);
   let dup = 0;
   const t0 = now();
-  for (const k of keys) if (recent.seen(k)) dup += 1;
+  for (const [k, ns] of keys) if (recent.seen(k, ns)) dup += 1;
   const ms = msSince(t0);
   if (dup !== 0) throw new Error('dedupe: unexpected duplicates');
   return steps / (ms / 1000);
 }
 
 const usPer = (rate: number) => 1e6 / rate;
+
+interface Mix {
+  name: string;
+  traffic: Traffic;
+  conversations: number;
+  expected: Expected;
+  verified: { effects: number; perConversation: Record<string, number> };
+}
+
+interface MixResult {
+  mix: Mix;
+  xs: Run[];
+  bs: Run[];
+  xRate: Stats;
+  bRate: Stats;
+  ratio: Stats;
+}
+
+async function measureMix(mix: Mix, runs: number, warmups: number): Promise<MixResult> {
+  const xs: Run[] = [];
+  const bs: Run[] = [];
+  for (let i = -warmups; i < runs; i++) {
+    // Alternate, so drift (JIT, heap growth, other load on the box) hits both engines alike.
+    const x = await runOnce('xstate', mix.traffic, mix.expected);
+    const b = await runOnce('baseline', mix.traffic, mix.expected);
+    if (i >= 0) {
+      xs.push(x);
+      bs.push(b);
+    }
+    log(`${mix.name} ${i < 0 ? 'warm-up' : `run ${i + 1}`}: xstate ${int(x.rate)} ev/s (sync ${fixed(x.syncMs, 0)} ms + drain ${fixed(x.drainMs, 0)} ms) · baseline ${int(b.rate)} ev/s (sync ${fixed(b.syncMs, 0)} + drain ${fixed(b.drainMs, 0)})`);
+  }
+  return { mix, xs, bs, xRate: stats(xs.map((r) => r.rate)), bRate: stats(bs.map((r) => r.rate)), ratio: stats(xs.map((x, i) => x.rate / bs[i]!.rate)) };
+}
+
+function describeTraffic(mix: Mix): string {
+  const t = mix.traffic;
+  const events = t.phases.flat().filter((s) => s.kind === 'event') as Array<Extract<Step, { kind: 'event' }>>;
+  const payloadBytes = events.reduce((s, st) => s + Buffer.byteLength(st.event.payload), 0);
+  const perConv = Object.entries(mix.verified.perConversation)
+    .map(([k, v]) => `${fixed(v, 0)} × ${k}`)
+    .join(', ');
+  return `${int(mix.conversations)} conversations live at once, ${int(t.steps / mix.conversations)} steps each (${int(t.steps)} per run, ${int(events.length)} of them platform events, mean JSON payload ${bytes(payloadBytes / events.length)}). Effects per conversation: ${perConv}, answered at once by an in-process fake. Both engines were checked on 100 conversations of this mix to make the same ${int(mix.verified.effects)} calls (endpoint, key, priority, RequestId, body; order per conversation).`;
+}
+
+function rateTable(r: MixResult): string {
+  const S = (rs: Run[], f: (r: Run) => number) => stats(rs.map(f));
+  return table(
+    ['engine', 'steps/s (wall) min / median / max', 'steps per CPU-second (median)', 'sync ingest ms (median)', 'drain ms (median)', 'GC pause ms (median)'],
+    [
+      ['XState switchboard', mmm(r.xRate), short(S(r.xs, (x) => x.cpuRate).median), fixed(S(r.xs, (x) => x.syncMs).median, 0), fixed(S(r.xs, (x) => x.drainMs).median, 0), fixed(S(r.xs, (x) => x.gcMs).median, 0)],
+      ['baseline reducer', mmm(r.bRate), short(S(r.bs, (x) => x.cpuRate).median), fixed(S(r.bs, (x) => x.syncMs).median, 0), fixed(S(r.bs, (x) => x.drainMs).median, 0), fixed(S(r.bs, (x) => x.gcMs).median, 0)],
+      ['ratio XState / baseline (per pair)', mmm(r.ratio, (n) => `${fixed(n)}×`), '', '', '', ''],
+    ],
+  );
+}
+
+function phaseTable(r: MixResult): string {
+  const n = r.mix.conversations;
+  const perConvUs = (rs: Run[], p: number) => stats(rs.map((x) => (x.phaseMs[p]! * 1000) / n)).median;
+  return table(
+    ['phase', 'steps', 'XState µs/conversation', 'baseline µs/conversation', 'XState − baseline', 'ratio'],
+    r.mix.traffic.labels.map((label, p) => {
+      const xu = perConvUs(r.xs, p);
+      const bu = perConvUs(r.bs, p);
+      return [`${p + 1}. ${label}`, r.mix.traffic.phases[p]!.length / n, fixed(xu, 0), fixed(bu, 0), fixed(xu - bu, 0), `${fixed(bu / xu)}×`];
+    }),
+  );
+}
 
 export async function dispatchBench(opts: BenchOptions): Promise<BenchResult> {
   const conversations = opts.quick ? 500 : 2_000;
@@ -186,52 +253,41 @@ export async function dispatchBench(opts: BenchOptions): Promise<BenchResult> {
   const profileMs = opts.quick ? 1_500 : 4_000;
 
   log('verifying that both engines make the same calls…');
-  const verified = await verifyEquivalence(100);
-  log(`  identical: ${verified.effects} calls over 100 conversations, same endpoint, key, priority, RequestId and body, same order per conversation`);
-
-  const traffic = lifecycleTraffic(conversations);
-  const expected = scale(verified.expected, 100, conversations);
-  const payloadBytes = traffic.phases.flat().reduce((s, st) => s + (st.kind === 'event' ? Buffer.byteLength(st.event.payload) : 0), 0);
-  const platformEvents = traffic.phases.flat().filter((s) => s.kind === 'event').length;
-  log(`traffic: ${int(conversations)} conversations live at once, ${int(traffic.steps)} steps per run (${int(platformEvents)} platform events, mean payload ${bytes(payloadBytes / platformEvents)}), ${runs} runs per engine after ${warmups} warm-up`);
-
-  const xs: Run[] = [];
-  const bs: Run[] = [];
-  for (let i = -warmups; i < runs; i++) {
-    // Alternate, so drift (JIT, heap growth, other load on the box) hits both engines alike.
-    const x = await runOnce('xstate', traffic, expected);
-    const b = await runOnce('baseline', traffic, expected);
-    if (i >= 0) {
-      xs.push(x);
-      bs.push(b);
-    }
-    log(`${i < 0 ? 'warm-up' : `run ${i + 1}`}: xstate ${int(x.rate)} ev/s (sync ${fixed(x.syncMs, 0)} ms + drain ${fixed(x.drainMs, 0)} ms) · baseline ${int(b.rate)} ev/s (sync ${fixed(b.syncMs, 0)} + drain ${fixed(b.drainMs, 0)})`);
+  const mixes: Mix[] = [];
+  for (const [name, build] of [
+    ['typical', (n: number, seed: number, prefix: string) => typicalTraffic(n, seed, prefix)],
+    ['routing-heavy', (n: number, seed: number, prefix: string) => lifecycleTraffic(n, seed, prefix)],
+  ] as const) {
+    const v = await verifyEquivalence(build, 100);
+    log(`  ${name}: identical, ${v.effects} calls over 100 conversations, same endpoint, key, priority, RequestId and body, same order per conversation`);
+    mixes.push({ name, traffic: build(conversations, 7, name.slice(0, 4)), conversations, expected: scale(v.expected, 100, conversations), verified: v });
   }
-  const S = (rs: Run[], f: (r: Run) => number) => stats(rs.map(f));
-  const xRate = S(xs, (r) => r.rate);
-  const bRate = S(bs, (r) => r.rate);
-  const ratio = stats(xs.map((x, i) => x.rate / bs[i]!.rate));
+  const [typical, heavy] = mixes as [Mix, Mix];
+  for (const m of mixes) log(`traffic ${m.name}: ${int(conversations)} conversations, ${int(m.traffic.steps)} steps per run, ${runs} runs per engine after ${warmups} warm-up`);
 
-  // Where the time goes: the parser alone, the dedupe alone, and both engines with a dedupe window of 1.
-  log('decomposition: parser alone, dedupe alone, engines with dedupeWindow 1…');
-  const parse = stats(Array.from({ length: runs }, () => parseOnlyRate(traffic)));
-  const keys = dedupeKeys(traffic);
-  const dedupe = stats(Array.from({ length: runs }, () => dedupeRate(keys, traffic.steps, 10_000)));
-  const ring = stats(Array.from({ length: runs }, () => dedupeRate(keys, traffic.steps, 10_000, RingKeys)));
+  const t = await measureMix(typical, runs, warmups);
+  const h = await measureMix(heavy, runs, warmups);
+
+  // Where the time goes (typical mix): JSON.parse alone, the parser alone, the dedupe alone, both engines with a dedupe window of 1.
+  log('decomposition: JSON.parse alone, parser alone, dedupe alone, engines with dedupeWindow 1…');
+  const json = stats(Array.from({ length: runs }, () => jsonOnlyRate(typical.traffic)));
+  const parse = stats(Array.from({ length: runs }, () => parseOnlyRate(typical.traffic)));
+  const keys = dedupeKeys(typical.traffic);
+  const dedupe = stats(Array.from({ length: runs }, () => dedupeRate(keys, typical.traffic.steps, 10_000)));
   const xs1: Run[] = [];
   const bs1: Run[] = [];
   const decompRuns = opts.quick ? 2 : 4;
   for (let i = 0; i < decompRuns; i++) {
-    xs1.push(await runOnce('xstate', traffic, expected, { dedupeWindow: 1 }));
-    bs1.push(await runOnce('baseline', traffic, expected, { dedupeWindow: 1 }));
+    xs1.push(await runOnce('xstate', typical.traffic, typical.expected, { dedupeWindow: 1 }));
+    bs1.push(await runOnce('baseline', typical.traffic, typical.expected, { dedupeWindow: 1 }));
   }
-  const x1 = S(xs1, (r) => r.rate);
-  const b1 = S(bs1, (r) => r.rate);
+  const x1 = stats(xs1.map((r) => r.rate));
+  const b1 = stats(bs1.map((r) => r.rate));
   const ratio1 = stats(xs1.map((x, i) => x.rate / bs1[i]!.rate));
 
-  log(`profiling the XState engine for ${profileMs / 1000} s…`);
-  const profTraffic = opts.quick ? traffic : lifecycleTraffic(500, 3, 'prof');
-  const profExpected = scale(verified.expected, 100, opts.quick ? conversations : 500);
+  log(`profiling the XState engine on the typical mix for ${profileMs / 1000} s…`);
+  const profTraffic = opts.quick ? typical.traffic : typicalTraffic(500, 3, 'prof');
+  const profExpected = scale(typical.expected, conversations, opts.quick ? conversations : 500);
   // Lean runs: no forced GC and no GC-meter pauses inside the profile, only the engine at work.
   const profile = await cpuProfile(profileMs, async () => {
     const env = createEngine('xstate', { script: profTraffic.script });
@@ -240,78 +296,61 @@ export async function dispatchBench(opts: BenchOptions): Promise<BenchResult> {
     await env.engine.stop();
   });
 
-  const rateMet = xRate.median >= TARGET_RATE;
-  const ratioMet = ratio.median >= TARGET_RATIO;
-  const verdict = rateMet && ratioMet ? 'met' : `MISSED (${[!rateMet ? `rate ${short(xRate.median)} < 100k` : '', !ratioMet ? `ratio ${fixed(ratio.median)}× < 0.5×` : ''].filter(Boolean).join(', ')})`;
+  const rateMet = t.xRate.median >= TARGET_RATE;
+  const ratioMet = t.ratio.median >= TARGET_RATIO;
+  const verdict = rateMet && ratioMet ? 'met' : `MISSED (${[!rateMet ? `rate ${short(t.xRate.median)} < 100k` : '', !ratioMet ? `ratio ${fixed(t.ratio.median)}× < 0.5×` : ''].filter(Boolean).join(', ')})`;
   const line = summary(
     'dispatch',
-    `${spread(xRate, ' ev/s')} — ${fixed(ratio.median)}× baseline (${int(bRate.median)} ev/s) — target ≥100k & ≥0.5×: ${verdict}`,
+    `typical mix ${spread(t.xRate, ' ev/s')} — ${fixed(t.ratio.median)}× baseline (${int(t.bRate.median)} ev/s) — target ≥100k & ≥0.5×: ${verdict}; ` +
+      `routing-heavy mix ${int(h.xRate.median)} ev/s, ${fixed(h.ratio.median)}× baseline (${int(h.bRate.median)} ev/s)`,
   );
 
-  const perConv = Object.entries(verified.perConversation)
-    .map(([k, v]) => `${fixed(v, 0)} × ${k}`)
-    .join(', ');
   const md: string[] = [];
   md.push(`### 1. Dispatch throughput`);
   md.push('');
   md.push(`**${line}**`);
   md.push('');
-  md.push(
-    `${int(conversations)} conversations live at once, each living its whole life (18 steps: 16 platform events + 2 agent-work events, see bench/workload.ts \`lifecycleTraffic\`): ` +
-      `SessionStatusChanged Active, rep joins, Messages, a Conference to a rep (accepted), a Conference through a queue (picked, accepted), a third Conference rejected at the cap of 3, a warm transfer, SessionStatusChanged Ended. ` +
-      `${int(traffic.steps)} steps per run, mean JSON payload ${bytes(payloadBytes / platformEvents)}. Effects per conversation: ${perConv}, answered at once by an in-process fake. ` +
-      `Both engines were checked on 100 conversations to make the same ${int(verified.effects)} calls (endpoint, key, priority, RequestId, body; order per conversation). ` +
-      `${runs} runs per engine, alternating, after ${warmups} warm-up pair${warmups > 1 ? 's' : ''}; a forced GC before each run.`,
-  );
+  md.push(`${runs} runs per engine and mix, alternating, after ${warmups} warm-up pair${warmups > 1 ? 's' : ''}; a forced GC before each run. Rates count every step (platform event or agent-work event) over the whole wall time, feeds and drains.`);
   md.push('');
-  md.push(
-    table(
-      ['engine', 'steps/s (wall) min / median / max', 'steps per CPU-second (median)', 'sync ingest ms (median)', 'drain ms (median)', 'GC pause ms (median)'],
-      [
-        ['XState switchboard', mmm(xRate), short(S(xs, (r) => r.cpuRate).median), fixed(S(xs, (r) => r.syncMs).median, 0), fixed(S(xs, (r) => r.drainMs).median, 0), fixed(S(xs, (r) => r.gcMs).median, 0)],
-        ['baseline reducer', mmm(bRate), short(S(bs, (r) => r.cpuRate).median), fixed(S(bs, (r) => r.syncMs).median, 0), fixed(S(bs, (r) => r.drainMs).median, 0), fixed(S(bs, (r) => r.gcMs).median, 0)],
-        ['ratio XState / baseline (per pair)', mmm(ratio, (n) => `${fixed(n)}×`), '', '', '', ''],
-      ],
-    ),
-  );
+  md.push(`**Typical mix** (the issue's "realistic mix"; bench/workload.ts \`typicalTraffic\`): a short support chat with one conference. SessionStatusChanged Active, rep A joins, 12 chat exchanges (each: the rep's DeliveryAcknowledgement and ReadAcknowledgement of the end user's message, TypingStartedIndicator, TypingStoppedIndicator, the rep's Message), a Conference through a queue (route, pick, agentWork, routingResult), agent-work ACCEPTED, the picked rep joins, RoutingResult None, rep A leaves (a warm transfer), SessionStatusChanged Ended. ${describeTraffic(typical)}`);
   md.push('');
-  md.push(`Targets (issue #7): ≥ 100,000 steps/s — **${rateMet ? 'met' : 'missed'}** (median ${int(xRate.median)}, ${fixed(xRate.median / TARGET_RATE * 100, 0)} % of target); ≥ 0.5× baseline — **${ratioMet ? 'met' : 'missed'}** (median ${fixed(ratio.median)}×).`);
+  md.push(rateTable(t));
   md.push('');
-  md.push(`**Decomposition** (median µs per step over the same traffic; "dedupe 1" = \`dedupeWindow: 1\`, i.e. the dedupe set kept tiny, to show the engines without its cost):`);
+  md.push(`Targets (issue #7, typical mix): ≥ 100,000 steps/s — **${rateMet ? 'met' : 'missed'}** (median ${int(t.xRate.median)}, ${fixed((t.xRate.median / TARGET_RATE) * 100, 0)} % of target; min ${int(t.xRate.min)}); ≥ 0.5× baseline — **${ratioMet ? 'met' : 'missed'}** (median ${fixed(t.ratio.median)}×, min ${fixed(t.ratio.min)}×).`);
+  md.push('');
+  md.push(`**Routing-heavy mix** (bench/workload.ts \`lifecycleTraffic\`, no chat): every conversation makes three Conference requests in 18 steps — to a rep, through a queue, and one rejected at the participant cap — plus a warm transfer; two Messages, agent-work ACCEPTED twice. Nearly every step reaches a session or routing actor. ${describeTraffic(heavy)}`);
+  md.push('');
+  md.push(rateTable(h));
+  md.push('');
+  md.push(`**Decomposition** (typical mix; median µs per step over the same traffic; "dedupe 1" = \`dedupeWindow: 1\`, i.e. the dedupe set kept tiny, to show the engines without its cost):`);
   md.push('');
   const row = (name: string, s: Stats, note = '') => [name, mmm(s), fixed(usPer(s.median), 2), note];
   md.push(
     table(
       ['what', 'steps/s min / median / max', 'µs per step (median)', 'note'],
       [
-        row('parsePlatformEvent / parseAgentWorkEvent alone', parse, 'JSON.parse of payload and channelData + field validation'),
-        row('switchboard dedupe alone (RecentKeys, window 10,000)', dedupe, `1–2 lookups per step; evicts the Set's first entry (V8 skips the deleted slots before it)`),
-        row('the same dedupe with ring-buffer eviction (not in src)', ring, 'what a fix would cost'),
-        row('baseline reducer, default options', bRate),
-        row('XState switchboard, default options', xRate),
+        row('JSON.parse alone (payload, and channelData of a RoutingRequested)', json, 'what any parser pays'),
+        row('parsePlatformEvent / parseAgentWorkEvent alone', parse, 'JSON.parse + field validation + the typed event'),
+        row('switchboard dedupe alone (RecentKeys, window 10,000)', dedupe, '1–2 lookups per step'),
+        row('baseline reducer, default options', t.bRate),
+        row('XState switchboard, default options', t.xRate),
         row('baseline reducer, dedupe 1', b1),
         row('XState switchboard, dedupe 1', x1, `ratio ${mmm(ratio1, (n) => `${fixed(n)}×`)}`),
       ],
     ),
   );
   md.push('');
-  md.push(`XState's own cost per step (XState − baseline, medians): ${fixed(usPer(xRate.median) - usPer(bRate.median), 1)} µs with default options, ${fixed(usPer(x1.median) - usPer(b1.median), 1)} µs with dedupe 1.`);
+  md.push(`XState's own cost per step (XState − baseline, medians): typical mix ${fixed(usPer(t.xRate.median) - usPer(t.bRate.median), 1)} µs (${fixed((usPer(t.xRate.median) - usPer(t.bRate.median)) * (typical.traffic.steps / conversations), 0)} µs per conversation); routing-heavy mix ${fixed(usPer(h.xRate.median) - usPer(h.bRate.median), 1)} µs (${fixed((usPer(h.xRate.median) - usPer(h.bRate.median)) * (heavy.traffic.steps / conversations), 0)} µs per conversation).`);
   md.push('');
-  md.push('**Per phase** (median over the runs of wall µs per conversation for the phase — feed plus drain — default options):');
+  md.push('**Per phase** (median over the runs of wall µs per conversation for the phase — feed plus drain — default options). Typical mix:');
   md.push('');
-  const perConvUs = (rs: Run[], p: number) => stats(rs.map((r) => (r.phaseMs[p]! * 1000) / conversations)).median;
-  md.push(
-    table(
-      ['phase', 'steps', 'XState µs/conversation', 'baseline µs/conversation', 'XState − baseline', 'ratio'],
-      traffic.labels.map((label, p) => {
-        const xu = perConvUs(xs, p);
-        const bu = perConvUs(bs, p);
-        return [`${p + 1}. ${label}`, traffic.phases[p]!.length / conversations, fixed(xu, 0), fixed(bu, 0), fixed(xu - bu, 0), `${fixed(bu / xu)}×`];
-      }),
-    ),
-  );
+  md.push(phaseTable(t));
   md.push('');
-  md.push(`**CPU profile** of the XState engine (node:inspector, ${fixed(profile.totalMs / 1000, 1)} s of CPU sampled every 250 µs over ${profile.loops} back-to-back run${profile.loops === 1 ? '' : 's'} of ${int(profTraffic.steps)} steps, no forced GC; self time; idle samples left out; anonymous functions named by their source line):`);
+  md.push('Routing-heavy mix:');
+  md.push('');
+  md.push(phaseTable(h));
+  md.push('');
+  md.push(`**CPU profile** of the XState engine on the typical mix (node:inspector, ${fixed(profile.totalMs / 1000, 1)} s of CPU sampled every 250 µs over ${profile.loops} back-to-back run${profile.loops === 1 ? '' : 's'} of ${int(profTraffic.steps)} steps, no forced GC; self time; idle samples left out; anonymous functions named by their source line):`);
   md.push('');
   md.push(
     table(

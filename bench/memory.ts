@@ -243,11 +243,11 @@ async function runBreakdown(spec: BreakdownSpec): Promise<BreakdownResult> {
   // Measured first: the heap-snapshot work below leaves garbage that later readings would catch.
   await forceGc();
   const d0 = memory().heapUsed;
-  const dedupe = new RecentKeys(10_000);
+  const dedupe = new RecentKeys(10_000, undefined, 2);
   for (let i = 0; i < 20_000; i++) {
-    // Flat ids, as decoded from the wire; the key is built as the switchboard builds it.
+    // Flat ids, as decoded from the wire, kept as they come (event ids and entry ids in two namespaces).
     const id = flat(conversation(i, i % 2 ? 'evnt' : 'entr').conversationIdentifier);
-    dedupe.seen(i % 2 ? `event:${id}` : `entry:${id}`);
+    dedupe.seen(id, i % 2);
   }
   await forceGc();
   const dedupeBytes = memory().heapUsed - d0;

@@ -206,6 +206,11 @@ type SessionActor = ActorRefFrom<typeof sessionMachine>;
 /** A sleeping session: the persisted snapshot of its actor (state value, context, no children). */
 type DormantSession = Pick<SnapshotFrom<typeof sessionMachine>, 'value' | 'context'>;
 
+const SEEN_EVENT = 0;
+const SEEN_ENTRY = 1;
+/** How dedupe keys are written in the store, by namespace. */
+const SEEN_PREFIX = ['event:', 'entry:'] as const;
+
 /** Sessions put to sleep per turn of the event loop, so a sweep over many never stalls intake. */
 const HIBERNATE_CHUNK = 2_000;
 
@@ -336,7 +341,9 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     ? new Persistence(store, log.child({ component: 'store' }), (conv) => sessions.get(conv)?.getPersistedSnapshot() ?? dormant.get(conv), options.persistence)
     : undefined;
   const restoreCounters = { restored: 0, finishedStale: 0 };
-  const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key) => persistence.markSeen(key) : undefined);
+  // Two namespaces of one window: platform event ids, and conversation entry ids (a redelivery may
+  // come with a new event id). The store keeps them prefixed.
+  const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key, ns) => persistence.markSeen(`${SEEN_PREFIX[ns]}${key}`) : undefined, 2);
   const listeners = new Map<string, Set<(e: never) => void>>();
   const inFlight = new Set<Promise<unknown>>();
   const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0 };
@@ -661,7 +668,10 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       restoreCounters.restored += 1;
     }
     for (const rec of stale) await finishStale(rec);
-    for (const key of await persistence.loadSeen(dedupeWindow)) recentEvents.remember(key);
+    for (const key of await persistence.loadSeen(dedupeWindow)) {
+      const ns = key.startsWith(SEEN_PREFIX[SEEN_ENTRY]) ? SEEN_ENTRY : SEEN_EVENT;
+      recentEvents.remember(key.startsWith(SEEN_PREFIX[ns]) ? key.slice(SEEN_PREFIX[ns].length) : key, ns);
+    }
     log.info({ restored: restoreCounters.restored, finishedStale: restoreCounters.finishedStale }, 'sessions restored from the store');
   }
 
@@ -684,7 +694,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
 
   function ingest(event: PlatformEvent): IngestResult {
     if (stopped) return reject(new StoppedError(), event?.replayId);
-    if (event?.eventId && recentEvents.seen(`event:${event.eventId}`)) {
+    if (event?.eventId && recentEvents.seen(event.eventId, SEEN_EVENT)) {
       counters.duplicates += 1;
       return { ok: true, kind: 'duplicate', duplicate: true };
     }
@@ -692,7 +702,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     if (!parsed.ok) return reject(parsed.error, event?.replayId);
     const e = parsed.value;
     counters.ingested += 1;
-    if (e.kind !== 'RoutingRequested' && recentEvents.seen(`entry:${e.entryId}`)) {
+    if (e.kind !== 'RoutingRequested' && recentEvents.seen(e.entryId, SEEN_ENTRY)) {
       counters.duplicates += 1;
       return { ok: true, kind: e.kind, conversationIdentifier: e.conversationIdentifier, duplicate: true };
     }
