@@ -32,7 +32,7 @@ import type { AgentWorkRequest, CallContext, InteractionService, PickRep, Routin
 import type { RoutingOutcome, RoutingOutput } from '../src/machines/routing.js';
 import { CLEANUP_BUDGET_MS } from '../src/machines/routing.js';
 import type { RepPresence, WarmTransfer } from '../src/machines/session.js';
-import type { IngestResult, RoutingOptions } from '../src/switchboard.js';
+import { startNow, type IngestResult, type RoutingOptions } from '../src/switchboard.js';
 
 const MAX_HELD_WORK = 32;
 const MAX_SEEN_ROUTING_IDS = 64;
@@ -146,18 +146,16 @@ export function createBaselineSwitchboard(options: BaselineOptions) {
   /** The switchboard's `track`: the same promise chain, in-flight set and logging around each call. */
   function track<T>(what: string, key: string, run: () => Promise<T> | T): Promise<T> {
     const started = Date.now();
-    const p = Promise.resolve()
-      .then(run)
-      .then(
-        (value) => {
-          log.debug({ call: what, key, ms: Date.now() - started }, 'call ok');
-          return value;
-        },
-        (err: unknown) => {
-          log.warn({ call: what, key, ms: Date.now() - started, error: describeError(err) }, 'call failed');
-          throw err;
-        },
-      );
+    const p = startNow(run).then(
+      (value) => {
+        log.debug({ call: what, key, ms: Date.now() - started }, 'call ok');
+        return value;
+      },
+      (err: unknown) => {
+        log.warn({ call: what, key, ms: Date.now() - started, error: describeError(err) }, 'call failed');
+        throw err;
+      },
+    );
     inFlight.add(p);
     const done = () => inFlight.delete(p);
     p.then(done, done);
