@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     pubsub: { ...pubsub, backoff: { initialMs: 50, maxMs: 500, jitter: 0.5 } },
     store: { path: s.storePath },
     ...(s.persistence ? { persistence: s.persistence } : {}),
+    ...(s.hibernateAfterMs !== undefined ? { hibernateAfterMs: s.hibernateAfterMs } : {}),
     directory: s.directory,
     routing: s.routing,
     logger: log,
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
       unroutable: st.unroutable,
       ...(st.store ? { store: { ...st.store } } : {}),
       actorErrors,
+      hibernated: st.hibernated,
+      wakes: st.wakes,
       heldAgentWork,
     };
   };
@@ -134,7 +137,11 @@ async function main(): Promise<void> {
   for (const e of held.splice(0)) sb.agentWork(e);
   log.info({ stats: stats(), startMs: Date.now() - startedAt }, 'engine ready');
   send({ type: 'ready', pid: process.pid, stats: stats(), startMs: Date.now() - startedAt });
-  timer = setInterval(() => send({ type: 'stats', stats: stats() }), s.statsIntervalMs);
+  timer = setInterval(() => {
+    // Sleeping seeds: every idle session goes to sleep, so most events reach a session woken from its snapshot.
+    if (s.hibernateAfterMs === 0) sb.hibernate({ idleForMs: 0 });
+    send({ type: 'stats', stats: stats() });
+  }, s.statsIntervalMs);
 }
 
 main().catch((err: unknown) => {

@@ -183,6 +183,8 @@ export interface CrashReport {
     repeatedAfterFailure: number;
     skippedSteps: number;
     restoredSessions: number;
+    /** Sleeping sessions woken by an event, over all lives (odd seeds sleep idle sessions at once). */
+    wakes: number;
     orgCalls: number;
     relayDropped: number;
     relayHeld: number;
@@ -238,6 +240,9 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     // A flow picks a rep a third of the time (anyone: present, declining or ignoring included), else its fallback queue.
     flowChooses: () => (flowRng() < 0.35 ? pick(flowRng, cast).userId : undefined),
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    // Odd seeds put every idle session to sleep ten times a second (engine.ts calls hibernate()), so
+    // sessions are woken from snapshots between their events, across kills and restarts.
+    ...(seed % 2 === 1 ? { hibernateAfterMs: 0 } : {}),
   });
   const { sandbox, since, lives } = rig;
   const { org, http } = sandbox;
@@ -577,6 +582,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         repeatedAfterFailure,
         skippedSteps: lives.reduce((n, l) => n + (statsOf(l)?.store?.skippedSteps ?? 0), 0),
         restoredSessions: lives.reduce((n, l) => n + (statsOf(l)?.store?.restored ?? 0), 0),
+        wakes: lives.reduce((n, l) => n + (statsOf(l)?.wakes ?? 0), 0),
         orgCalls: orgCalls(),
         relayDropped: rig.relayDropped(),
         relayHeld: lives.reduce((n, l) => n + (statsOf(l)?.heldAgentWork ?? 0), 0),

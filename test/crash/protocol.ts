@@ -20,6 +20,8 @@ export interface EngineSettings {
   routing: RoutingOptions;
   /** The store's write-behind settings (flushDelayMs…); the engine's defaults when absent. */
   persistence?: PersistenceOptions;
+  /** The engine's hibernateAfterMs (sleeping sessions); its default when absent. */
+  hibernateAfterMs?: number | false;
   directory: DirectoryEntries;
   /** Which life of the engine this is (1 = first start). For the log only. */
   life: number;
@@ -51,6 +53,9 @@ export interface EngineStats {
   store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
   /** Session actors that failed (the `error` event). */
   actorErrors: number;
+  /** Sessions asleep now, and sleeping sessions woken since this life started. */
+  hibernated: number;
+  wakes: number;
   /** Agent-work events that arrived before start() finished and were held until it did. */
   heldAgentWork: number;
 }

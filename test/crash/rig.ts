@@ -80,6 +80,8 @@ export interface RigOptions {
   flowChooses?: (flowId: string) => string | undefined;
   /** pino level of the child's file log (CRASH_LOG); 'silent' for none. */
   logLevel?: string;
+  /** The engine's hibernateAfterMs; its default when absent. */
+  hibernateAfterMs?: number | false;
   /** Prefix of the temporary directory (store, logs, engine snapshot). */
   name: string;
 }
@@ -193,6 +195,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     storePath,
     routing,
     ...(options.persistence ? { persistence: options.persistence } : {}),
+    ...(options.hibernateAfterMs !== undefined ? { hibernateAfterMs: options.hibernateAfterMs } : {}),
     directory,
     seed,
     ...(logLevel !== 'silent' ? { logFile: join(dir, 'engine.log'), logLevel } : {}),
