@@ -298,7 +298,7 @@ export async function dispatchBench(opts: BenchOptions): Promise<BenchResult> {
 
   const rateMet = t.xRate.median >= TARGET_RATE;
   const ratioMet = t.ratio.median >= TARGET_RATIO;
-  const verdict = rateMet && ratioMet ? 'met' : `MISSED (${[!rateMet ? `rate ${short(t.xRate.median)} < 100k` : '', !ratioMet ? `ratio ${fixed(t.ratio.median)}× < 0.5×` : ''].filter(Boolean).join(', ')})`;
+  const verdict = rateMet && ratioMet ? 'met' : `MISSED (${[!rateMet ? `rate ${int(t.xRate.median)} < 100,000` : '', !ratioMet ? `ratio ${fixed(t.ratio.median)}× < 0.5×` : ''].filter(Boolean).join(', ')})`;
   const line = summary(
     'dispatch',
     `typical mix ${spread(t.xRate, ' ev/s')} — ${fixed(t.ratio.median)}× baseline (${int(t.bRate.median)} ev/s) — target ≥100k & ≥0.5×: ${verdict}; ` +
