@@ -177,6 +177,11 @@ export class Persistence {
     return this.#store.loadSeen(limit);
   }
 
+  /** What the journal knows of a step: 'started' (its fate unknown after a crash), 'done', or nothing. */
+  async stepState(key: string): Promise<EffectRecord['state'] | undefined> {
+    return (this.#effects.get(key) ?? (await this.#store.effect(key)))?.state;
+  }
+
   /**
    * Runs one step at most once across crashes: a step journaled 'done' returns its recorded answer;
    * one journaled 'started' (outcome unknown) is repeated or assumed done, as the step allows.

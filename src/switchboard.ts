@@ -637,16 +637,21 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     for (const child of Object.values(snap?.children ?? {})) {
       const c = child?.snapshot?.context;
       if (!c || typeof c.routingId !== 'string') continue;
-      // The old chart's step keys, so its journal still stops a step that went out from going twice.
+      // The old chart's step keys, so its journal still stops a step that went out from going twice,
+      // and repeats one whose fate is unknown with the same RequestId — as the live path does.
       // Finishing steps: their window is long gone, so they get the clean-up budget.
+      const stepKey = (step: string) => `${conv}/${c.routingId}/${step}`;
       const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>) => {
         try {
-          await sendStep(what, `${conv}/${c.routingId}/${step}`, priority, 'assume-done', Date.now(), run);
+          await sendStep(what, stepKey(step), priority, 'repeat', Date.now(), run);
         } catch {
           // Logged by track(); nothing more can be done for a request abandoned by a chart change.
         }
       };
-      if (c.requested && !c.reported && typeof c.workItemId === 'string') {
+      // A routingResult is owed if none was started, or if one was started and never answered (the
+      // chart counts it as sent when it starts, so only the journal tells these apart).
+      const reportOwed = !c.reported || (await persistence!.stepState(stepKey('routingResult'))) === 'started';
+      if (c.requested && reportOwed && typeof c.workItemId === 'string') {
         await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
           api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
         );

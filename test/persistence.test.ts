@@ -162,6 +162,47 @@ describe('restart', () => {
     expect(resaved!.schemaVersion).toBe(SCHEMA_VERSION);
   });
 
+  it('repeats, with its RequestId, a routingResult a session from another chart left in doubt', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    // The report goes out and never answers: the chart counts it as sent, the journal as 'started'.
+    a.api.respond('POST /routingResult', () => new Promise(() => {}));
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle();
+    const [first] = a.api.callsTo('POST /routingResult');
+    expect(first).toBeDefined();
+    const [saved] = await store.loadSessions();
+    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    const reports = b.api.callsTo('POST /routingResult');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.ctx.requestId).toBe(first!.ctx.requestId);
+    expect(reports[0]!.body).toMatchObject({ success: false, routingType: 'Conference' });
+    // The AgentWork it offered is cancelled too: the request is abandoned.
+    expect(b.api.callsTo('PATCH /agentWork').map((c) => c.body)).toEqual([expect.objectContaining({ status: 'Cancel' })]);
+  });
+
+  it('sends no second routingResult for a session from another chart whose report was answered', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle();
+    expect(a.api.callsTo('POST /routingResult')).toHaveLength(1);
+    const [saved] = await store.loadSessions();
+    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.api.callsTo('POST /routingResult')).toHaveLength(0);
+    expect(b.api.callsTo('PATCH /agentWork')).toHaveLength(1);
+  });
+
   it('cancels an AgentWork left offered by a session from an older layout', async () => {
     const store = createMemorySessionStore();
     const a = boot(store);
