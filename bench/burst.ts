@@ -17,6 +17,7 @@
 // rewrites each call's priority). Both variants go through the same recording wrapper: it notes when
 // the engine called the port, so each call's queue wait is that moment → the request's arrival at
 // the sandbox (matched by the RequestId header).
+import { DEFAULT_CONCURRENCY } from '../src/io/resilience/rate-limiter.js';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { InteractionService, PickRep } from '../src/domain/ports.js';
@@ -294,7 +295,7 @@ export async function burstBench(opts: BenchOptions): Promise<BenchResult> {
   md.push('');
   md.push(
     `Per run: a fresh sandbox on loopback with the org limit enforced (\`faults.rateLimit('*', ${ORG_LIMIT})\`: 429 + Retry-After beyond ${int(ORG_LIMIT)} requests in any sliding second); ` +
-      `the switchboard with its own Pub/Sub intake (grpc-js), the got client at \`limits.requestsPerSecond: ${ORG_LIMIT}\` (other limits default: 64 connections), routing window 60 s; ` +
+      `the switchboard with its own Pub/Sub intake (grpc-js), the got client at \`limits.requestsPerSecond: ${ORG_LIMIT}\` (other limits default: ${DEFAULT_CONCURRENCY} connections), routing window 60 s; ` +
       `${int(conferences)} conversations created first; then the org publishes ${int(conferences)} Conference requests to a queue, evenly over one second. ` +
       `The rep picker answers at once and the reps accept after 50 ms, so each conference makes exactly POST /route, POST /agentWork and POST /routingResult ` +
       `(${int(conferences * 3)} requests: at least ${fixed((conferences * 3) / ORG_LIMIT, 1)} s of API time at the limit). ` +
@@ -354,8 +355,8 @@ export async function burstBench(opts: BenchOptions): Promise<BenchResult> {
   md.push(
     `Throughput: the requests went out at ${int(rate)} req/s on average (median over all runs), ${rate < ORG_LIMIT * 0.9 ? 'well below' : 'close to'} the ${int(ORG_LIMIT)} req/s limit, so the API part took ` +
       `${sec(S(all, (r) => r.apiSpanMs).median)} against the ${fixed(minApiS, 1)} s the limit alone would need. ` +
-      `A request holds one of the client's 64 connections from leaving the queue until its answer is handled here; arrival → settled alone was ${msOrS(svc)} (median), ` +
-      `which caps the client near 64 / ${msOrS(svc)} ≈ ${int(64 / (svc / 1000))} req/s whatever the rate limit. Most of that time is this process getting round to the answer ` +
+      `A request holds one of the client's ${DEFAULT_CONCURRENCY} connections from leaving the queue until its answer is handled here; arrival → settled alone was ${msOrS(svc)} (median), ` +
+      `which caps the client near ${DEFAULT_CONCURRENCY} / ${msOrS(svc)} ≈ ${int(DEFAULT_CONCURRENCY / (svc / 1000))} req/s whatever the rate limit. Most of that time is this process getting round to the answer ` +
       `(the sandbox answers in ${msOrS(S(all, (r) => pct(r.serverMs, 0.5)).median)}), on a box whose 1-minute load average was ${fixed(S(all, (r) => r.load[0]).median, 1)} at the bursts' start (median; ${os.cpus().length} vCPUs).`,
   );
   return { name: 'burst', summary: line, markdown: md.join('\n') };
