@@ -194,6 +194,33 @@ describe('intake', () => {
   });
 });
 
+describe('port calls', () => {
+  it('leave inside ingest(), not on a later microtask (engine-added latency, docs/benchmarks.md §5)', () => {
+    const h = harness();
+    const conv = newConversation();
+    h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    // No await in between: the POST /route is already on its way when ingest() returns.
+    expect(h.endpoints()).toEqual(['POST /route']);
+  });
+
+  it('a rep picker that throws synchronously fails the request cleanly: reported, PSR cleared', async () => {
+    const h = harness({
+      pickRep: () => {
+        throw new Error('ACD down');
+      },
+    });
+    const conv = newConversation();
+    h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    expect(h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }))).toMatchObject({ ok: true });
+    await h.flush();
+    expect(h.endpoints()).toEqual(['POST /route', 'POST /routingResult', 'DELETE /route']);
+    expect(h.bodies('POST /routingResult')[0]).toMatchObject({ success: false });
+    expect((h.bodies('POST /routingResult')[0] as { errorMessage: string }).errorMessage).toMatch(/rep picker failed.*ACD down/);
+    expect(h.sb.stats().pendingRoutings).toBe(0);
+  });
+});
+
 describe('lifecycle', () => {
   it('refuses bad options with a ConfigError', () => {
     const interactions = createRecordingInteractionService();
