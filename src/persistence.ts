@@ -185,8 +185,9 @@ export class Persistence {
   /**
    * Runs one step at most once across crashes: a step journaled 'done' returns its recorded answer;
    * one journaled 'started' (outcome unknown) is repeated or assumed done, as the step allows.
+   * `run` is told whether it is such a repeat.
    */
-  async journaled<T>(key: string, inDoubt: InDoubt, run: () => Promise<T>): Promise<T> {
+  async journaled<T>(key: string, inDoubt: InDoubt, run: (repeat: boolean) => Promise<T>): Promise<T> {
     const rec = this.#effects.get(key) ?? (await this.#store.effect(key));
     if (rec?.state === 'done') {
       this.skippedSteps += 1;
@@ -212,7 +213,7 @@ export class Persistence {
     }
     let output: T;
     try {
-      output = await run();
+      output = await run(rec?.state === 'started');
     } catch (err) {
       // A repeat that meets "already done" (15109) proves the first attempt went through: done.
       if (rec?.state === 'started' && isApiError(err, 'already-done')) output = {} as T;

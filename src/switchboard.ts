@@ -211,6 +211,13 @@ const SEEN_ENTRY = 1;
 /** How dedupe keys are written in the store, by namespace. */
 const SEEN_PREFIX = ['event:', 'entry:'] as const;
 
+/** A saved session snapshot with nothing pending (no routing, no child, not ending): it can be restored asleep. */
+function isIdleSnapshot(snapshot: unknown): snapshot is DormantSession {
+  const s = snapshot as { status?: unknown; value?: unknown; context?: { routings?: object }; children?: object } | null | undefined;
+  if (!s || s.status !== 'active' || s.value !== 'active' || typeof s.context !== 'object' || s.context === null) return false;
+  return Object.keys(s.context.routings ?? {}).length === 0 && Object.keys(s.children ?? {}).length === 0;
+}
+
 /** Sessions put to sleep per turn of the event loop, so a sweep over many never stalls intake. */
 const HIBERNATE_CHUNK = 2_000;
 
@@ -426,13 +433,17 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
    * A step that finishes work (report, cancel, clear) is never dropped for lateness — queued behind
    * the limiter past its window, or restored after a restart — because an unsent routingResult is a
    * certain failure and a late one at worst a refusal. Steps that start work keep the window as
-   * their hard bound.
+   * their hard bound — except the repeat of one whose fate a crash left unknown: that repeat starts
+   * nothing new (same RequestId), and its answer may be the only way to learn what the first
+   * attempt created (a POST /agentWork's AgentWork id, which the clean-up must cancel).
    */
   function sendStep<O>(what: string, key: string, priority: CallContext['priority'], inDoubt: InDoubt, windowEnd: number, send: (ctx: CallContext) => Promise<O>): Promise<O> {
     return track(what, key, () => {
-      const deadlineAt = priority === 'finish' ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
-      const ctx: CallContext = { key, deadlineAt, priority, requestId: stableRequestId(key) };
-      return persistence ? persistence.journaled(key, inDoubt, () => send(ctx)) : send(ctx);
+      const go = (repeat: boolean) => {
+        const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
+        return send({ key, deadlineAt, priority, requestId: stableRequestId(key) });
+      };
+      return persistence ? persistence.journaled(key, inDoubt, go) : go(false);
     });
   }
 
@@ -675,6 +686,18 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     if (!persistence) return;
     const { current, stale } = await persistence.load();
     for (const rec of current) {
+      // A session with nothing pending is restored asleep: no actor is built for it until its next
+      // event, so a restart with many idle sessions reaches the subscription (and the windows of
+      // the requests still pending) sooner.
+      if (hibernateAfterMs !== false && isIdleSnapshot(rec.snapshot)) {
+        const conv = rec.conversationIdentifier;
+        dormant.set(conv, rec.snapshot);
+        for (const rep of Object.keys(rec.snapshot.context.reps ?? {})) directory.hold(rep, conv);
+        const workItemId = rec.snapshot.context.workItemId;
+        if (workItemId) byWorkItem.set(workItemId, conv);
+        restoreCounters.restored += 1;
+        continue;
+      }
       const actor = sessionFor(rec.conversationIdentifier, {}, rec.snapshot);
       if (actor.getSnapshot().status === 'error') {
         sessions.delete(rec.conversationIdentifier);

@@ -192,7 +192,10 @@ describe('sleeping sessions and the store', () => {
     // Abandoned without stop(), as after a crash; a new engine restores the session and routes for it.
     const b = boot();
     await b.start();
-    expect(b.stats()).toMatchObject({ sessions: 1, store: { restored: 1 } });
+    // Nothing was pending: it is restored asleep, and the RoutingRequested wakes it.
+    expect(b.stats()).toMatchObject({ sessions: 1, hibernated: 1, store: { restored: 1 } });
+    expect(b.session(conv.conversationIdentifier)!.reps.map((r) => r.userId)).toEqual([REPS[0]]);
+    expect(b.directory.load(REPS[0])).toBe(1);
     b.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
     for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0);
     await b.settled();

@@ -10,6 +10,7 @@ import { createRecordingInteractionService, type RecordingInteractionService } f
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
 import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
 import { currentChartHash, SCHEMA_VERSION } from '../src/persistence.js';
+import { DeadlineExceededError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
 
 const SESSION_ID = '0Mw000000000444AAA';
@@ -160,6 +161,42 @@ describe('restart', () => {
     const [resaved] = (await store.loadSessions()).filter((x) => x.conversationIdentifier === conv.conversationIdentifier);
     expect(resaved!.chartHash).toBe(currentChartHash());
     expect(resaved!.schemaVersion).toBe(SCHEMA_VERSION);
+  });
+
+  it('an offer whose POST /agentWork was in doubt at a crash and whose window closed meanwhile is still found and cancelled', async () => {
+    const store = createMemorySessionStore();
+    // The adapter refuses a call whose deadline has passed, as the got client does (SB_DEADLINE).
+    const withDeadlines = (api: RecordingInteractionService): RecordingInteractionService =>
+      new Proxy(api, {
+        get(target, prop, receiver) {
+          const v = Reflect.get(target, prop, receiver);
+          if (typeof v !== 'function' || ['callsTo', 'respond', 'failNext', 'reset'].includes(String(prop))) return v;
+          return (req: unknown, ctx: { deadlineAt?: number }) =>
+            ctx?.deadlineAt !== undefined && Date.now() >= ctx.deadlineAt ? Promise.reject(new DeadlineExceededError(String(prop))) : v.call(target, req, ctx);
+        },
+      });
+    const a = boot(store);
+    // POST /agentWork reaches Salesforce (it creates the AgentWork) and the engine dies before the answer.
+    a.api.respond('POST /agentWork', () => new Promise(() => {}));
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle();
+    const [sent] = a.api.callsTo('POST /agentWork');
+    expect(sent).toBeDefined();
+
+    // The engine comes back after the routing window closed.
+    await vi.advanceTimersByTimeAsync(70_000);
+    const b = boot(store, withDeadlines(createRecordingInteractionService()));
+    await b.sb.start();
+    await settle();
+    // The step is repeated with its RequestId even though its window is gone: only its answer names
+    // the AgentWork, and an AgentWork nobody knows of would stay offered for ever.
+    const repeats = b.api.callsTo('POST /agentWork');
+    expect(repeats.map((c) => c.ctx.requestId)).toEqual([sent!.ctx.requestId]);
+    const cancels = b.api.callsTo('PATCH /agentWork');
+    expect(cancels.map((c) => c.body)).toEqual([expect.objectContaining({ status: 'Cancel' })]);
+    expect(b.api.callsTo('POST /routingResult').map((c) => c.body)).toEqual([expect.objectContaining({ success: false })]);
+    expect(b.sb.stats().pendingRoutings).toBe(0);
   });
 
   it('repeats, with its RequestId, a routingResult a session from another chart left in doubt', async () => {

@@ -79,6 +79,12 @@ export const absoluteTimer: ActorLogic<TimerSnapshot, { type: string }, TimerInp
   start: (state, { self }) => {
     if (state.status !== 'active') return;
     const { at, event } = state.input;
+    if (at <= Date.now()) {
+      // Already due (a restored actor whose time passed while the engine was down): tell the parent
+      // now, so it learns of it before the answer of any call restarted alongside, not after.
+      self._parent?.send({ type: event });
+      return;
+    }
     armed.set(
       self,
       setTimeout(() => {
