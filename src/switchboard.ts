@@ -211,7 +211,10 @@ const SEEN_ENTRY = 1;
 /** How dedupe keys are written in the store, by namespace. */
 const SEEN_PREFIX = ['event:', 'entry:'] as const;
 
-/** A saved session snapshot with nothing pending (no routing, no child, not ending): it can be restored asleep. */
+/**
+ * A session snapshot — live, or as saved — with nothing pending: no routing child (so no call in
+ * flight for it), not ending. Such a session can sleep, and is restored asleep.
+ */
 function isIdleSnapshot(snapshot: unknown): snapshot is DormantSession {
   const s = snapshot as { status?: unknown; value?: unknown; context?: { routings?: object }; children?: object } | null | undefined;
   if (!s || s.status !== 'active' || s.value !== 'active' || typeof s.context !== 'object' || s.context === null) return false;
@@ -565,15 +568,6 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
 
   // ---- sleep: idle sessions are held as snapshots, not actors ----
 
-  /** Nothing pending: no routing child, no call in flight for it, not ending. */
-  function isIdle(actor: SessionActor): boolean {
-    const snap = actor.getSnapshot();
-    if (snap.status !== 'active' || snap.value !== 'active') return false;
-    for (const _ in snap.context.routings) return false;
-    for (const _ in snap.children) return false;
-    return true;
-  }
-
   function putToSleep(conversationIdentifier: string, actor: SessionActor): void {
     // The persisted snapshot shares the (immutable) context with the live one: nothing is copied.
     dormant.set(conversationIdentifier, actor.getPersistedSnapshot() as unknown as DormantSession);
@@ -612,7 +606,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     for (const conv of due) {
       const actor = sessions.get(conv);
       if (!actor) lastBusy.delete(conv);
-      else if (isIdle(actor)) {
+      else if (isIdleSnapshot(actor.getSnapshot())) {
         putToSleep(conv, actor);
         slept += 1;
       } else touch(conv); // busy: look again once it could have been idle for a whole period

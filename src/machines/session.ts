@@ -132,13 +132,14 @@ function withKey<V>(record: Record<string, V>, key: string, value: V): Record<st
   return out;
 }
 
-/** A record copied without one key (no `delete` on a live object: it would drop to dictionary mode for every later read). */
+/** A record copied without the keys set to undefined (see withoutKey for why not `delete`). */
 function dropUndefined<V>(record: Record<string, V | undefined>): Record<string, V> {
   const out: Record<string, V> = {};
   for (const k in record) if (record[k] !== undefined) out[k] = record[k]!;
   return out;
 }
 
+/** A record copied without one key (no `delete` on a live object: it would drop to dictionary mode for every later read). */
 function withoutKey<V>(record: Record<string, V>, key: string): Record<string, V> {
   const out: Record<string, V> = {};
   for (const k in record) if (k !== key) out[k] = record[k]!;
