@@ -196,7 +196,7 @@ export interface SwitchboardStats {
   pubsub?: PubSubIntakeStats;
   /** Of `sessions`, how many are asleep (idle, held as a snapshot; see `hibernateAfterMs`). */
   hibernated: number;
-  /** Sleeping sessions woken by an event, since start. Close to the sleeps count means `hibernateAfterMs` is too short for the traffic. */
+  /** Sleeping sessions woken by an event, since start. Growing fast while `hibernated` stays low means sessions are woken soon after they fall asleep: `hibernateAfterMs` is too short for the traffic. */
   wakes: number;
   /** Store commits, sessions restored, steps not repeated after a restart (when `store` is configured). */
   store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
@@ -356,7 +356,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   }
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweepQueued = false;
-  const sleepCounters = { wakes: 0 };
+  let wakes = 0;
   /** MessagingSession id (15) → conversationIdentifier, for agent-work events. */
   const byWorkItem = new Map<string, string>();
   const dedupeWindow = options.dedupeWindow ?? 10_000;
@@ -483,6 +483,18 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     if (workItemId && byWorkItem.get(workItemId) !== conversationIdentifier) byWorkItem.set(workItemId, conversationIdentifier);
   }
 
+  /** A session restored from the store holds its reps' capacity again and is found by its MessagingSession id. */
+  function adoptRestored(conversationIdentifier: string, context: DormantSession['context']): void {
+    for (const rep of Object.keys(context.reps ?? {})) directory.hold(rep, conversationIdentifier);
+    if (context.workItemId) byWorkItem.set(context.workItemId, conversationIdentifier);
+  }
+
+  /** Drops a session's live actor from the books (it ended, failed or fell asleep). */
+  function forgetLive(conversationIdentifier: string): void {
+    sessions.delete(conversationIdentifier);
+    lastBusy.delete(conversationIdentifier);
+  }
+
   /** The live actor of a session, woken if it sleeps; marks it busy now. */
   function liveSession(conversationIdentifier: string): SessionActor | undefined {
     const actor = sessions.get(conversationIdentifier) ?? wake(conversationIdentifier);
@@ -505,7 +517,6 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     const existing = liveSession(conversationIdentifier);
     if (existing) return existing;
     const actor = startSession(conversationIdentifier, seed, snapshot);
-    if (snapshot) for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.hold(rep, conversationIdentifier);
     persistence?.markDirty(conversationIdentifier);
     return actor;
   }
@@ -543,8 +554,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
         // Observers also complete when stop() halts a live actor (or it goes to sleep): only a finished session ends.
         if (actor.getSnapshot().status !== 'done') return;
         persistence?.markEnded(conversationIdentifier, actor.getPersistedSnapshot());
-        sessions.delete(conversationIdentifier);
-        lastBusy.delete(conversationIdentifier);
+        forgetLive(conversationIdentifier);
         const workItemId = actor.getSnapshot().context.workItemId;
         if (workItemId && byWorkItem.get(workItemId) === conversationIdentifier) byWorkItem.delete(workItemId);
         for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.release(rep, conversationIdentifier);
@@ -552,8 +562,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       },
       error: (error) => {
         // Machines never throw by design; if one does, drop the session loudly rather than leave it half-alive.
-        sessions.delete(conversationIdentifier);
-        lastBusy.delete(conversationIdentifier);
+        forgetLive(conversationIdentifier);
         slog().error({ error: describeError(error) }, 'session actor failed; dropped');
         emitToApp('error', { conversationIdentifier, error });
       },
@@ -571,8 +580,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   function putToSleep(conversationIdentifier: string, actor: SessionActor): void {
     // The persisted snapshot shares the (immutable) context with the live one: nothing is copied.
     dormant.set(conversationIdentifier, actor.getPersistedSnapshot() as unknown as DormantSession);
-    sessions.delete(conversationIdentifier);
-    lastBusy.delete(conversationIdentifier);
+    forgetLive(conversationIdentifier);
     actor.stop();
   }
 
@@ -584,13 +592,12 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     const actor = startSession(conversationIdentifier, {}, snapshot);
     if (actor.getSnapshot().status !== 'active') {
       // Cannot happen with a snapshot of this very chart; if it does, say so and start the session afresh.
-      sessions.delete(conversationIdentifier);
-      lastBusy.delete(conversationIdentifier);
+      forgetLive(conversationIdentifier);
       log.error({ conversationIdentifier, status: actor.getSnapshot().status }, 'a sleeping session could not be woken; it starts afresh');
       emitToApp('error', { conversationIdentifier, error: new Error('a sleeping session could not be woken') });
       return undefined;
     }
-    sleepCounters.wakes += 1;
+    wakes += 1;
     return actor;
   }
 
@@ -684,21 +691,18 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       // event, so a restart with many idle sessions reaches the subscription (and the windows of
       // the requests still pending) sooner.
       if (hibernateAfterMs !== false && isIdleSnapshot(rec.snapshot)) {
-        const conv = rec.conversationIdentifier;
-        dormant.set(conv, rec.snapshot);
-        for (const rep of Object.keys(rec.snapshot.context.reps ?? {})) directory.hold(rep, conv);
-        const workItemId = rec.snapshot.context.workItemId;
-        if (workItemId) byWorkItem.set(workItemId, conv);
+        dormant.set(rec.conversationIdentifier, rec.snapshot);
+        adoptRestored(rec.conversationIdentifier, rec.snapshot.context);
         restoreCounters.restored += 1;
         continue;
       }
       const actor = sessionFor(rec.conversationIdentifier, {}, rec.snapshot);
       if (actor.getSnapshot().status === 'error') {
-        sessions.delete(rec.conversationIdentifier);
-        lastBusy.delete(rec.conversationIdentifier);
+        forgetLive(rec.conversationIdentifier);
         await finishStale(rec);
         continue;
       }
+      adoptRestored(rec.conversationIdentifier, actor.getSnapshot().context);
       restoreCounters.restored += 1;
     }
     for (const rec of stale) await finishStale(rec);
@@ -871,7 +875,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       return {
         sessions: sessions.size + dormant.size,
         hibernated: dormant.size,
-        wakes: sleepCounters.wakes,
+        wakes,
         pendingRoutings,
         inFlightEffects: inFlight.size,
         ...counters,
