@@ -177,9 +177,14 @@ export class Persistence {
     return this.#store.loadSeen(limit);
   }
 
+  /** A step's journal record: the one waiting for the next commit, else the stored one. */
+  async #record(key: string): Promise<EffectRecord | undefined> {
+    return this.#effects.get(key) ?? (await this.#store.effect(key));
+  }
+
   /** What the journal knows of a step: 'started' (its fate unknown after a crash), 'done', or nothing. */
   async stepState(key: string): Promise<EffectRecord['state'] | undefined> {
-    return (this.#effects.get(key) ?? (await this.#store.effect(key)))?.state;
+    return (await this.#record(key))?.state;
   }
 
   /**
@@ -188,7 +193,7 @@ export class Persistence {
    * `run` is told whether it is such a repeat.
    */
   async journaled<T>(key: string, inDoubt: InDoubt, run: (repeat: boolean) => Promise<T>): Promise<T> {
-    const rec = this.#effects.get(key) ?? (await this.#store.effect(key));
+    const rec = await this.#record(key);
     if (rec?.state === 'done') {
       this.skippedSteps += 1;
       this.#log.info({ key }, 'step completed before a restart; not repeated');
