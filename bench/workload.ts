@@ -285,8 +285,10 @@ function exchange(c: Conversation, rep: string, text: string, endUserEntryId: st
   ];
 }
 
-/** Events of one exchange, and messages among them. */
-export const EXCHANGE_STEPS = 5;
+/** `count` exchanges with `rep`, numbered from `first`: the number picks the text and the end user's entry id. */
+function chat(c: Conversation, rep: string, first: number, count: number, textAt: (n: number) => string): Step[] {
+  return Array.from({ length: count }, (_, k) => exchange(c, rep, textAt(first + k), `${c.conversationIdentifier.slice(0, 24)}${String(first + k).padStart(12, '0')}`)).flat();
+}
 
 /**
  * A whole conversation's life, for `n` conversations live at once (18 steps each, plus
@@ -304,6 +306,8 @@ export const EXCHANGE_STEPS = 5;
  * are a few among many entries.
  */
 export function lifecycleTraffic(n: number, seed = 7, prefix = 'life', exchanges = 0): Traffic {
+  // Exchanges in chat phase k (0–3: phases 1, 3, 5, 7), the first phases taking any remainder.
+  const chatCount = (k: number) => Math.floor(exchanges / 4) + (k < exchanges % 4 ? 1 : 0);
   const script = newScript();
   const random = rng(seed);
   const perConversation: Step[][][] = [];
@@ -320,24 +324,20 @@ export function lifecycleTraffic(n: number, seed = 7, prefix = 'life', exchanges
     script.workIds.set(rrB.routingEventId, workB);
     script.workIds.set(rrQ.routingEventId, workC);
     script.picks.set(c.conversationIdentifier, picked);
-    // Exchanges per chat phase (1, 3, 5, 7), the first phases taking any remainder.
-    const chat = (phase: number, rep: string): Step[] => {
-      const count = Math.floor(exchanges / 4) + (phase < exchanges % 4 ? 1 : 0);
-      return Array.from({ length: count }, (_, k) => exchange(c, rep, text(k + phase), `${c.conversationIdentifier.slice(0, 24)}${String(phase * 100 + k).padStart(12, '0')}`)).flat();
-    };
+    const phaseChat = (k: number, rep: string): Step[] => chat(c, rep, k * 100, chatCount(k), text);
     perConversation.push([
-      [ev(sessionStatusChanged(c, c.sessionId, 'Active', 'Waiting')), ev(participantChanged(c, [{ operation: 'add', userId: a, displayName: 'Ava' }])), ev(repMessage(c, a, text(0))), ev(repMessage(c, a, text(1))), ...chat(0, a)],
+      [ev(sessionStatusChanged(c, c.sessionId, 'Active', 'Waiting')), ev(participantChanged(c, [{ operation: 'add', userId: a, displayName: 'Ava' }])), ev(repMessage(c, a, text(0))), ev(repMessage(c, a, text(1))), ...phaseChat(0, a)],
       [ev(rrB)],
-      [accepted(workB, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: b, displayName: 'Ben' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: b })), ev(repMessage(c, b, text(2))), ...chat(1, b)],
+      [accepted(workB, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: b, displayName: 'Ben' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: b })), ev(repMessage(c, b, text(2))), ...phaseChat(1, b)],
       [ev(rrQ)],
-      [accepted(workC, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: picked, displayName: 'Cam' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: picked })), ev(repMessage(c, picked, text(3))), ...chat(2, picked)],
+      [accepted(workC, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: picked, displayName: 'Cam' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: picked })), ev(repMessage(c, picked, text(3))), ...phaseChat(2, picked)],
       [ev(rrD)],
-      [ev(participantChanged(c, [{ operation: 'remove', userId: a }])), ev(repMessage(c, b, text(0))), ...chat(3, b)],
+      [ev(participantChanged(c, [{ operation: 'remove', userId: a }])), ev(repMessage(c, b, text(0))), ...phaseChat(3, b)],
       [ev(sessionStatusChanged(c, c.sessionId, 'Ended', 'Active'))],
     ]);
   }
   const phases = interleave(perConversation, random);
-  const labels = exchanges === 0 ? LIFECYCLE_LABELS : LIFECYCLE_LABELS.map((l, p) => (p % 2 === 0 && p < 8 ? `${l} + ${Math.floor(exchanges / 4) + (p / 2 < exchanges % 4 ? 1 : 0)} chat exchanges` : l));
+  const labels = exchanges === 0 ? LIFECYCLE_LABELS : LIFECYCLE_LABELS.map((l, p) => (p % 2 === 0 && p < 8 ? `${l} + ${chatCount(p / 2)} chat exchanges` : l));
   return { phases, labels, steps: phases.reduce((s, p) => s + p.length, 0), script };
 }
 
@@ -367,13 +367,12 @@ export function typicalTraffic(n: number, seed = 7, prefix = 'typ', exchanges = 
     const workC = `0Bz${String(i).padStart(12, '0')}`;
     script.workIds.set(rrQ.routingEventId, workC);
     script.picks.set(c.conversationIdentifier, picked);
-    const chat = (from: number, count: number, rep: string): Step[] =>
-      Array.from({ length: count }, (_, k) => exchange(c, rep, TEXTS[(i + from + k) % TEXTS.length]!, `${c.conversationIdentifier.slice(0, 24)}${String(from + k).padStart(12, '0')}`)).flat();
+    const textAt = (n: number) => TEXTS[(i + n) % TEXTS.length]!;
     perConversation.push([
-      [ev(sessionStatusChanged(c, c.sessionId, 'Active', 'Waiting')), ev(participantChanged(c, [{ operation: 'add', userId: a, displayName: 'Ava' }])), ...chat(0, first, a)],
+      [ev(sessionStatusChanged(c, c.sessionId, 'Active', 'Waiting')), ev(participantChanged(c, [{ operation: 'add', userId: a, displayName: 'Ava' }])), ...chat(c, a, 0, first, textAt)],
       [ev(rrQ)],
-      [accepted(workC, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: picked, displayName: 'Cam' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: picked })), ...chat(first, second, picked)],
-      [ev(participantChanged(c, [{ operation: 'remove', userId: a }])), ...chat(first + second, third, picked)],
+      [accepted(workC, c.sessionId), ev(participantChanged(c, [{ operation: 'add', userId: picked, displayName: 'Cam' }])), ev(routingResult(c, 'Conference', 'None', { workOwnerId: picked })), ...chat(c, picked, first, second, textAt)],
+      [ev(participantChanged(c, [{ operation: 'remove', userId: a }])), ...chat(c, picked, first + second, third, textAt)],
       [ev(sessionStatusChanged(c, c.sessionId, 'Ended', 'Active'))],
     ]);
   }
