@@ -22,6 +22,7 @@ import { Persistence, type InDoubt, type PersistenceOptions } from './persistenc
 import { RecentKeys } from './recent-keys.js';
 import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
 import { fromEffect } from './machines/effect.js';
+import { own } from './machines/records.js';
 import { CLEANUP_BUDGET_MS, routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
 import {
   sessionMachine,
@@ -535,7 +536,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       if (event.type === 'routing.finished') {
         // The picker held each offered rep's capacity; give it back unless the rep is now in the session.
         const present = actor.getSnapshot().context.reps;
-        for (const rep of event.output.offeredTo) if (!present[rep]) directory.release(rep, conversationIdentifier);
+        for (const rep of event.output.offeredTo) if (!own(present, rep)) directory.release(rep, conversationIdentifier);
         slog().info({ routingId: event.output.routingId, routingType: event.output.routingType, outcome: event.output.outcome, acceptedBy: event.output.acceptedBy, message: event.output.message, reported: event.output.reported, ms: event.durationMs }, 'routing finished');
       } else if (event.type === 'routing.started') {
         slog().info({ routingId: event.routingId, routingType: event.routingType, target: event.target.kind }, 'routing started');

@@ -14,6 +14,7 @@ import type {
   SessionStatusChangedEntry,
 } from '../domain/events.js';
 import type { ConsentRequest } from '../domain/ports.js';
+import { copyRecord, dropUndefined, filterRecord, own, put, withKey, withoutKey } from './records.js';
 import { routingMachine, type RoutingEvent, type RoutingInput, type RoutingNotification, type RoutingOutput } from './routing.js';
 
 /** Routing settings every request of a session uses; the switchboard fills them from its options. */
@@ -125,27 +126,6 @@ function extend<T extends object, E extends object>(o: T, extra: E): T & E {
   return Object.assign({}, o, extra);
 }
 
-/** A record copied with one key set. */
-function withKey<V>(record: Record<string, V>, key: string, value: V): Record<string, V> {
-  const out: Record<string, V> = Object.assign({}, record);
-  out[key] = value;
-  return out;
-}
-
-/** A record copied without the keys set to undefined (see withoutKey for why not `delete`). */
-function dropUndefined<V>(record: Record<string, V | undefined>): Record<string, V> {
-  const out: Record<string, V> = {};
-  for (const k in record) if (record[k] !== undefined) out[k] = record[k]!;
-  return out;
-}
-
-/** A record copied without one key (no `delete` on a live object: it would drop to dictionary mode for every later read). */
-function withoutKey<V>(record: Record<string, V>, key: string): Record<string, V> {
-  const out: Record<string, V> = {};
-  for (const k in record) if (k !== key) out[k] = record[k]!;
-  return out;
-}
-
 function isRep(role: string, appType: string): boolean {
   return role === 'Agent' || role === 'Supervisor' || appType === 'agent';
 }
@@ -157,7 +137,7 @@ function childId(routingId: string): string {
 /** Reps in the conference, reps who accepted and are joining, and invitations still pending: what the cap is checked against. */
 export function occupiedSeats(ctx: SessionContext, now = Date.now()): number {
   const pendingInvites = Object.values(ctx.routings).filter((r) => r.routingType === 'Conference').length;
-  const joining = Object.entries(ctx.joining ?? {}).filter(([userId, at]) => !ctx.reps[userId] && now - at < JOINING_SEAT_MS).length;
+  const joining = Object.entries(ctx.joining ?? {}).filter(([userId, at]) => !own(ctx.reps, userId) && now - at < JOINING_SEAT_MS).length;
   return Object.keys(ctx.reps).length + joining + pendingInvites;
 }
 
@@ -208,7 +188,7 @@ export const sessionMachine = setup({
     startRequestedRouting: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ROUTING_REQUESTED') return;
       const req = event.request;
-      if (context.routings[req.routingEventId] || context.seenRoutingIds.includes(req.routingEventId)) {
+      if (own(context.routings, req.routingEventId) || context.seenRoutingIds.includes(req.routingEventId)) {
         enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, reason: 'duplicate RoutingRequested' });
         return;
       }
@@ -261,14 +241,14 @@ export const sessionMachine = setup({
       });
       enqueue.assign({
         initialCount: context.initialCount + 1,
-        routings: withKey(context.routings, routingId, { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt }),
+        routings: withKey<PendingRouting>(context.routings, routingId, { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt }),
       });
       enqueue.spawnChild('routing', { id: childId(routingId), input });
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId, routingType: 'Initial', target: event.target });
     }),
     recordOffer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'routing.offered') return;
-      const pending = context.routings[event.routingId];
+      const pending = own(context.routings, event.routingId);
       if (!pending) return;
       let workIndex = pending.workId ? withoutKey(context.workIndex, pending.workId) : context.workIndex;
       if (event.workId) workIndex = withKey(workIndex, event.workId, event.routingId);
@@ -289,12 +269,12 @@ export const sessionMachine = setup({
     finishRouting: enqueueActions(({ context, event, enqueue }) => {
       if (!event.type.startsWith('xstate.done.actor.') || !('output' in event)) return;
       const id = event.output.routingId;
-      const pending = context.routings[id];
+      const pending = own(context.routings, id);
       if (!pending) return;
       const routings = withoutKey(context.routings, id);
       const workIndex = pending.workId ? withoutKey(context.workIndex, pending.workId) : context.workIndex;
       const accepted = event.output.outcome === 'routed' ? event.output.acceptedBy : undefined;
-      const joining = accepted && !context.reps[accepted] ? withKey(context.joining ?? {}, accepted, Date.now()) : (context.joining ?? {});
+      const joining = accepted && !own(context.reps, accepted) ? withKey(context.joining ?? {}, accepted, Date.now()) : (context.joining ?? {});
       enqueue.assign({ routings, workIndex, joining });
       enqueue.stopChild(childId(id));
       enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: event.output, durationMs: Date.now() - pending.startedAt });
@@ -303,13 +283,13 @@ export const sessionMachine = setup({
       if (event.type !== 'AGENT_WORK') return;
       const routed = toRoutingEvent(event.event);
       if (!routed) return;
-      let routingId = context.workIndex[event.event.workId];
+      let routingId = own(context.workIndex, event.event.workId);
       if (!routingId) {
         // POST /agentWork answered 15109 (work already existed) and gave no id: the one offer without an id owns it.
         const unnamed = Object.values(context.routings).filter((r) => r.offeredTo && !r.workId);
         if (unnamed.length === 1) routingId = unnamed[0]!.routingId;
       }
-      if (routingId && context.routings[routingId]) {
+      if (routingId && own(context.routings, routingId)) {
         enqueue.sendTo(childId(routingId), routed);
         return;
       }
@@ -328,21 +308,21 @@ export const sessionMachine = setup({
     }),
     applyParticipantChanges: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'PARTICIPANT_CHANGED') return;
-      const reps: Record<string, RepPresence | undefined> = Object.assign({}, context.reps);
+      const reps: Record<string, RepPresence | undefined> = copyRecord<RepPresence | undefined>(context.reps);
       const now = Date.now();
       const left: RepPresence[] = [];
       const joined: string[] = [];
       for (const change of event.entry.entries) {
         const { subject: userId, role, appType } = change.participant;
         if (!isRep(role, appType)) continue;
-        if (context.joining?.[userId] !== undefined) joined.push(userId);
-        if (change.operation === 'add' && !reps[userId]) {
-          reps[userId] = { userId, role, joinedAt: now, ...(change.displayName ? { displayName: change.displayName } : {}) };
+        if (own(context.joining, userId) !== undefined) joined.push(userId);
+        if (change.operation === 'add' && !own(reps, userId)) {
+          put<RepPresence | undefined>(reps, userId, { userId, role, joinedAt: now, ...(change.displayName ? { displayName: change.displayName } : {}) });
           enqueue.emit({ type: 'participant.joined', conversationIdentifier: context.conversationIdentifier, userId, role, ...(change.displayName ? { displayName: change.displayName } : {}) });
           for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(id), { type: 'REP_JOINED', userId });
-        } else if (change.operation === 'remove' && reps[userId]) {
-          left.push(reps[userId]!);
-          reps[userId] = undefined; // dropped below: no `delete` (see withoutKey)
+        } else if (change.operation === 'remove' && own(reps, userId)) {
+          left.push(own(reps, userId)!);
+          put<RepPresence | undefined>(reps, userId, undefined); // dropped below: no `delete` (see withoutKey)
         }
       }
       const present = left.length ? dropUndefined(reps) : (reps as Record<string, RepPresence>);
@@ -354,7 +334,7 @@ export const sessionMachine = setup({
         if (stayed.length > 0) transfers = [...transfers, { from: leaving.userId, to: stayed, at: now }].slice(-MAX_TRANSFERS);
         enqueue.emit({ type: 'participant.left', conversationIdentifier: context.conversationIdentifier, userId: leaving.userId, role: leaving.role, ...(stayed.length ? { warmTransferTo: stayed } : {}) });
       }
-      const joining = joined.length ? Object.fromEntries(Object.entries(context.joining ?? {}).filter(([u]) => !joined.includes(u))) : (context.joining ?? {});
+      const joining = joined.length ? filterRecord(context.joining ?? {}, (u) => !joined.includes(u)) : (context.joining ?? {});
       enqueue.assign({ reps: present, transfers, joining });
     }),
     applyStatus: enqueueActions(({ context, event, enqueue }) => {
