@@ -35,11 +35,18 @@ export class RecentKeys {
     this.#next = (this.#next + 1) % this.#ring.length;
     set.add(key);
   }
-  /** True if the key was already present. */
-  seen(key: string, namespace = 0): boolean {
-    if (this.#sets[namespace]!.has(key)) return true;
+  has(key: string, namespace = 0): boolean {
+    return this.#sets[namespace]!.has(key);
+  }
+  /** Adds a key newly seen, and reports it (to the store). */
+  add(key: string, namespace = 0): void {
     this.remember(key, namespace);
     this.onNew?.(key, namespace);
+  }
+  /** True if the key was already present; else adds it. */
+  seen(key: string, namespace = 0): boolean {
+    if (this.#sets[namespace]!.has(key)) return true;
+    this.add(key, namespace);
     return false;
   }
 }

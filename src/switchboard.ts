@@ -10,7 +10,7 @@ import type { ConsentStatus, ContactListType } from './domain/enums.js';
 import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
 import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
 import { stableRequestId, toId15 } from './domain/ids.js';
-import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
+import { DEFAULT_MAX_ID_LENGTH, parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
 import type { CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from './domain/ports.js';
 import { Directory, type Contact, type DirectoryEntries } from './directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
@@ -191,6 +191,8 @@ export interface SwitchboardStats {
   rejected: number;
   duplicates: number;
   unroutable: number;
+  /** RoutingRequested events that could not be routed (no target, a bot target, an unreadable field) and were answered with a failed routingResult. */
+  refusedRequests: number;
   /** The Interaction Service adapter's queue depth, breaker states and call counts (when the switchboard built it). */
   interactions?: ClientStats;
   /** The Pub/Sub subscription's state, credit, cursor and counters (when `pubsub` is configured). */
@@ -344,6 +346,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const parseOptions: ParseOptions = {};
   if (options.routing?.fallbackQueueId) parseOptions.fallbackQueueId = options.routing.fallbackQueueId;
   if (options.isExternalTarget) parseOptions.isExternalTarget = options.isExternalTarget;
+  const maxIdLength = DEFAULT_MAX_ID_LENGTH;
 
   /** Live session actors. */
   const sessions = new Map<string, SessionActor>();
@@ -371,7 +374,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key, ns) => persistence.markSeen(`${SEEN_PREFIX[ns]}${key}`) : undefined, 2);
   const listeners = new Map<string, Set<(e: never) => void>>();
   const inFlight = new Set<Promise<unknown>>();
-  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0 };
+  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0, refusedRequests: 0 };
   let stopped = false;
   client?.on('breaker', (change) => emitToApp('breaker', change));
   let intake: PubSubIntake | undefined;
@@ -733,12 +736,19 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
 
   function ingest(event: PlatformEvent): IngestResult {
     if (stopped) return reject(new StoppedError(), event?.replayId);
-    if (event?.eventId && recentEvents.seen(event.eventId, SEEN_EVENT)) {
+    const eventId = event?.eventId;
+    if (eventId !== undefined && (typeof eventId !== 'string' || eventId.length > maxIdLength)) {
+      // Checked before dedupe: the window must never hold an oversized key.
+      return reject(new ParseError('eventId', typeof eventId === 'string' ? `an event id of ${eventId.length} characters: longer than any Salesforce id (at most ${maxIdLength})` : 'expected a string'), event?.replayId);
+    }
+    if (eventId && recentEvents.has(eventId, SEEN_EVENT)) {
       counters.duplicates += 1;
       return { ok: true, kind: 'duplicate', duplicate: true };
     }
     const parsed = parsePlatformEvent(event, parseOptions);
+    // A refused event's id is not remembered: a later, valid delivery of it must still be applied.
     if (!parsed.ok) return reject(parsed.error, event?.replayId);
+    if (eventId) recentEvents.add(eventId, SEEN_EVENT);
     const e = parsed.value;
     counters.ingested += 1;
     if (e.kind !== 'RoutingRequested' && recentEvents.seen(e.entryId, SEEN_ENTRY)) {
@@ -748,8 +758,14 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     const conv = e.conversationIdentifier;
     switch (e.kind) {
       case 'RoutingRequested': {
+        if (e.refusal !== undefined) {
+          counters.refusedRequests += 1;
+          log.warn({ conversationIdentifier: conv, routingId: e.routingEventId, replayId: e.replayId, reason: e.refusal }, 'RoutingRequested cannot be routed: answering it with a failed routingResult');
+        } else if (e.routingEventIdDerived) {
+          log.warn({ conversationIdentifier: conv, routingId: e.routingEventId, replayId: e.replayId }, 'RoutingRequested without channelData.eventId: keyed by the platform event instead');
+        }
         const actor = sessionFor(conv, {
-          channelAddressIdentifier: e.channelAddressIdentifier,
+          ...(e.channelAddressIdentifier ? { channelAddressIdentifier: e.channelAddressIdentifier } : {}),
           ...(e.endUserClientId ? { endUserClientId: e.endUserClientId } : {}),
           ...(e.workRecordId ? { workItemId: e.workRecordId } : {}),
         });

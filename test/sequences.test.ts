@@ -411,14 +411,31 @@ describe('intake hygiene', () => {
     const conv = liveSession(h);
     const rejected: Array<{ field?: string; replayId?: string }> = [];
     h.sb.on('rejected', (e) => rejected.push({ field: (e.error as { field?: string }).field, replayId: e.replayId }));
-    const bad = routingRequested(conv, 'Conference', { userId: REPS[1] });
-    const result = h.sb.ingest({ ...bad, payload: bad.payload.replace('"Conference"', '"Conferance"'), replayId: '00000000000000ff' });
+    const bad = participantChanged(conv, [{ operation: 'add', userId: REPS[2] }]);
+    const result = h.sb.ingest({ ...bad, payload: bad.payload.replace('"add"', '"join"'), replayId: '00000000000000ff' });
     expect(result.ok).toBe(false);
-    expect(rejected).toEqual([{ field: 'payload.routingType', replayId: '00000000000000ff' }]);
+    expect(rejected).toEqual([{ field: 'payload.entryPayload.entries[0].operation', replayId: '00000000000000ff' }]);
     h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
     await h.flush();
     expect(h.endpoints()).toEqual(['POST /agentWork', 'POST /routingResult']);
     expect(h.sb.stats()).toMatchObject({ rejected: 1 });
+  });
+
+  it('a malformed RoutingRequested of a known conversation is answered at once with a failed routingResult, and the session carries on', async () => {
+    const h = harness();
+    const conv = liveSession(h);
+    const done = finished(h);
+    const bad = routingRequested(conv, 'Conference', { userId: REPS[1] });
+    const result = h.sb.ingest({ ...bad, payload: bad.payload.replace('"Conference"', '"Conferance"'), replayId: '00000000000000ff' });
+    expect(result).toMatchObject({ ok: true, kind: 'RoutingRequested' });
+    await h.flush();
+    expect(h.endpoints()).toEqual(['POST /routingResult']);
+    expect(h.bodies('POST /routingResult')[0]).toMatchObject({ success: false, errorMessage: expect.stringContaining('payload.routingType') });
+    expect(done.map((d) => d.outcome)).toEqual(['rejected']);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await h.flush();
+    expect(h.endpoints()).toEqual(['POST /routingResult', 'POST /agentWork', 'POST /routingResult']);
+    expect(h.sb.stats()).toMatchObject({ rejected: 0, refusedRequests: 1 });
   });
 });
 

@@ -42,7 +42,11 @@ export type RoutingTarget =
   | { kind: 'flow'; flowId: string; fallbackQueueId?: string }
   | { kind: 'external'; externalId: string }
   /** Initial routing with no routingInfo: the Messaging channel's own Omni setting applies. */
-  | { kind: 'channelDefault' };
+  | { kind: 'channelDefault' }
+  /** routingParameters.botId: a transfer to a bot. Refused (see `refusal`): partner-owned routing has no documented way to route it. */
+  | { kind: 'bot'; botId: string }
+  /** A request whose target could not be read; it carries a `refusal` and is answered with a failed routingResult. */
+  | { kind: 'none' };
 
 export interface RoutingRequestedEvent {
   kind: 'RoutingRequested';
@@ -52,8 +56,21 @@ export interface RoutingRequestedEvent {
   endUserClientId?: string;
   routingType: RoutingType;
   target: RoutingTarget;
-  /** channelData.eventId: the routing correlation id for POST /agentWork and our request key. */
+  /**
+   * Our key for the request: channelData.eventId (also the routing correlation id for POST
+   * /agentWork). When the event carries none, a key derived from the platform event (its uuid, else
+   * its replay id, else a digest of its payload), with `routingEventIdDerived` set.
+   */
   routingEventId: string;
+  /** The key was derived, not Salesforce's eventId: it is not sent as a routing correlation id. */
+  routingEventIdDerived?: true;
+  /**
+   * Why this request cannot be routed (no target, a bot target, an unreadable field). It is still
+   * answered — with a failed routingResult saying this — so Salesforce does not wait out its window.
+   */
+  refusal?: string;
+  /** routingType was missing or unknown: the report omits it (`routingType` here is a placeholder). */
+  routingTypeUnknown?: true;
   /** channelData.routerParticipantSubject, when present. */
   routerParticipantSubject?: string;
   /** payload.workRecordId: the MessagingSession id, often null. */

@@ -27,12 +27,19 @@ import type {
   RoutingTarget,
 } from './events.js';
 import { isSalesforceId } from './ids.js';
+import { createHash } from 'node:crypto';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ParseError };
 
 export interface ParseOptions {
   /** Longest accepted string field, in characters. Default 4096. */
   maxStringLength?: number;
+  /**
+   * Longest accepted id (conversation, channel address, event, user, queue, flow, work item, entry,
+   * participant), in characters. Default 255: Salesforce ids are 15 or 18 characters, event ids are
+   * UUIDs and conversation identifiers are at most 240 (reference §1.10); anything longer is refused.
+   */
+  maxIdLength?: number;
   /** Largest accepted payload JSON string, in UTF-8 bytes. Default 1 MiB (the platform's per-event limit). */
   maxPayloadBytes?: number;
   /** Fallback queue for a flow target whose event carries no queueId (POST /route needs one, 10024). */
@@ -45,12 +52,14 @@ export interface ParseOptions {
 }
 
 export const DEFAULT_MAX_STRING_LENGTH = 4096;
+export const DEFAULT_MAX_ID_LENGTH = 255;
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
 
 type Obj = Record<string, unknown>;
 
 interface Ctx {
   readonly maxStringLength: number;
+  readonly maxIdLength: number;
   readonly replayId: string | undefined;
 }
 
@@ -133,7 +142,16 @@ class Fields {
 
   /** For ids where '' means "not given" just as null does. */
   id(key: string): string | undefined {
-    return this.optStr(key) || undefined;
+    const v = this.optStr(key) || undefined;
+    if (v !== undefined && v.length > this.ctx.maxIdLength) {
+      this.fail(key, `an id of ${v.length} characters: longer than any Salesforce id (at most ${this.ctx.maxIdLength})`);
+    }
+    return v;
+  }
+
+  /** A required id. */
+  ident(key: string): string {
+    return this.id(key) ?? this.expected(key, 'a non-empty string');
   }
 
   optOneOf<T extends string>(key: string, values: readonly T[]): T | undefined {
@@ -191,7 +209,7 @@ class Fields {
   }
 
   participant(): Participant {
-    return { appType: this.str('appType'), subject: this.str('subject'), role: this.str('role') };
+    return { appType: this.str('appType'), subject: this.ident('subject'), role: this.str('role') };
   }
 
   /** Informational participants (sender, initiator) are dropped, not fatal, when incomplete. */
@@ -261,8 +279,10 @@ function readTarget(params: Fields, routingType: RoutingType, options: ParseOpti
 
   const ids = { userId: params.id('userId'), queueId: params.id('queueId'), flowId: params.id('flowId') };
   const externalId = params.id('externalContactId') ?? params.id('externalId');
+  const botId = params.id('botId');
   const given: string[] = TARGET_IDS.filter((k) => ids[k] !== undefined);
   if (externalId !== undefined) given.push('an external contact id');
+  if (botId !== undefined) given.push('botId');
 
   const { userId, queueId, flowId } = ids;
   // The one legitimate pair: a flow and the queue it falls back to (POST /route routingInfo.flow).
@@ -273,31 +293,78 @@ function readTarget(params: Fields, routingType: RoutingType, options: ParseOpti
   if (queueId) return { kind: 'queue', queueId };
   if (flowId) return compact({ kind: 'flow', flowId, fallbackQueueId: options.fallbackQueueId });
   if (externalId) return { kind: 'external', externalId };
+  if (botId) return { kind: 'bot', botId };
   if (routingType === 'Initial') return { kind: 'channelDefault' };
   return params.fail(null, 'no target: expected one of userId, queueId, flowId, got none');
 }
 
-function readRoutingRequested(root: Fields, options: ParseOptions): RoutingRequestedEvent {
-  const channelAddressIdentifier = root.str('channelAddressIdentifier');
-  const endUserClientId = root.optObj('recipient')?.optStr('subject');
+/** Why a bot target is refused: the answer Salesforce and the rep see in the failed routingResult. */
+export const BOT_TARGET_REFUSAL =
+  'transfers to a bot (routingParameters.botId) are not supported with partner-owned routing: route the conversation to a queue or flow that reaches the bot';
+
+/**
+ * The request's key when channelData carries no eventId: the platform event's uuid, else its replay
+ * id, else a digest of its payload — each the same on every redelivery of that event.
+ */
+function derivedRoutingKey(event: Partial<PlatformEvent>, ctx: Ctx, payload: string): string {
+  if (typeof event.eventId === 'string' && event.eventId !== '' && event.eventId.length <= ctx.maxIdLength) return `event-${event.eventId}`;
+  if (ctx.replayId) return `replay-${ctx.replayId}`;
+  return `payload-${createHash('sha256').update(payload).digest('hex').slice(0, 32)}`;
+}
+
+function readRoutingRequested(root: Fields, event: Partial<PlatformEvent>, options: ParseOptions): RoutingRequestedEvent {
   const body = root.obj('payload');
-  const conversationIdentifier = body.str('conversationIdentifier');
-  const routingType = body.oneOf('routingType', ROUTING_TYPES);
-  const params = body.obj('routingParameters');
-  const channelData = params.obj('channelData', true);
-  return compact<RoutingRequestedEvent>({
+  const conversationIdentifier = body.ident('conversationIdentifier');
+  // The conversation is known: from here on a field that cannot be read makes the request refused —
+  // answered with a failed routingResult that says why — never dropped (Salesforce would wait out
+  // its 60 seconds, and the rep with it).
+  const refusals: string[] = [];
+  const read = <T>(reader: () => T): T | undefined => {
+    try {
+      return reader();
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      refusals.push(err.message);
+      return undefined;
+    }
+  };
+  const channelAddressIdentifier = read(() => root.ident('channelAddressIdentifier'));
+  const endUserClientId = read(() => root.optObj('recipient')?.id('subject'));
+  const routingType = read(() => body.oneOf('routingType', ROUTING_TYPES));
+  const workRecordId = read(() => body.id('workRecordId'));
+  const params = read(() => body.obj('routingParameters'));
+  // channelData is "internal context" (reference §8.11): without a readable eventId the request is
+  // keyed by the platform event itself, and routed all the same.
+  let channelData: Fields | undefined;
+  try {
+    channelData = params?.optObj('channelData', true);
+  } catch {
+    channelData = undefined;
+  }
+  // An eventId that is there but unusable (not a string, far too long) refuses the request.
+  const routingEventId = read(() => channelData?.id('eventId'));
+  const routerParticipantSubject = read(() => channelData?.optStr('routerParticipantSubject'));
+  let target: RoutingTarget = { kind: 'none' };
+  if (params) target = read(() => readTarget(params, routingType ?? 'Transfer', options)) ?? target;
+  if (target.kind === 'bot') refusals.push(BOT_TARGET_REFUSAL);
+  const skills = params ? read(() => params.optArr('skillsList')) : undefined;
+  const parsed: RoutingRequestedEvent = compact<RoutingRequestedEvent>({
     kind: 'RoutingRequested',
     conversationIdentifier,
-    channelAddressIdentifier,
+    channelAddressIdentifier: channelAddressIdentifier ?? '',
     endUserClientId,
-    routingType,
-    routingEventId: channelData.str('eventId'),
-    routerParticipantSubject: channelData.optStr('routerParticipantSubject'),
-    target: readTarget(params, routingType, options),
-    workRecordId: body.id('workRecordId'),
-    skills: params.optArr('skillsList'),
+    routingType: routingType ?? 'Transfer',
+    routingEventId: routingEventId ?? derivedRoutingKey(event, root.ctx, event.payload ?? ''),
+    routerParticipantSubject,
+    target,
+    workRecordId,
+    skills,
     replayId: root.ctx.replayId,
   });
+  if (routingEventId === undefined) parsed.routingEventIdDerived = true;
+  if (routingType === undefined) parsed.routingTypeUnknown = true;
+  if (refusals.length) parsed.refusal = `request refused: ${refusals.join('; ')}`;
+  return parsed;
 }
 
 // ---- Interaction (reference §2.2) ----
@@ -355,7 +422,7 @@ const ENTRY_READERS = new Map<string, EntryReader>([
     'SessionStatusChanged',
     (b, out) => {
       out.kind = 'SessionStatusChanged';
-      out.sessionId = b.str('sessionId');
+      out.sessionId = b.ident('sessionId');
       out.sessionStatus = b.oneOf('sessionStatus', SESSION_STATUSES);
       put(out, 'sessionStatusPrev', b.optOneOf('sessionStatusPrev', SESSION_STATUSES));
       put(out, 'sessionEndedByRole', b.optStr('sessionEndedByRole'));
@@ -365,7 +432,7 @@ const ENTRY_READERS = new Map<string, EntryReader>([
     'RoutingWorkResult',
     (b, out) => {
       out.kind = 'RoutingWorkResult';
-      out.workId = b.str('workId');
+      out.workId = b.ident('workId');
       out.workType = b.oneOf('workType', WORK_TYPES);
       put(out, 'workTargetId', b.optStr('workTargetId'));
       put(out, 'routingType', b.optOneOf('routingType', ROUTING_TYPES));
@@ -382,10 +449,10 @@ const readOther: EntryReader = (body, out, entryType) => {
 };
 
 function readInteraction(root: Fields): InteractionEntry {
-  const conversationIdentifier = root.str('conversationIdentifier');
-  const channelAddressIdentifier = root.str('channelAddressIdentifier');
+  const conversationIdentifier = root.ident('conversationIdentifier');
+  const channelAddressIdentifier = root.ident('channelAddressIdentifier');
   const entry = root.obj('payload');
-  const entryId = entry.str('identifier');
+  const entryId = entry.ident('identifier');
   const entryType = entry.str('entryType');
   const body = entry.optObj('entryPayload', true) ?? new Fields(root.ctx, entry.at('entryPayload'), {});
   const out: Entry = { conversationIdentifier, channelAddressIdentifier, entryId };
@@ -403,6 +470,7 @@ export function parsePlatformEvent(event: PlatformEvent, options: ParseOptions =
   const e: Partial<PlatformEvent> = isObj(event) ? event : {};
   const ctx: Ctx = {
     maxStringLength: options.maxStringLength ?? DEFAULT_MAX_STRING_LENGTH,
+    maxIdLength: options.maxIdLength ?? DEFAULT_MAX_ID_LENGTH,
     replayId: typeof e.replayId === 'string' ? e.replayId : undefined,
   };
   return attempt<ParsedPlatformEvent>(ctx, 'payload', () => {
@@ -420,18 +488,18 @@ export function parsePlatformEvent(event: PlatformEvent, options: ParseOptions =
     if (!isObj(parsed.value)) fail(ctx, 'payload', `expected a JSON object, got ${describe(parsed.value)}`);
 
     const root = new Fields(ctx, '', parsed.value);
-    return type === 'RoutingRequested' ? readRoutingRequested(root, options) : readInteraction(root);
+    return type === 'RoutingRequested' ? readRoutingRequested(root, e, options) : readInteraction(root);
   });
 }
 
 /** The connector relay's `onAgentWorkEvent` message (reference §4). `workItemId` is kept as given (15 or 18). */
 export function parseAgentWorkEvent(input: unknown): ParseResult<AgentWorkEvent> {
-  const ctx: Ctx = { maxStringLength: DEFAULT_MAX_STRING_LENGTH, replayId: undefined };
+  const ctx: Ctx = { maxStringLength: DEFAULT_MAX_STRING_LENGTH, maxIdLength: DEFAULT_MAX_ID_LENGTH, replayId: undefined };
   return attempt(ctx, 'agentWork', () => {
     if (!isObj(input)) fail(ctx, 'agentWork', `expected an object, got ${describe(input)}`);
     const f = new Fields(ctx, '', input);
-    const workId = f.str('workId');
-    const workItemId = f.str('workItemId');
+    const workId = f.ident('workId');
+    const workItemId = f.ident('workItemId');
     if (!isSalesforceId(workItemId)) {
       f.fail('workItemId', `expected a 15 or 18 character Salesforce id, got ${describe(workItemId)}`);
     }

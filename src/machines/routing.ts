@@ -64,6 +64,8 @@ export interface RoutingInput {
   consent?: ConsentRequest;
   /** Sent on POST /agentWork when there is no PSR (a direct-to-rep offer). */
   capacityWeight?: number;
+  /** The request's routingType could not be read: the routingResult omits it (it is optional there). */
+  routingTypeUnknown?: boolean;
 }
 
 export type RoutingOutcome =
@@ -178,8 +180,8 @@ export function routingResultRequest(ctx: RoutingContext, success: boolean): Rou
     workItemId: ctx.workItemId ?? '',
     success,
     externallyRouted: ctx.target.kind === 'external',
-    routingType: ctx.routingType,
   };
+  if (!ctx.routingTypeUnknown) req.routingType = ctx.routingType;
   if (!success) req.errorMessage = ctx.failure?.message ?? 'routing failed';
   return req;
 }

@@ -192,10 +192,11 @@ export const sessionMachine = setup({
         enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, reason: 'duplicate RoutingRequested' });
         return;
       }
-      let rejectReason: string | undefined;
+      // An unreadable request is refused whatever the session's state: its answer says why.
+      let rejectReason = req.refusal;
       const seats = occupiedSeats(context);
-      if (context.endingReason !== undefined) rejectReason = `the messaging session is ending (${context.endingReason})`;
-      else if (req.routingType === 'Conference' && seats >= context.settings.participantCap) {
+      if (rejectReason === undefined && context.endingReason !== undefined) rejectReason = `the messaging session is ending (${context.endingReason})`;
+      else if (rejectReason === undefined && req.routingType === 'Conference' && seats >= context.settings.participantCap) {
         rejectReason = `participant cap reached (${seats} of ${context.settings.participantCap})`;
       }
       const deadlineAt = event.receivedAt + context.settings.routingWindowMs;
@@ -206,7 +207,9 @@ export const sessionMachine = setup({
         target: req.target,
         requested: true,
         deadlineAt,
-        correlationId: req.routingEventId,
+        // A derived key is ours, not Salesforce's: POST /route's routingCorrelationId stands in.
+        ...(req.routingEventIdDerived ? {} : { correlationId: req.routingEventId }),
+        ...(req.routingTypeUnknown ? { routingTypeUnknown: true } : {}),
         ...(rejectReason ? { rejectReason } : {}),
       });
       const pending: PendingRouting = {

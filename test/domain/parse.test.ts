@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { ParseError } from '../../src/domain/errors.js';
-import type { PlatformEvent } from '../../src/domain/events.js';
+import type { PlatformEvent, RoutingRequestedEvent } from '../../src/domain/events.js';
 import {
   parseAgentWorkEvent,
   parsePlatformEvent,
@@ -175,13 +175,23 @@ describe('parsePlatformEvent: RoutingRequested', () => {
     expect(rep).toMatchObject({ target: { kind: 'rep', userId: USER } });
   });
 
-  it('reports an isExternalTarget that throws as a ParseError', () => {
+  it('refuses the request when isExternalTarget throws, naming it', () => {
     const isExternalTarget = () => {
       throw new Error('boom');
     };
-    const e = error(parseRR('Transfer', { userId: USER }, { isExternalTarget }));
-    expect(e.field).toBe('payload.routingParameters');
-    expect(e.message).toContain('boom');
+    const v = value(parseRR('Transfer', { userId: USER }, { isExternalTarget })) as RoutingRequestedEvent;
+    expect(v.refusal).toContain('payload.routingParameters: isExternalTarget threw: boom');
+  });
+
+  it('reads a bot target and refuses it, saying what to do instead', () => {
+    const v = value(parseRR('Transfer', { botId: '0Xx000000000BOT' })) as RoutingRequestedEvent;
+    expect(v.target).toEqual({ kind: 'bot', botId: '0Xx000000000BOT' });
+    expect(v.refusal).toContain('bot');
+  });
+
+  it('refuses ids longer than any Salesforce id', () => {
+    expect((value(parseRR('Transfer', { userId: 'u'.repeat(256) })) as RoutingRequestedEvent).refusal).toContain('payload.routingParameters.userId: an id of 256 characters');
+    expect((value(parseRR('Transfer', { userId: 'u'.repeat(255) })) as RoutingRequestedEvent).refusal).toBeUndefined();
   });
 
   it('accepts channelData already decoded to an object', () => {
@@ -473,66 +483,6 @@ const BAD: BadCase[] = [
     field: 'payload.identifier',
   },
   { name: 'missing entryType', event: event('Interaction', interaction('Message', {}, { entryType: 7 })), field: 'payload.entryType', says: 'got 7' },
-  {
-    name: 'unknown routingType',
-    event: event('RoutingRequested', mutate(rrTransfer, (j) => ((j['payload'] as Json)['routingType'] = 'Conferance'))),
-    field: 'payload.routingType',
-    says: 'payload.routingType: expected one of Initial|Transfer|Conference, got "Conferance"',
-  },
-  {
-    name: 'missing eventId',
-    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: JSON.stringify({ routerParticipantSubject: ROUTER }) })),
-    field: 'payload.routingParameters.channelData.eventId',
-  },
-  {
-    name: 'missing channelData',
-    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: null })),
-    field: 'payload.routingParameters.channelData',
-  },
-  {
-    name: 'channelData not JSON',
-    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: 'eventId=abc' })),
-    field: 'payload.routingParameters.channelData',
-    says: /invalid JSON/,
-  },
-  {
-    name: 'channelData JSON but not an object',
-    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: '["x"]' })),
-    field: 'payload.routingParameters.channelData',
-  },
-  {
-    name: 'no target on Transfer',
-    event: event('RoutingRequested', routingRequested('Transfer')),
-    field: 'payload.routingParameters',
-    says: 'no target: expected one of userId, queueId, flowId',
-  },
-  { name: 'no target on Conference', event: event('RoutingRequested', routingRequested('Conference')), field: 'payload.routingParameters' },
-  {
-    name: 'two targets (user + queue)',
-    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, queueId: QUEUE })),
-    field: 'payload.routingParameters',
-    says: 'got userId and queueId',
-  },
-  {
-    name: 'two targets (user + flow)',
-    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, flowId: FLOW })),
-    field: 'payload.routingParameters',
-  },
-  {
-    name: 'three targets',
-    event: event('RoutingRequested', routingRequested('Conference', { userId: USER, flowId: FLOW, queueId: QUEUE })),
-    field: 'payload.routingParameters',
-  },
-  {
-    name: 'two targets (queue + external)',
-    event: event('RoutingRequested', routingRequested('Transfer', { queueId: QUEUE, externalContactId: 'ext-1' })),
-    field: 'payload.routingParameters',
-  },
-  {
-    name: 'target id of the wrong type',
-    event: event('RoutingRequested', routingRequested('Transfer', { userId: 5 })),
-    field: 'payload.routingParameters.userId',
-  },
   { name: 'bad participant operation', event: event('Interaction', participantChanged), field: 'payload.entryPayload.entries[1].operation', says: 'got "join"' },
   {
     name: 'participant missing role',
@@ -618,16 +568,6 @@ const BAD: BadCase[] = [
     field: 'payload',
     says: 'expected an object, got an array',
   },
-  {
-    name: 'routingParameters an array',
-    event: event('RoutingRequested', mutate(rrTransfer, (j) => ((j['payload'] as Json)['routingParameters'] = [rrParams(rrTransfer)]))),
-    field: 'payload.routingParameters',
-  },
-  {
-    name: 'recipient an array',
-    event: event('RoutingRequested', mutate(rrTransfer, (j) => (j['recipient'] = [END_USER]))),
-    field: 'recipient',
-  },
   { name: 'entryPayload an array', event: event('Interaction', interaction('Message', [TEXT()])), field: 'payload.entryPayload' },
   {
     name: 'entries item an array',
@@ -643,6 +583,84 @@ const BAD: BadCase[] = [
     name: 'entries an object',
     event: event('Interaction', interaction('ParticipantChanged', { entries: { operation: 'add', participant: AGENT } })),
     field: 'payload.entryPayload.entries',
+  },
+];
+
+/** RoutingRequested events whose conversation is known but which cannot be routed: parsed, with a refusal naming the field. */
+const REFUSED: BadCase[] = [
+  {
+    name: 'unknown routingType',
+    event: event('RoutingRequested', mutate(rrTransfer, (j) => ((j['payload'] as Json)['routingType'] = 'Conferance'))),
+    field: 'payload.routingType',
+    says: 'payload.routingType: expected one of Initial|Transfer|Conference, got "Conferance"',
+  },
+  {
+    name: 'no target on Transfer',
+    event: event('RoutingRequested', routingRequested('Transfer')),
+    field: 'payload.routingParameters',
+    says: 'no target: expected one of userId, queueId, flowId',
+  },
+  { name: 'no target on Conference', event: event('RoutingRequested', routingRequested('Conference')), field: 'payload.routingParameters' },
+  {
+    name: 'two targets (user + queue)',
+    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, queueId: QUEUE })),
+    field: 'payload.routingParameters',
+    says: 'got userId and queueId',
+  },
+  {
+    name: 'two targets (user + flow)',
+    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, flowId: FLOW })),
+    field: 'payload.routingParameters',
+  },
+  {
+    name: 'three targets',
+    event: event('RoutingRequested', routingRequested('Conference', { userId: USER, flowId: FLOW, queueId: QUEUE })),
+    field: 'payload.routingParameters',
+  },
+  {
+    name: 'two targets (queue + external)',
+    event: event('RoutingRequested', routingRequested('Transfer', { queueId: QUEUE, externalContactId: 'ext-1' })),
+    field: 'payload.routingParameters',
+  },
+  {
+    name: 'target id of the wrong type',
+    event: event('RoutingRequested', routingRequested('Transfer', { userId: 5 })),
+    field: 'payload.routingParameters.userId',
+  },
+  {
+    name: 'routingParameters an array',
+    event: event('RoutingRequested', mutate(rrTransfer, (j) => ((j['payload'] as Json)['routingParameters'] = [rrParams(rrTransfer)]))),
+    field: 'payload.routingParameters',
+  },
+  {
+    name: 'recipient an array',
+    event: event('RoutingRequested', mutate(rrTransfer, (j) => (j['recipient'] = [END_USER]))),
+    field: 'recipient',
+  },
+];
+
+/** RoutingRequested events without a usable channelData.eventId: routed under a key derived from the platform event. */
+const DERIVED: BadCase[] = [
+  {
+    name: 'missing eventId',
+    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: JSON.stringify({ routerParticipantSubject: ROUTER }) })),
+    field: 'payload.routingParameters.channelData.eventId',
+  },
+  {
+    name: 'missing channelData',
+    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: null })),
+    field: 'payload.routingParameters.channelData',
+  },
+  {
+    name: 'channelData not JSON',
+    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: 'eventId=abc' })),
+    field: 'payload.routingParameters.channelData',
+    says: /invalid JSON/,
+  },
+  {
+    name: 'channelData JSON but not an object',
+    event: event('RoutingRequested', routingRequested('Transfer', { userId: USER, channelData: '["x"]' })),
+    field: 'payload.routingParameters.channelData',
   },
 ];
 
@@ -665,6 +683,26 @@ describe('parsePlatformEvent: malformed input', () => {
     expect(e.message.length).toBeLessThan(200);
   });
 
+  it.each(REFUSED.map((c) => [c.name, c] as const))('%s: refused, not dropped', (_name, c) => {
+    const v = value(parsePlatformEvent(c.event, c.options)) as RoutingRequestedEvent;
+    expect(v.kind).toBe('RoutingRequested');
+    expect(v.conversationIdentifier).toBeTruthy();
+    expect(v.refusal).toContain(`${c.field}: `);
+    if (typeof c.says === 'string') expect(v.refusal).toContain(c.says);
+    else if (c.says) expect(v.refusal).toMatch(c.says);
+  });
+
+  it.each(DERIVED.map((c) => [c.name, c] as const))('%s: routed under a key derived from the platform event', (_name, c) => {
+    const v = value(parsePlatformEvent({ ...c.event, eventId: 'evt-9' }, c.options)) as RoutingRequestedEvent;
+    expect(v.refusal).toBeUndefined();
+    expect(v).toMatchObject({ routingEventId: 'event-evt-9', routingEventIdDerived: true, target: { kind: 'rep' } });
+    const byReplay = value(parsePlatformEvent({ ...c.event, eventId: undefined }, c.options)) as RoutingRequestedEvent;
+    expect(byReplay.routingEventId).toBe(`replay-${REPLAY}`);
+    const byPayload = value(parsePlatformEvent({ ...c.event, eventId: undefined, replayId: undefined }, c.options)) as RoutingRequestedEvent;
+    expect(byPayload.routingEventId).toMatch(/^payload-[0-9a-f]{32}$/);
+    expect((value(parsePlatformEvent({ ...c.event, eventId: undefined, replayId: undefined }, c.options)) as RoutingRequestedEvent).routingEventId).toBe(byPayload.routingEventId);
+  });
+
   it('never echoes more than ~80 characters of a bad value', () => {
     const long = 'Q'.repeat(10_000);
     const cases = [
@@ -675,8 +713,10 @@ describe('parsePlatformEvent: malformed input', () => {
       event('Interaction', JSON.stringify(long)),
     ];
     for (const ev of cases) {
-      const e = error(parsePlatformEvent(ev));
-      expect(e.message).not.toContain('Q'.repeat(81));
+      const r = parsePlatformEvent(ev);
+      const message = r.ok ? (r.value as RoutingRequestedEvent).refusal! : r.error.message;
+      expect(message).toBeTruthy();
+      expect(message).not.toContain('Q'.repeat(81));
     }
   });
 
