@@ -7,11 +7,11 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createActor, type ActorRefFrom, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { ConsentStatus, ContactListType } from './domain/enums.js';
-import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
+import { ConfigError, DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
 import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
 import { stableRequestId, toId15 } from './domain/ids.js';
 import { DEFAULT_MAX_ID_LENGTH, parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
-import type { CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from './domain/ports.js';
+import type { AgentWorkRequest, AgentWorkResponse, CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from './domain/ports.js';
 import { Directory, type Contact, type DirectoryEntries } from './directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
 import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
@@ -191,6 +191,8 @@ export interface SwitchboardStats {
   rejected: number;
   duplicates: number;
   unroutable: number;
+  /** AgentWorks created by a POST /agentWork that answered after its routing window closed, and cancelled then. */
+  abandonedOffersCancelled: number;
   /** RoutingRequested events that could not be routed (no target, a bot target, an unreadable field) and were answered with a failed routingResult. */
   refusedRequests: number;
   /** The Interaction Service adapter's queue depth, breaker states and call counts (when the switchboard built it). */
@@ -223,6 +225,9 @@ function isIdleSnapshot(snapshot: unknown): snapshot is DormantSession {
   if (!s || s.status !== 'active' || s.value !== 'active' || typeof s.context !== 'object' || s.context === null) return false;
   return Object.keys(s.context.routings ?? {}).length === 0 && Object.keys(s.children ?? {}).length === 0;
 }
+
+/** See offer(): how long after its window the chart is told a POST /agentWork got no answer. */
+const GIVE_UP_AFTER_DEADLINE_MS = 5;
 
 /** Sessions put to sleep per turn of the event loop, so a sweep over many never stalls intake. */
 const HIBERNATE_CHUNK = 2_000;
@@ -323,6 +328,14 @@ function interactionsFrom(options: SwitchboardOptions, log: Logger): { api: Inte
 }
 
 /**
+ * Whether a failed call may still have been applied by Salesforce: it got no answer (a timeout, a
+ * reset connection) or a 5xx. A 429, an open breaker or a 4xx was not applied.
+ */
+function mayHaveBeenApplied(err: unknown): boolean {
+  return err instanceof InteractionApiError && err.kind === 'retryable' && !(err instanceof CircuitOpenError) && err.status !== 429;
+}
+
+/**
  * Starts a port call at once — inside the transition that asked for it — and turns a synchronous
  * throw into a rejection. Not on a microtask: there the call waited behind everything already
  * queued (HTTP answers, other effects), which was half the engine-added latency of a
@@ -374,7 +387,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key, ns) => persistence.markSeen(`${SEEN_PREFIX[ns]}${key}`) : undefined, 2);
   const listeners = new Map<string, Set<(e: never) => void>>();
   const inFlight = new Set<Promise<unknown>>();
-  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0, refusedRequests: 0 };
+  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0, refusedRequests: 0, abandonedOffersCancelled: 0 };
   let stopped = false;
   client?.on('breaker', (change) => emitToApp('breaker', change));
   let intake: PubSubIntake | undefined;
@@ -428,6 +441,14 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
         throw err;
       },
     );
+    return inFlightUntilSettled(p);
+  }
+
+  /**
+   * Holds `p` in the in-flight set until it settles, for settled() and stop(). Registered before the
+   * machine's own answer handler, so a call the answer starts is in the set before settled() looks.
+   */
+  function inFlightUntilSettled<T>(p: Promise<T>): Promise<T> {
     inFlight.add(p);
     const done = () => inFlight.delete(p);
     p.then(done, done);
@@ -454,6 +475,68 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     });
   }
 
+  /**
+   * POST /agentWork: the one step whose abandonment leaves something behind — an AgentWork offered
+   * to a rep. An answer that never came (a timeout, a reset, a 5xx) is asked again with the same
+   * RequestId, as after a crash: it may name the AgentWork the first attempt created. The chart
+   * waits only until its window closes (its routingResult must land in time); the call itself is
+   * awaited past that, and an AgentWork it turns out to have created after the chart gave up on it
+   * is cancelled here, since the chart no longer knows of it.
+   */
+  function offer(input: EffectInput<AgentWorkRequest>): Promise<AgentWorkResponse> {
+    const { key, request, deadlineAt: windowEnd } = input;
+    const attempt = (priority: CallContext['priority']) =>
+      sendStep('POST /agentWork', key, priority, 'repeat', windowEnd, (ctx) =>
+        api.createAgentWork(request, { ...ctx, answerBy: Math.max(ctx.deadlineAt ?? windowEnd, Date.now() + CLEANUP_BUDGET_MS) }),
+      );
+    // The second try is clean-up work: it gets the clean-up budget and the finishing priority.
+    const answered = attempt('start').catch((err: unknown) => (mayHaveBeenApplied(err) ? attempt('finish') : Promise.reject(err)));
+    if (Date.now() >= windowEnd) return answered; // restored after its window: the clean-up path waits for it
+    let gaveUp = false;
+    answered.then(
+      (out) => {
+        if (gaveUp) cancelAbandonedOffer(key, request, out);
+      },
+      (err: unknown) => {
+        if (gaveUp) log.error({ key, userId: request.userId, error: describeError(err) }, 'POST /agentWork got no answer even after the routing window: an AgentWork it may have created cannot be cancelled');
+      },
+    );
+    const forTheChart = new Promise<AgentWorkResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        gaveUp = true;
+        reject(new DeadlineExceededError('POST /agentWork (no answer inside the window; an AgentWork it created will be cancelled)'));
+        // A few ms after the window: the chart's own deadline timer, due at the same time, fires
+        // first and names the outcome (timedOut), rather than this call's failure.
+      }, windowEnd - Date.now() + GIVE_UP_AFTER_DEADLINE_MS);
+      answered.then(
+        (out) => {
+          clearTimeout(timer);
+          if (!gaveUp) resolve(out);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (!gaveUp) reject(err);
+        },
+      );
+    });
+    return inFlightUntilSettled(forTheChart);
+  }
+
+  function cancelAbandonedOffer(offerKey: string, request: AgentWorkRequest, out: AgentWorkResponse | undefined): void {
+    const workId = out?.agentWorkId;
+    if (!workId) {
+      log.error({ key: offerKey, userId: request.userId, workItemId: request.workItemId }, 'POST /agentWork answered after the routing window without an AgentWork id (15109): the offer cannot be cancelled by id');
+      return;
+    }
+    log.warn({ key: offerKey, workId, userId: request.userId }, 'POST /agentWork answered after its request was reported failed: cancelling the AgentWork it created');
+    counters.abandonedOffersCancelled += 1;
+    // The chart's own cancel step key for this AgentWork, so the journal never lets both go out.
+    const cancelKey = `${offerKey.slice(0, offerKey.lastIndexOf('/'))}/cancel:${workId}`;
+    sendStep('PATCH /agentWork', cancelKey, 'finish', 'repeat', Date.now(), (ctx) => api.patchAgentWork({ workId, contextType: 'Agent', status: 'Cancel' }, ctx)).catch(() => {
+      // Logged by track(). Refused means the rep answered first: they join a request reported failed.
+    });
+  }
+
   function call<I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) {
     return fromEffect<O, EffectInput<I>>((input) => sendStep(what, input.key, priority, inDoubt, input.deadlineAt, (ctx) => fn(input.request, ctx)));
   }
@@ -467,7 +550,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       // RequestId answers a repeat of one that arrived without applying it twice.
       patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
       createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
-      createAgentWork: call('POST /agentWork', 'start', 'repeat', (r, c) => api.createAgentWork(r, c)),
+      createAgentWork: fromEffect(offer),
       reportRoutingResult: call('POST /routingResult', 'finish', 'repeat', (r, c) => api.reportRoutingResult(r, c)),
       cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
       clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),

@@ -175,7 +175,10 @@ describe('restart', () => {
             ctx?.deadlineAt !== undefined && Date.now() >= ctx.deadlineAt ? Promise.reject(new DeadlineExceededError(String(prop))) : v.call(target, req, ctx);
         },
       });
-    const a = boot(store);
+    // Engine a dies below: from then on nothing it does reaches the store (its timers still run here).
+    let aDied = false;
+    const aStore: SessionStore = { ...store, commit: (batch) => (aDied ? new Promise(() => {}) : store.commit(batch)) };
+    const a = boot(aStore);
     // POST /agentWork reaches Salesforce (it creates the AgentWork) and the engine dies before the answer.
     a.api.respond('POST /agentWork', () => new Promise(() => {}));
     const conv = live(a.sb);
@@ -183,6 +186,7 @@ describe('restart', () => {
     await settle();
     const [sent] = a.api.callsTo('POST /agentWork');
     expect(sent).toBeDefined();
+    aDied = true;
 
     // The engine comes back after the routing window closed.
     await vi.advanceTimersByTimeAsync(70_000);

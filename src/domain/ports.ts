@@ -120,7 +120,14 @@ export interface MessagingSessionRequest {
  */
 export interface CallContext {
   key: string;
+  /** No attempt starts (and no retry is scheduled) after this time. */
   deadlineAt?: number;
+  /**
+   * An attempt already sent is awaited until this time (default: `deadlineAt`). A call that may
+   * create something (an AgentWork) is given longer than its window, so that what it created is
+   * learned — and cleaned up — rather than abandoned with the connection.
+   */
+  answerBy?: number;
   priority: 'finish' | 'start';
   /**
    * The RequestId header for this logical call (kept across its retries). The engine derives it from

@@ -101,6 +101,7 @@ export class FaultPlan {
   readonly #now: () => number;
   #random: () => number;
   readonly #latency = new Map<FaultTarget, number>();
+  readonly #answerLatency = new Map<FaultTarget, number>();
   readonly #errorRate = new Map<FaultTarget, { rate: number; error: FaultError }>();
   readonly #rate = new Map<FaultTarget, RateRule>();
   readonly #failNext = new Map<FaultTarget, FaultError[]>();
@@ -117,6 +118,18 @@ export class FaultPlan {
     if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`latency must be a finite number ≥ 0, got ${ms}`);
     if (ms === 0) this.#latency.delete(target);
     else this.#latency.set(target, ms);
+    return this;
+  }
+
+  /**
+   * Adds `ms` after the org has applied a call of `target` and before its answer leaves (0 removes
+   * the rule): a slow answer to a call that took effect, which a client that gives up meanwhile
+   * never learns of.
+   */
+  answerLatency(target: FaultTarget, ms: number): this {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`answer latency must be a finite number ≥ 0, got ${ms}`);
+    if (ms === 0) this.#answerLatency.delete(target);
+    else this.#answerLatency.set(target, ms);
     return this;
   }
 
@@ -157,6 +170,7 @@ export class FaultPlan {
   /** Removes every rule for `target` (latency, error rate, rate limit, scripted failures). */
   clear(target: FaultTarget): this {
     this.#latency.delete(target);
+    this.#answerLatency.delete(target);
     this.#errorRate.delete(target);
     this.#rate.delete(target);
     this.#failNext.delete(target);
@@ -166,6 +180,7 @@ export class FaultPlan {
   /** Removes every rule and expired token, and restarts the random draws from the seed. */
   reset(): this {
     this.#latency.clear();
+    this.#answerLatency.clear();
     this.#errorRate.clear();
     this.#rate.clear();
     this.#failNext.clear();
@@ -184,6 +199,11 @@ export class FaultPlan {
   /** Extra latency for one call to `endpoint`. */
   latencyFor(endpoint: SandboxEndpoint): number {
     return this.#latency.get(endpoint) ?? (this.#wild(endpoint) ? this.#latency.get('*') : undefined) ?? 0;
+  }
+
+  /** Extra latency between applying one call to `endpoint` and answering it. */
+  answerLatencyFor(endpoint: SandboxEndpoint): number {
+    return this.#answerLatency.get(endpoint) ?? (this.#wild(endpoint) ? this.#answerLatency.get('*') : undefined) ?? 0;
   }
 
   /**

@@ -866,6 +866,8 @@ export async function startInteractionServer(options: InteractionServerOptions):
         if (!outcome) replays.delete(key);
         settle(outcome);
       }
+      const slowAnswer = faults.answerLatencyFor(ep);
+      if (slowAnswer > 0) await delay(slowAnswer);
       send(res, rec, outcome.status, outcome.body);
     } catch (err) {
       if (err instanceof HttpFail) {

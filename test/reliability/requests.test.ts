@@ -2,6 +2,7 @@
 // one that cannot be routed — and ids are bounded before they reach dedupe or the store.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PlatformEvent } from '../../src/domain/events.js';
+import { InteractionApiError } from '../../src/domain/errors.js';
 import { routingRequested, sessionStatusChanged } from '../../src/sandbox/payloads.js';
 import { harness, newConversation, QUEUE, REPS } from '../support/harness.js';
 
@@ -118,5 +119,31 @@ describe('ids are bounded', () => {
     expect(h.sb.ingest(good)).toMatchObject({ ok: true, duplicate: true });
     await h.flush();
     expect(h.api.callsTo('POST /route')).toHaveLength(1);
+  });
+});
+
+describe('a POST /agentWork whose fate is unknown', () => {
+  it('is asked again with the same RequestId, and the offer it names is the one the request goes on with', async () => {
+    const { h, conv } = setup();
+    h.api.failNext('POST /agentWork', new InteractionApiError('POST /agentWork failed (ETIMEDOUT)', { kind: 'retryable', endpoint: 'POST /agentWork' }));
+    h.sb.ingest(routingRequested(conv, 'Transfer', { queueId: QUEUE }));
+    await h.flush();
+    const offers = h.api.callsTo('POST /agentWork');
+    expect(offers).toHaveLength(2);
+    expect(offers[1]!.ctx.requestId).toBe(offers[0]!.ctx.requestId);
+    expect((offers[1]!.body as { userId: string }).userId).toBe((offers[0]!.body as { userId: string }).userId);
+    // The offer stands: the request is reported routed-so-far, and waits for that rep's answer.
+    expect(h.bodies('POST /routingResult')).toEqual([expect.objectContaining({ success: true })]);
+    expect(h.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]).toMatchObject({ workId: expect.any(String) });
+  });
+
+  it('a 429 was not applied: the next rep is offered, no repeat', async () => {
+    const { h, conv } = setup();
+    h.api.failNext('POST /agentWork', new InteractionApiError('rate limited', { kind: 'retryable', endpoint: 'POST /agentWork', status: 429 }));
+    h.sb.ingest(routingRequested(conv, 'Transfer', { queueId: QUEUE }));
+    await h.flush();
+    const offers = h.api.callsTo('POST /agentWork');
+    expect(offers).toHaveLength(2);
+    expect(offers[1]!.ctx.requestId).not.toBe(offers[0]!.ctx.requestId);
   });
 });

@@ -37,7 +37,7 @@ export interface InteractionClientLimits {
   requestsPerSecond?: number;
   /** Requests in flight at once. Default 256. */
   concurrency?: number;
-  /** Per attempt; also clamped to the time left before `ctx.deadlineAt`. Default 10 s. */
+  /** Per attempt; also clamped to the time left before `ctx.answerBy` (else `ctx.deadlineAt`). Default 10 s. */
   requestTimeoutMs?: number;
   breaker?: BreakerOptions;
   retry?: RetryOptions;
@@ -189,9 +189,9 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
   }
 
   /** One HTTP exchange. Resolves with the parsed body of a successful response; throws a mapped error otherwise. */
-  async function send<T>(ep: Endpoint, ex: Exchange<T>, accessToken: string, requestId: string, attempt: number, deadlineAt?: number): Promise<T> {
+  async function send<T>(ep: Endpoint, ex: Exchange<T>, accessToken: string, requestId: string, attempt: number, answerBy?: number): Promise<T> {
     const started = now();
-    const timeout = deadlineAt === undefined ? requestTimeoutMs : Math.max(1, Math.min(requestTimeoutMs, deadlineAt - started));
+    const timeout = answerBy === undefined ? requestTimeoutMs : Math.max(1, Math.min(requestTimeoutMs, answerBy - started));
     const ctx = { endpoint: ep.name, requestId, secrets: [accessToken] };
     const fields = { endpoint: ep.name, requestId, attempt };
     counters.requests++;
@@ -249,7 +249,7 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
             const accessToken = used;
             return await breaker.run(() => {
               sent = true;
-              return send(ep, ex, accessToken, requestId, attempt, ctx.deadlineAt);
+              return send(ep, ex, accessToken, requestId, attempt, ctx.answerBy ?? ctx.deadlineAt);
             });
           } finally {
             // Nothing reached Salesforce (deadline, no token, open breaker): the rate slot is free again.
