@@ -34,6 +34,8 @@ export {
   ConfigError,
   NotProvidedError,
   StoppedError,
+  InvalidArgumentError,
+  LimitError,
   isApiError,
   type ApiErrorKind,
 } from './domain/errors.js';

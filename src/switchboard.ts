@@ -7,8 +7,8 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createActor, type ActorRefFrom, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { ConsentStatus, ContactListType } from './domain/enums.js';
-import { ConfigError, DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
-import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
+import { ConfigError, DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, InvalidArgumentError, LimitError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
+import type { AgentWorkEvent, MessageEntry, OtherEntry, ParsedPlatformEvent, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
 import { stableRequestId, toId15 } from './domain/ids.js';
 import { DEFAULT_MAX_ID_LENGTH, parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
 import type { AgentWorkRequest, AgentWorkResponse, CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from './domain/ports.js';
@@ -20,6 +20,7 @@ import { openLmdbSessionStore, type SessionStore } from './io/store/index.js';
 import type { CursorStore } from './io/store/cursor.js';
 import { Persistence, type InDoubt, type PersistenceOptions } from './persistence.js';
 import { RecentKeys } from './recent-keys.js';
+import { checkConversationId, checkDuration, checkGetContacts, checkListener, checkOptions, checkStartConversation } from './public-input.js';
 import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
 import { fromEffect } from './machines/effect.js';
 import { own } from './machines/records.js';
@@ -133,10 +134,28 @@ export interface SwitchboardOptions {
    * restart. Default 30,000 ms; `false` keeps every session's actor live.
    */
   hibernateAfterMs?: number | false;
+  /** Bounds on the sessions held (docs/operations.md, "Limits"). */
+  sessions?: SessionLimits;
+}
+
+export interface SessionLimits {
+  /**
+   * Sessions held at most, awake and asleep. Past it, an event that would start a new session is
+   * refused (SB_LIMIT, counted as `stats().refusedSessions`); known sessions carry on. Default
+   * 100,000 — about nine times what Salesforce lets one org have active (~11,000).
+   */
+  max?: number;
+  /**
+   * A session with nothing pending and no event for this long is dropped as if it had ended
+   * (`session.ended` with reason `idle expiry`): Salesforce does not always tell a session's end to
+   * the partner. Default 24 hours; `false` keeps sessions until they end.
+   */
+  idleExpiryMs?: number | false;
 }
 
 export type IngestResult =
-  | { ok: true; kind: string; conversationIdentifier?: string; duplicate?: boolean }
+  /** `matched: false`: valid, but no session held what it names (an agent-work event for an unknown MessagingSession). */
+  | { ok: true; kind: string; conversationIdentifier?: string; duplicate?: boolean; matched?: false }
   | { ok: false; error: SwitchboardError };
 
 export interface SessionView {
@@ -183,6 +202,22 @@ export interface SwitchboardEvents {
   subscription: { state: string };
 }
 
+/** The names `on()` accepts. */
+const SWITCHBOARD_EVENTS = [
+  'message',
+  'participant.joined',
+  'participant.left',
+  'routing.started',
+  'routing.finished',
+  'routing.ignored',
+  'session.ended',
+  'entry',
+  'rejected',
+  'error',
+  'breaker',
+  'subscription',
+] as const satisfies ReadonlyArray<keyof SwitchboardEvents>;
+
 export interface SwitchboardStats {
   sessions: number;
   pendingRoutings: number;
@@ -201,6 +236,10 @@ export interface SwitchboardStats {
   pubsub?: PubSubIntakeStats;
   /** Of `sessions`, how many are asleep (idle, held as a snapshot; see `hibernateAfterMs`). */
   hibernated: number;
+  /** Events refused because they would have started a session past `sessions.max`. */
+  refusedSessions: number;
+  /** Sessions dropped after `sessions.idleExpiryMs` without an event. */
+  expiredSessions: number;
   /** Sleeping sessions woken by an event, since start. Growing fast while `hibernated` stays low means sessions are woken soon after they fall asleep: `hibernateAfterMs` is too short for the traffic. */
   wakes: number;
   /** Store commits, sessions restored, steps not repeated after a restart (when `store` is configured). */
@@ -228,6 +267,11 @@ function isIdleSnapshot(snapshot: unknown): snapshot is DormantSession {
 
 /** See offer(): how long after its window the chart is told a POST /agentWork got no answer. */
 const GIVE_UP_AFTER_DEADLINE_MS = 5;
+
+/** Events that start a session for a conversation not yet held. */
+function startsSession(e: ParsedPlatformEvent): boolean {
+  return e.kind === 'RoutingRequested' || e.kind === 'ParticipantChanged' || (e.kind === 'SessionStatusChanged' && e.sessionStatus !== 'Ended' && e.sessionStatus !== 'Error');
+}
 
 /** Sessions put to sleep per turn of the event loop, so a sweep over many never stalls intake. */
 const HIBERNATE_CHUNK = 2_000;
@@ -371,6 +415,12 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   if (hibernateAfterMs !== false && !(typeof hibernateAfterMs === 'number' && hibernateAfterMs >= 0)) {
     throw new ConfigError('hibernateAfterMs must be a number of milliseconds ≥ 0, or false');
   }
+  const maxSessions = options.sessions?.max ?? 100_000;
+  if (!(Number.isInteger(maxSessions) && maxSessions >= 1)) throw new ConfigError('sessions.max must be a whole number ≥ 1');
+  const idleExpiryMs = options.sessions?.idleExpiryMs ?? 86_400_000;
+  if (idleExpiryMs !== false && !(typeof idleExpiryMs === 'number' && idleExpiryMs > 0)) throw new ConfigError('sessions.idleExpiryMs must be a number of milliseconds > 0, or false');
+  /** Sleeping sessions by when each was last busy (for one restored asleep: when it was saved), oldest first. */
+  const idleSince = new Map<string, number>();
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweepQueued = false;
   let wakes = 0;
@@ -387,7 +437,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key, ns) => persistence.markSeen(`${SEEN_PREFIX[ns]}${key}`) : undefined, 2);
   const listeners = new Map<string, Set<(e: never) => void>>();
   const inFlight = new Set<Promise<unknown>>();
-  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0, refusedRequests: 0, abandonedOffersCancelled: 0 };
+  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0, refusedRequests: 0, abandonedOffersCancelled: 0, refusedSessions: 0, expiredSessions: 0 };
   let stopped = false;
   client?.on('breaker', (change) => emitToApp('breaker', change));
   let intake: PubSubIntake | undefined;
@@ -667,6 +717,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   function putToSleep(conversationIdentifier: string, actor: SessionActor): void {
     // The persisted snapshot shares the (immutable) context with the live one: nothing is copied.
     dormant.set(conversationIdentifier, actor.getPersistedSnapshot() as unknown as DormantSession);
+    idleSince.set(conversationIdentifier, lastBusy.get(conversationIdentifier) ?? Date.now());
     forgetLive(conversationIdentifier);
     actor.stop();
   }
@@ -676,6 +727,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     const snapshot = dormant.get(conversationIdentifier);
     if (!snapshot) return undefined;
     dormant.delete(conversationIdentifier);
+    idleSince.delete(conversationIdentifier);
     const actor = startSession(conversationIdentifier, {}, snapshot);
     if (actor.getSnapshot().status !== 'active') {
       // Cannot happen with a snapshot of this very chart; if it does, say so and start the session afresh.
@@ -708,16 +760,52 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     return { slept, more: due.length >= limit };
   }
 
+  /**
+   * Drops sleeping sessions idle since before `idleExpiryMs`, oldest first, at most `limit`, as if
+   * they had ended: their record is kept for the retention period, their reps' capacity released.
+   */
+  function expireIdle(limit: number): { expired: number; more: boolean } {
+    if (idleExpiryMs === false) return { expired: 0, more: false };
+    const cutoff = Date.now() - idleExpiryMs;
+    const due: Array<[string, number]> = [];
+    for (const entry of idleSince) {
+      if (entry[1] > cutoff || due.length >= limit) break;
+      due.push(entry);
+    }
+    for (const [conv, at] of due) {
+      const snapshot = dormant.get(conv);
+      dormant.delete(conv);
+      idleSince.delete(conv);
+      if (!snapshot) continue;
+      persistence?.markEnded(conv, snapshot);
+      const { workItemId, reps } = snapshot.context;
+      if (workItemId && byWorkItem.get(workItemId) === conv) byWorkItem.delete(workItemId);
+      for (const rep of Object.keys(reps)) directory.release(rep, conv);
+      counters.expiredSessions += 1;
+      log.info({ conversationIdentifier: conv, idleSince: new Date(at).toISOString() }, 'session expired: no event for sessions.idleExpiryMs');
+      emitToApp('session.ended', { type: 'session.ended', conversationIdentifier: conv, reason: 'idle expiry' });
+    }
+    return { expired: due.length, more: due.length >= limit };
+  }
+
   function ensureSweep(): void {
-    if (sweepTimer || hibernateAfterMs === false || stopped) return;
-    sweepTimer = setInterval(sweep, Math.max(1_000, hibernateAfterMs / 2));
+    if (sweepTimer || stopped) return;
+    const every = Math.min(hibernateAfterMs === false ? Infinity : hibernateAfterMs / 2, idleExpiryMs === false ? Infinity : idleExpiryMs / 2);
+    if (every === Infinity) return;
+    sweepTimer = setInterval(sweep, Math.max(1_000, every));
     sweepTimer.unref?.();
   }
 
   function sweep(): void {
     sweepQueued = false;
-    if (stopped || hibernateAfterMs === false) return;
-    const { more } = hibernateIdle(hibernateAfterMs, HIBERNATE_CHUNK);
+    if (stopped) return;
+    let more = false;
+    if (hibernateAfterMs !== false) more = hibernateIdle(hibernateAfterMs, HIBERNATE_CHUNK).more;
+    if (idleExpiryMs !== false) {
+      // Sessions idle past the expiry are put to sleep first (also when sleep is off), then dropped.
+      const slept = hibernateIdle(idleExpiryMs, HIBERNATE_CHUNK).more;
+      more = expireIdle(HIBERNATE_CHUNK).more || slept || more;
+    }
     if (more && !sweepQueued) {
       sweepQueued = true;
       setImmediate(sweep);
@@ -773,12 +861,15 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   async function restore(): Promise<void> {
     if (!persistence) return;
     const { current, stale } = await persistence.load();
+    // Oldest first, so idle expiry can stop at the first session still recent.
+    current.sort((a, b) => a.savedAt - b.savedAt);
     for (const rec of current) {
       // A session with nothing pending is restored asleep: no actor is built for it until its next
       // event, so a restart with many idle sessions reaches the subscription (and the windows of
       // the requests still pending) sooner.
       if (hibernateAfterMs !== false && isIdleSnapshot(rec.snapshot)) {
         dormant.set(rec.conversationIdentifier, rec.snapshot);
+        idleSince.set(rec.conversationIdentifier, rec.savedAt);
         adoptRestored(rec.conversationIdentifier, rec.snapshot.context);
         restoreCounters.restored += 1;
         continue;
@@ -797,6 +888,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       const ns = key.startsWith(SEEN_PREFIX[SEEN_ENTRY]) ? SEEN_ENTRY : SEEN_EVENT;
       recentEvents.remember(key.startsWith(SEEN_PREFIX[ns]) ? key.slice(SEEN_PREFIX[ns].length) : key, ns);
     }
+    ensureSweep();
     log.info({ restored: restoreCounters.restored, finishedStale: restoreCounters.finishedStale }, 'sessions restored from the store');
   }
 
@@ -839,6 +931,12 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       return { ok: true, kind: e.kind, conversationIdentifier: e.conversationIdentifier, duplicate: true };
     }
     const conv = e.conversationIdentifier;
+    if (startsSession(e) && !sessions.has(conv) && !dormant.has(conv) && sessions.size + dormant.size >= maxSessions) {
+      counters.ingested -= 1;
+      counters.refusedSessions += 1;
+      const what = e.kind === 'RoutingRequested' ? 'a RoutingRequested (it cannot be answered: Salesforce times it out)' : `a ${e.kind}`;
+      return reject(new LimitError('sessions.max', `${maxSessions} sessions held: ${what} for a new conversation was refused`), event?.replayId);
+    }
     switch (e.kind) {
       case 'RoutingRequested': {
         if (e.refusal !== undefined) {
@@ -899,7 +997,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     if (!actor || !conv) {
       counters.unroutable += 1;
       log.warn({ workId: w.workId, workItemId: w.workItemId, workEvent: w.workEvent }, 'agent work for a MessagingSession this switchboard does not hold');
-      return { ok: true, kind: 'AgentWork' };
+      return { ok: true, kind: 'AgentWork', matched: false };
     }
     counters.ingested += 1;
     actor.send({ type: 'AGENT_WORK', event: w });
@@ -908,6 +1006,11 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
 
   async function startConversation(req: StartConversationRequest) {
     if (stopped) throw new StoppedError();
+    checkStartConversation(req, maxIdLength);
+    if (sessions.size + dormant.size >= maxSessions) {
+      counters.refusedSessions += 1;
+      throw new LimitError('sessions.max', `${maxSessions} sessions held: no new conversation is started`);
+    }
     const key = `interaction/${randomUUID()}`;
     const res = await track('POST /interactions', key, () =>
       api.postInteraction({ to: req.to, from: req.from, interaction: { kind: 'text', text: req.text } }, { key, priority: 'start' }),
@@ -933,7 +1036,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     return { conversationIdentifier: conv, ...(workItemId ? { workItemId: toId15(workItemId) } : {}) };
   }
 
-  function getContacts(conversationIdentifier: string | undefined, listType: ContactListType, filter: { contains?: string; limit?: number; offset?: number } = {}): Contact[] {
+  function getContacts(conversationIdentifier: string | undefined, requestedList: ContactListType, requestedFilter?: { contains?: string; limit?: number; offset?: number }): Contact[] {
+    const { listType, filter } = checkGetContacts(conversationIdentifier, requestedList, requestedFilter, maxIdLength);
     const ctx = conversationIdentifier ? peek(conversationIdentifier)?.context : undefined;
     return directory.contacts({
       listType,
@@ -959,12 +1063,14 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     getContacts,
     directory,
     on(event, listener) {
+      checkListener(event, listener, SWITCHBOARD_EVENTS);
       let set = listeners.get(event);
       if (!set) listeners.set(event, (set = new Set()));
       set.add(listener as (e: never) => void);
       return () => set!.delete(listener as (e: never) => void);
     },
     session(conversationIdentifier) {
+      checkConversationId(conversationIdentifier, maxIdLength);
       const snapshot = peek(conversationIdentifier);
       return snapshot ? viewOf(snapshot) : undefined;
     },
@@ -985,11 +1091,15 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       };
     },
     settled,
-    hibernate({ idleForMs } = {}) {
+    hibernate(hibernateOptions) {
+      const { idleForMs } = checkOptions('options', hibernateOptions) as { idleForMs?: number };
+      checkDuration('options.idleForMs', idleForMs);
       if (stopped) return 0;
       return hibernateIdle(idleForMs ?? (hibernateAfterMs === false ? 0 : hibernateAfterMs), Infinity).slept;
     },
-    async stop({ drainMs = 5_000 } = {}) {
+    async stop(stopOptions) {
+      const { drainMs = 5_000 } = checkOptions('options', stopOptions) as { drainMs?: number };
+      checkDuration('options.drainMs', drainMs);
       if (stopped) return;
       // The subscription stops first and drains its events into the sessions, so the stored cursor
       // covers everything handled; only then does intake close.
@@ -1005,6 +1115,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       for (const actor of sessions.values()) actor.stop();
       sessions.clear();
       dormant.clear();
+      idleSince.clear();
       lastBusy.clear();
       byWorkItem.clear();
       await client?.close();

@@ -122,7 +122,7 @@ describe('the default rep picker', () => {
 describe('intake', () => {
   it('agent work for a MessagingSession it does not hold is counted, not thrown', () => {
     const h = harness();
-    expect(h.sb.agentWork({ workId: '0Bz000000000001', workItemId: '0Mw000000000999', workEvent: 'ACCEPTED' })).toEqual({ ok: true, kind: 'AgentWork' });
+    expect(h.sb.agentWork({ workId: '0Bz000000000001', workItemId: '0Mw000000000999', workEvent: 'ACCEPTED' })).toEqual({ ok: true, kind: 'AgentWork', matched: false });
     expect(h.sb.stats().unroutable).toBe(1);
   });
 

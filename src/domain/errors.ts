@@ -134,6 +134,24 @@ export class StoppedError extends SwitchboardError {
   }
 }
 
+/** A public method was called with an argument it cannot use; `argument` names it. Nothing was done. */
+export class InvalidArgumentError extends SwitchboardError {
+  readonly argument: string;
+  constructor(argument: string, reason: string) {
+    super('SB_INVALID_ARGUMENT', `${argument}: ${reason}`);
+    this.argument = argument;
+  }
+}
+
+/** A configured bound was reached (`limit` names it, e.g. `sessions.max`); the input was refused, not applied. */
+export class LimitError extends SwitchboardError {
+  readonly limit: string;
+  constructor(limit: string, message: string) {
+    super('SB_LIMIT', message);
+    this.limit = limit;
+  }
+}
+
 export function isApiError(err: unknown, kind?: ApiErrorKind): err is InteractionApiError {
   return err instanceof InteractionApiError && (kind === undefined || err.kind === kind);
 }
