@@ -9,6 +9,7 @@ export {
   type RoutingOptions,
   type OrgOptions,
   type AuthOptions,
+  type SessionLimits,
   type IngestResult,
   type SessionView,
   type StartConversationRequest,

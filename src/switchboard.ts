@@ -1,1101 +1,105 @@
-// The root of the engine. It owns one session actor per conversationIdentifier — each its own root
-// actor in a Map, never children of one parent (one parent owning thousands of children is O(N²) in
-// XState 5) — parses and routes intake to them, provides the machines' effects from the ports, and
-// turns what the sessions emit into the app's listener calls.
-import { randomUUID } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
-import type { Logger } from 'pino';
-import { createActor, type ActorRefFrom, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import type { ConsentStatus, ContactListType } from './domain/enums.js';
-import { ConfigError, DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, InvalidArgumentError, LimitError, NotProvidedError, ParseError, StoppedError, SwitchboardError } from './domain/errors.js';
-import type { AgentWorkEvent, MessageEntry, OtherEntry, ParsedPlatformEvent, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
-import { stableRequestId, toId15 } from './domain/ids.js';
-import { DEFAULT_MAX_ID_LENGTH, parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
-import type { AgentWorkRequest, AgentWorkResponse, CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from './domain/ports.js';
-import { Directory, type Contact, type DirectoryEntries } from './directory.js';
-import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
-import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
+// The composition root: it checks the options, builds the engine's rooms (src/engine/) and wires
+// them — the step runner that makes every call, the session registry, intake, restore, the
+// subscription — and returns the public facade. The engine's behaviour lives in those rooms; this
+// file only decides what is connected to what (ARCHITECTURE in the README has the map).
+import { ConfigError, StoppedError } from './domain/errors.js';
+import { DEFAULT_MAX_ID_LENGTH } from './domain/parse.js';
+import type { PickRep } from './domain/ports.js';
+import { Directory } from './directory.js';
 import { createLogger } from './io/log.js';
 import { openLmdbSessionStore, type SessionStore } from './io/store/index.js';
-import type { CursorStore } from './io/store/cursor.js';
-import { Persistence, type InDoubt, type PersistenceOptions } from './persistence.js';
-import { RecentKeys } from './recent-keys.js';
-import { checkConversationId, checkDuration, checkGetContacts, checkListener, checkOptions, checkStartConversation } from './public-input.js';
-import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
-import { fromEffect } from './machines/effect.js';
-import { own } from './machines/records.js';
-import { CLEANUP_BUDGET_MS, routingMachine, type EffectInput, type RoutingOutput } from './machines/routing.js';
-import {
-  sessionMachine,
-  type PendingRouting,
-  type RepPresence,
-  type RoutingSettings,
-  type SessionEmitted,
-  type WarmTransfer,
-  occupiedSeats,
-} from './machines/session.js';
+import { sessionMachine } from './machines/session.js';
+import { Persistence } from './persistence.js';
+import { checkConversationId, checkDuration, checkOptions } from './public-input.js';
+import { AppEvents } from './engine/app-events.js';
+import { StepRunner } from './engine/effects.js';
+import { Intake } from './engine/intake.js';
+import { interactionsFrom, limitsFrom, parseOptionsFrom, settingsFrom, type SwitchboardOptions } from './engine/options.js';
+import { SessionRegistry } from './engine/registry.js';
+import { restoreSessions } from './engine/restore.js';
+import { subscribe } from './engine/subscription.js';
+import type { Switchboard } from './engine/types.js';
+import { contactsFor, viewOf } from './engine/views.js';
 
-/**
- * Salesforce's own limit on conference participants is not published in a retrievable form
- * (reference §1.12, §8.1); this default is deliberately modest and configurable.
- */
-export const DEFAULT_PLATFORM_PARTICIPANT_CAP = 5;
-
-export interface RoutingOptions {
-  /** Salesforce's routing window (60 s); set lower to leave more margin. */
-  routingWindowMs?: number;
-  /** Stop working this long before the window closes, so the last calls land in time. Default 5 s. */
-  reportReserveMs?: number;
-  /** How long a rep may leave an offer unanswered. Default 20 s. */
-  offerTimeoutMs?: number;
-  /** Offers (AgentWorks) per request at most. Default 3. */
-  maxOffers?: number;
-  /** How soon to ask the rep picker again when nobody is available. Default 2 s. */
-  repickIntervalMs?: number;
-  /** When Salesforce refuses to cancel an unanswered offer (the rep just answered), how long to wait for that answer. Default 5 s. */
-  answerGraceMs?: number;
-  /** How long initial routing may take before it gives up. Default 120 s. */
-  initialRoutingTimeoutMs?: number;
-  capacityWeight?: number;
-  /** The CCD's MaxParticipantsForCnfrOverride. */
-  maxParticipantsOverride?: number;
-  /** The Messaging platform's conference limit. Default 5 (unconfirmed; set it for your org). */
-  platformParticipantCap?: number;
-  /** Fallback queue for flow targets whose event carries none (POST /route needs one). */
-  fallbackQueueId?: string;
-}
-
-/** The Salesforce org and channel this switchboard serves. */
-export interface OrgOptions {
-  /** 15-character org id (the OrgId header, the Pub/Sub tenantid). */
-  orgId: string;
-  /** https://<my-domain>.my.salesforce-scrt.com — the Interaction Service host. */
-  scrtUrl: string;
-  /** The ConversationChannelDefinition developer name, `{prefix}_{CCDName}` (the AuthorizationContext header). */
-  authorizationContext: string;
-  /** https://<my-domain>.my.salesforce.com — for Pub/Sub metadata. */
-  instanceUrl?: string;
-  /** OAuth login host: https://login.salesforce.com (prod) or https://test.salesforce.com (sandbox). */
-  loginUrl?: string;
-}
-
-/** How the switchboard gets access tokens: the JWT bearer flow, your own function, or a provider. */
-export type AuthOptions =
-  | { jwt: { clientId: string; username: string; privateKey: string | KeyObject; audience?: string; tokenLifetimeMs?: number } }
-  | { token: () => Promise<string> | string; tokenLifetimeMs?: number }
-  | { provider: TokenProvider };
-
-export interface SwitchboardOptions {
-  /**
-   * The Interaction Service. Give `org` + `auth` (+ `limits`) and the switchboard builds the got-based
-   * adapter; or pass an implementation here (the recording one for tests, or your own).
-   */
-  interactions?: InteractionService;
-  org?: OrgOptions;
-  auth?: AuthOptions;
-  /** Rate limit, concurrency, timeouts, breaker and retry settings of the Interaction Service adapter. */
-  limits?: InteractionClientLimits;
-  /**
-   * Subscribe to the CCD's platform event on start(): topic `/event/<CustomPlatformEvent>`, and the
-   * CCD's CustomEventPayloadField / CustomEventTypeField. Auth comes from `auth` + `org` unless given.
-   */
-  pubsub?: Omit<PubSubIntakeOptions, 'handle' | 'auth' | 'logger'> & { auth?: PubSubAuth };
-  /**
-   * Where sessions, the replay cursor, the dedupe window and the effect journal survive a crash:
-   * `{ path }` opens the embedded LMDB store there; or pass any SessionStore. Without it, state
-   * lives in memory only.
-   */
-  store?: SessionStore | { path: string; sync?: boolean };
-  persistence?: PersistenceOptions;
-  /** The partner's ACD. Defaults to the directory's picker (availability + capacity, longest idle). */
-  pickRep?: PickRep;
-  /** Reps, queues, flows and external contacts: the default picker and getContacts(). */
-  directory?: Directory | DirectoryEntries;
-  /** Hands a transfer to a target outside the org. Without it, external transfers fail (reported). */
-  routeExternally?: RouteExternally;
-  routing?: RoutingOptions;
-  /** The CCD's consent owner is Partner: initial routing sends PATCH /consent with this status. */
-  consentStatus?: ConsentStatus;
-  /** Which routingParameters field names an external contact (unconfirmed in Salesforce's docs). */
-  isExternalTarget?: ParseOptions['isExternalTarget'];
-  logger?: Logger;
-  /**
-   * Receives every session actor's inspection events (e.g. `createWebSocketInspector(...).inspect`
-   * from @statelyai/inspect, for the Stately inspector). Off by default: inspection costs throughput.
-   * Contexts hold no secrets; the app decides what leaves the process.
-   */
-  inspect?: (event: InspectionEvent) => void;
-  /** Platform event ids remembered for dedupe. Default 10,000. */
-  dedupeWindow?: number;
-  /**
-   * A session with no routing request pending and no event for this long is put to sleep: its
-   * actor is stopped and only its persisted snapshot stays in memory (about a sixth of a live
-   * actor's heap). Its next event wakes it: the actor is re-created from that snapshot, as after a
-   * restart. Default 30,000 ms; `false` keeps every session's actor live.
-   */
-  hibernateAfterMs?: number | false;
-  /** Bounds on the sessions held (docs/operations.md, "Limits"). */
-  sessions?: SessionLimits;
-}
-
-export interface SessionLimits {
-  /**
-   * Sessions held at most, awake and asleep. Past it, an event that would start a new session is
-   * refused (SB_LIMIT, counted as `stats().refusedSessions`); known sessions carry on. Default
-   * 100,000 — about nine times what Salesforce lets one org have active (~11,000).
-   */
-  max?: number;
-  /**
-   * A session with nothing pending and no event for this long is dropped as if it had ended
-   * (`session.ended` with reason `idle expiry`): Salesforce does not always tell a session's end to
-   * the partner. Default 24 hours; `false` keeps sessions until they end.
-   */
-  idleExpiryMs?: number | false;
-}
-
-export type IngestResult =
-  /** `matched: false`: valid, but no session held what it names (an agent-work event for an unknown MessagingSession). */
-  | { ok: true; kind: string; conversationIdentifier?: string; duplicate?: boolean; matched?: false }
-  | { ok: false; error: SwitchboardError };
-
-export interface SessionView {
-  conversationIdentifier: string;
-  state: string;
-  channelAddressIdentifier?: string;
-  endUserClientId?: string;
-  workItemId?: string;
-  reps: RepPresence[];
-  pendingRoutings: PendingRouting[];
-  transfers: WarmTransfer[];
-  participantCap: number;
-  seatsTaken: number;
-}
-
-export interface StartConversationRequest {
-  /** The channel address identifier. */
-  to: string;
-  /** The end user's client id. */
-  from: string;
-  text: string;
-  /** Where initial routing goes; the channel's Omni setting when omitted. */
-  target?: Exclude<RoutingTarget, { kind: 'rep' } | { kind: 'external' }>;
-}
-
-export interface SwitchboardEvents {
-  /** An outbound Message / MessageUpdated for the end user: deliver it on your channel. */
-  message: MessageEntry;
-  'participant.joined': Extract<SessionEmitted, { type: 'participant.joined' }>;
-  'participant.left': Extract<SessionEmitted, { type: 'participant.left' }>;
-  'routing.started': Extract<SessionEmitted, { type: 'routing.started' }>;
-  'routing.finished': Extract<SessionEmitted, { type: 'routing.finished' }>;
-  'routing.ignored': Extract<SessionEmitted, { type: 'routing.ignored' }>;
-  'session.ended': Extract<SessionEmitted, { type: 'session.ended' }>;
-  /** Any other entry (typing, acknowledgements, RoutingWorkResult…). */
-  entry: OtherEntry | RoutingWorkResultEntry;
-  /** Input that was refused: logged, counted, skipped. */
-  rejected: { error: SwitchboardError; replayId?: string };
-  /** A session actor failed; it was dropped. */
-  error: { conversationIdentifier: string; error: unknown };
-  /** A circuit breaker of the Interaction Service adapter opened, half-opened or closed. */
-  breaker: BreakerChange;
-  /** The Pub/Sub subscription changed state, as a path in the subscription chart (connecting, subscribed.flowing, backingOff…). */
-  subscription: { state: string };
-}
-
-/** The names `on()` accepts. */
-const SWITCHBOARD_EVENTS = [
-  'message',
-  'participant.joined',
-  'participant.left',
-  'routing.started',
-  'routing.finished',
-  'routing.ignored',
-  'session.ended',
-  'entry',
-  'rejected',
-  'error',
-  'breaker',
-  'subscription',
-] as const satisfies ReadonlyArray<keyof SwitchboardEvents>;
-
-export interface SwitchboardStats {
-  sessions: number;
-  pendingRoutings: number;
-  inFlightEffects: number;
-  ingested: number;
-  rejected: number;
-  duplicates: number;
-  unroutable: number;
-  /** AgentWorks created by a POST /agentWork that answered after its routing window closed, and cancelled then. */
-  abandonedOffersCancelled: number;
-  /** RoutingRequested events that could not be routed (no target, a bot target, an unreadable field) and were answered with a failed routingResult. */
-  refusedRequests: number;
-  /** The Interaction Service adapter's queue depth, breaker states and call counts (when the switchboard built it). */
-  interactions?: ClientStats;
-  /** The Pub/Sub subscription's state, credit, cursor and counters (when `pubsub` is configured). */
-  pubsub?: PubSubIntakeStats;
-  /** Of `sessions`, how many are asleep (idle, held as a snapshot; see `hibernateAfterMs`). */
-  hibernated: number;
-  /** Events refused because they would have started a session past `sessions.max`. */
-  refusedSessions: number;
-  /** Sessions dropped after `sessions.idleExpiryMs` without an event. */
-  expiredSessions: number;
-  /** Sleeping sessions woken by an event, since start. Growing fast while `hibernated` stays low means sessions are woken soon after they fall asleep: `hibernateAfterMs` is too short for the traffic. */
-  wakes: number;
-  /** Store commits, sessions restored, steps not repeated after a restart (when `store` is configured). */
-  store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
-}
-
-type SessionActor = ActorRefFrom<typeof sessionMachine>;
-/** A sleeping session: the persisted snapshot of its actor (state value, context, no children). */
-type DormantSession = Pick<SnapshotFrom<typeof sessionMachine>, 'value' | 'context'>;
-
-const SEEN_EVENT = 0;
-const SEEN_ENTRY = 1;
-/** How dedupe keys are written in the store, by namespace. */
-const SEEN_PREFIX = ['event:', 'entry:'] as const;
-
-/**
- * A session snapshot — live, or as saved — with nothing pending: no routing child (so no call in
- * flight for it), not ending. Such a session can sleep, and is restored asleep.
- */
-function isIdleSnapshot(snapshot: unknown): snapshot is DormantSession {
-  const s = snapshot as { status?: unknown; value?: unknown; context?: { routings?: object }; children?: object } | null | undefined;
-  if (!s || s.status !== 'active' || s.value !== 'active' || typeof s.context !== 'object' || s.context === null) return false;
-  return Object.keys(s.context.routings ?? {}).length === 0 && Object.keys(s.children ?? {}).length === 0;
-}
-
-/** See offer(): how long after its window the chart is told a POST /agentWork got no answer. */
-const GIVE_UP_AFTER_DEADLINE_MS = 5;
-
-/** Events that start a session for a conversation not yet held. */
-function startsSession(e: ParsedPlatformEvent): boolean {
-  return e.kind === 'RoutingRequested' || e.kind === 'ParticipantChanged' || (e.kind === 'SessionStatusChanged' && e.sessionStatus !== 'Ended' && e.sessionStatus !== 'Error');
-}
-
-/** Sessions put to sleep per turn of the event loop, so a sweep over many never stalls intake. */
-const HIBERNATE_CHUNK = 2_000;
-
-export interface Switchboard {
-  /**
-   * Restore the sessions saved in the store (deadlines re-armed; requests that expired meanwhile are
-   * finished), then subscribe to the platform event stream (when `pubsub` is configured).
-   */
-  start(): Promise<void>;
-  /** A platform event decoded from the Pub/Sub stream. Handled synchronously by its session. */
-  ingest(event: PlatformEvent): IngestResult;
-  /** An onAgentWorkEvent relayed from the connector: `{ workId, workItemId, workEvent }`. */
-  agentWork(event: unknown): IngestResult;
-  /** POST /interactions for a new conversation, then initial routing. */
-  startConversation(req: StartConversationRequest): Promise<{ conversationIdentifier: string; workItemId?: string }>;
-  /** getContacts() for the connector, for one conversation. */
-  getContacts(conversationIdentifier: string | undefined, listType: ContactListType, filter?: { contains?: string; limit?: number; offset?: number }): Contact[];
-  on<K extends keyof SwitchboardEvents>(event: K, listener: (e: SwitchboardEvents[K]) => void): () => void;
-  session(conversationIdentifier: string): SessionView | undefined;
-  sessions(): SessionView[];
-  stats(): SwitchboardStats;
-  readonly directory: Directory;
-  /** Resolves once no Interaction Service call or rep pick is in flight. */
-  settled(): Promise<void>;
-  /**
-   * Put every idle session to sleep now (no routing request pending, no event for `idleForMs`,
-   * default `hibernateAfterMs`). Returns how many went to sleep. The switchboard also does this on
-   * its own, a chunk at a time; this is for an app that wants memory back at once.
-   */
-  hibernate(options?: { idleForMs?: number }): number;
-  /** Stop the subscription (handled events' cursor stored), let in-flight calls finish (up to `drainMs`), stop every session. */
-  stop(options?: { drainMs?: number }): Promise<void>;
-}
-
-function settingsFrom(o: RoutingOptions = {}): RoutingSettings {
-  const platformCap = o.platformParticipantCap ?? DEFAULT_PLATFORM_PARTICIPANT_CAP;
-  const cap = Math.min(o.maxParticipantsOverride ?? platformCap, platformCap);
-  const s: RoutingSettings = {
-    routingWindowMs: o.routingWindowMs ?? 60_000,
-    reportReserveMs: o.reportReserveMs ?? 5_000,
-    offerTimeoutMs: o.offerTimeoutMs ?? 20_000,
-    maxOffers: o.maxOffers ?? 3,
-    repickIntervalMs: o.repickIntervalMs ?? 2_000,
-    answerGraceMs: o.answerGraceMs ?? 5_000,
-    initialRoutingTimeoutMs: o.initialRoutingTimeoutMs ?? 120_000,
-    participantCap: cap,
-  };
-  if (o.capacityWeight !== undefined) s.capacityWeight = o.capacityWeight;
-  if (s.routingWindowMs > 60_000) throw new ConfigError('routing.routingWindowMs cannot exceed Salesforce\'s 60-second window');
-  if (s.reportReserveMs >= s.routingWindowMs) throw new ConfigError('routing.reportReserveMs must be shorter than routing.routingWindowMs');
-  if (!(cap >= 1)) throw new ConfigError('the participant cap must be at least 1');
-  return s;
-}
-
-function viewOf(snapshot: Pick<SnapshotFrom<typeof sessionMachine>, 'value' | 'context'>): SessionView {
-  const c = snapshot.context;
-  const view: SessionView = {
-    conversationIdentifier: c.conversationIdentifier,
-    state: typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value),
-    // Copies: a view must not let the app reach into a live actor's context.
-    reps: Object.values(c.reps).map((r) => ({ ...r })),
-    pendingRoutings: Object.values(c.routings).map((r) => ({ ...r })),
-    transfers: c.transfers.map((t) => ({ ...t, to: [...t.to] })),
-    participantCap: c.settings.participantCap,
-    seatsTaken: occupiedSeats(c),
-  };
-  if (c.channelAddressIdentifier) view.channelAddressIdentifier = c.channelAddressIdentifier;
-  if (c.endUserClientId) view.endUserClientId = c.endUserClientId;
-  if (c.workItemId) view.workItemId = c.workItemId;
-  return view;
-}
-
-function tokenProviderFrom(auth: AuthOptions, org: OrgOptions): TokenProvider {
-  if ('provider' in auth) return auth.provider;
-  if ('token' in auth) return createStaticTokenProvider(auth.token, auth.tokenLifetimeMs !== undefined ? { tokenLifetimeMs: auth.tokenLifetimeMs } : {});
-  if (!org.loginUrl) throw new ConfigError('org.loginUrl is required for the JWT bearer flow');
-  return createJwtBearerTokenProvider({ loginUrl: org.loginUrl, ...auth.jwt });
-}
-
-function interactionsFrom(options: SwitchboardOptions, log: Logger): { api: InteractionService; client?: InteractionClient; tokens?: TokenProvider } {
-  if (options.interactions) {
-    return { api: options.interactions, ...(options.auth && options.org ? { tokens: tokenProviderFrom(options.auth, options.org) } : {}) };
-  }
-  if (!options?.org || !options.auth) {
-    throw new ConfigError('createSwitchboard needs `org` and `auth` (to call the Interaction Service), or an `interactions` implementation');
-  }
-  const tokens = tokenProviderFrom(options.auth, options.org);
-  const client = createInteractionClient({
-    scrtUrl: options.org.scrtUrl,
-    orgId: options.org.orgId,
-    authorizationContext: options.org.authorizationContext,
-    tokens,
-    logger: log.child({ component: 'interaction-api' }),
-    ...(options.limits ? { limits: options.limits } : {}),
-  });
-  return { api: client, client, tokens };
-}
-
-/**
- * Whether a failed call may still have been applied by Salesforce: it got no answer (a timeout, a
- * reset connection) or a 5xx. A 429, an open breaker or a 4xx was not applied.
- */
-function mayHaveBeenApplied(err: unknown): boolean {
-  return err instanceof InteractionApiError && err.kind === 'retryable' && !(err instanceof CircuitOpenError) && err.status !== 429;
-}
-
-/**
- * Starts a port call at once — inside the transition that asked for it — and turns a synchronous
- * throw into a rejection. Not on a microtask: there the call waited behind everything already
- * queued (HTTP answers, other effects), which was half the engine-added latency of a
- * RoutingRequested at the median and much of its tail (docs/benchmarks.md, section 5).
- */
-export function startNow<T>(run: () => Promise<T> | T): Promise<T> {
-  try {
-    return Promise.resolve(run());
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
+export { DEFAULT_PLATFORM_PARTICIPANT_CAP, type AuthOptions, type OrgOptions, type RoutingOptions, type SessionLimits, type SwitchboardOptions } from './engine/options.js';
+export * from './engine/types.js';
+export { startNow } from './engine/effects.js';
 
 export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   if (!options || typeof options !== 'object') throw new ConfigError('createSwitchboard needs options');
   const settings = settingsFrom(options.routing);
+  const limits = limitsFrom(options);
   const log = options.logger ?? createLogger({ level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'info' });
   const { api, client, tokens } = interactionsFrom(options, log);
   const directory = options.directory instanceof Directory ? options.directory : new Directory(options.directory);
   const pickRep: PickRep = options.pickRep ?? ((req) => directory.pickRep(req));
-  const parseOptions: ParseOptions = {};
-  if (options.routing?.fallbackQueueId) parseOptions.fallbackQueueId = options.routing.fallbackQueueId;
-  if (options.isExternalTarget) parseOptions.isExternalTarget = options.isExternalTarget;
   const maxIdLength = DEFAULT_MAX_ID_LENGTH;
-
-  /** Live session actors. */
-  const sessions = new Map<string, SessionActor>();
-  /** Sessions asleep (see `hibernateAfterMs`): their snapshot until their next event wakes them. */
-  const dormant = new Map<string, DormantSession>();
-  /** Live sessions by when each was last busy (an event, or a routing request pending), oldest first. */
-  const lastBusy = new Map<string, number>();
-  const hibernateAfterMs = options.hibernateAfterMs ?? 30_000;
-  if (hibernateAfterMs !== false && !(typeof hibernateAfterMs === 'number' && hibernateAfterMs >= 0)) {
-    throw new ConfigError('hibernateAfterMs must be a number of milliseconds ≥ 0, or false');
-  }
-  const maxSessions = options.sessions?.max ?? 100_000;
-  if (!(Number.isInteger(maxSessions) && maxSessions >= 1)) throw new ConfigError('sessions.max must be a whole number ≥ 1');
-  const idleExpiryMs = options.sessions?.idleExpiryMs ?? 86_400_000;
-  if (idleExpiryMs !== false && !(typeof idleExpiryMs === 'number' && idleExpiryMs > 0)) throw new ConfigError('sessions.idleExpiryMs must be a number of milliseconds > 0, or false');
-  /** Sleeping sessions by when each was last busy (for one restored asleep: when it was saved), oldest first. */
-  const idleSince = new Map<string, number>();
-  let sweepTimer: NodeJS.Timeout | undefined;
-  let sweepQueued = false;
-  let wakes = 0;
-  /** MessagingSession id (15) → conversationIdentifier, for agent-work events. */
-  const byWorkItem = new Map<string, string>();
-  const dedupeWindow = options.dedupeWindow ?? 10_000;
+  const events = new AppEvents(log);
+  const ownsStore = !!options.store && 'path' in options.store;
   const store: SessionStore | undefined = options.store ? ('path' in options.store ? openLmdbSessionStore(options.store) : options.store) : undefined;
-  const persistence = store
-    ? new Persistence(store, log.child({ component: 'store' }), (conv) => sessions.get(conv)?.getPersistedSnapshot() ?? dormant.get(conv), options.persistence)
-    : undefined;
-  const restoreCounters = { restored: 0, finishedStale: 0 };
-  // Two namespaces of one window: platform event ids, and conversation entry ids (a redelivery may
-  // come with a new event id). The store keeps them prefixed.
-  const recentEvents = new RecentKeys(dedupeWindow, persistence ? (key, ns) => persistence.markSeen(`${SEEN_PREFIX[ns]}${key}`) : undefined, 2);
-  const listeners = new Map<string, Set<(e: never) => void>>();
-  const inFlight = new Set<Promise<unknown>>();
-  const counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0, refusedRequests: 0, abandonedOffersCancelled: 0, refusedSessions: 0, expiredSessions: 0 };
+  const persistence = store ? new Persistence(store, log.child({ component: 'store' }), (conv) => registry.persistedSnapshot(conv), options.persistence) : undefined;
+  const runner = new StepRunner({ api, persistence, log, pickRep, routeExternally: options.routeExternally, isLive: (conv) => registry.isLive(conv) });
+  const machine = sessionMachine.provide({ actors: { routing: runner.routing } });
+  const registry: SessionRegistry = new SessionRegistry({ machine, settings, limits, directory, events, log, persistence, inspect: options.inspect });
   let stopped = false;
-  client?.on('breaker', (change) => emitToApp('breaker', change));
-  let intake: PubSubIntake | undefined;
-  if (options.pubsub) {
-    const { auth: pubsubAuth, ...intakeOptions } = options.pubsub;
-    let auth = pubsubAuth;
-    if (!auth) {
-      if (!tokens || !options.org?.instanceUrl) throw new ConfigError('pubsub needs `auth` and `org.instanceUrl` (or pubsub.auth) to subscribe');
-      auth = pubSubAuthFromTokenProvider(tokens, options.org.instanceUrl, options.org.orgId);
-    }
-    let cursorStore: CursorStore | undefined = intakeOptions.store;
-    if (persistence) {
-      if (intakeOptions.store) throw new ConfigError('with `store` set, the replay cursor lives there: drop pubsub.store');
-      // Saving the cursor commits every session changed by the events before it, in one transaction.
-      cursorStore = { load: (topic) => persistence.store.loadCursor(topic), save: (topic, replayId) => persistence.commit({ topic, replayId }) };
-    }
-    intake = createPubSubIntake({ ...intakeOptions, ...(cursorStore ? { store: cursorStore } : {}), auth, handle: (event) => ingest(event), logger: log.child({ component: 'pubsub' }) });
-    intake.on('state', (e) => emitToApp('subscription', { state: e.state }));
-  }
-
-  function emitToApp<K extends keyof SwitchboardEvents>(event: K, payload: SwitchboardEvents[K]): void {
-    for (const listener of listeners.get(event) ?? []) {
-      try {
-        (listener as (e: SwitchboardEvents[K]) => void)(payload);
-      } catch (err) {
-        // A throwing app listener must not break the engine's own bookkeeping.
-        log.error({ err, event }, 'a switchboard listener threw');
-      }
-    }
-  }
-
-  /** Wrap a port call: track it for settled()/stop() and log its outcome with its step key. */
-  function track<T>(what: string, key: string, run: () => Promise<T> | T): Promise<T> {
-    const started = Date.now();
-    // Step keys start with the conversation. A routing child's transitions do not reach the session
-    // actor's observers, so the answer to its call is what marks the session for the next commit.
-    // (POST /interactions runs before its conversation has a session: nothing to mark.)
-    const conversationIdentifier = key.slice(0, key.indexOf('/'));
-    const settle = () => {
-      if (sessions.has(conversationIdentifier)) persistence?.markDirty(conversationIdentifier);
-    };
-    const p = startNow(run).then(
-      (value) => {
-        settle();
-        log.debug({ call: what, key, ms: Date.now() - started }, 'call ok');
-        return value;
-      },
-      (err: unknown) => {
-        settle();
-        log.warn({ call: what, key, ms: Date.now() - started, error: describeError(err) }, 'call failed');
-        throw err;
-      },
-    );
-    return inFlightUntilSettled(p);
-  }
-
-  /**
-   * Holds `p` in the in-flight set until it settles, for settled() and stop(). Registered before the
-   * machine's own answer handler, so a call the answer starts is in the set before settled() looks.
-   */
-  function inFlightUntilSettled<T>(p: Promise<T>): Promise<T> {
-    inFlight.add(p);
-    const done = () => inFlight.delete(p);
-    p.then(done, done);
-    return p;
-  }
-
-  /**
-   * One Interaction Service step: its RequestId comes from the step key, so a step repeated after a
-   * crash carries the same one; it goes through the journal when there is a store, and is tracked.
-   * A step that finishes work (report, cancel, clear) is never dropped for lateness — queued behind
-   * the limiter past its window, or restored after a restart — because an unsent routingResult is a
-   * certain failure and a late one at worst a refusal. Steps that start work keep the window as
-   * their hard bound — except the repeat of one whose fate a crash left unknown: that repeat starts
-   * nothing new (same RequestId), and its answer may be the only way to learn what the first
-   * attempt created (a POST /agentWork's AgentWork id, which the clean-up must cancel).
-   */
-  function sendStep<O>(what: string, key: string, priority: CallContext['priority'], inDoubt: InDoubt, windowEnd: number, send: (ctx: CallContext) => Promise<O>): Promise<O> {
-    return track(what, key, () => {
-      const go = (repeat: boolean) => {
-        const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
-        return send({ key, deadlineAt, priority, requestId: stableRequestId(key) });
-      };
-      return persistence ? persistence.journaled(key, inDoubt, go) : go(false);
-    });
-  }
-
-  /**
-   * POST /agentWork: the one step whose abandonment leaves something behind — an AgentWork offered
-   * to a rep. An answer that never came (a timeout, a reset, a 5xx) is asked again with the same
-   * RequestId, as after a crash: it may name the AgentWork the first attempt created. The chart
-   * waits only until its window closes (its routingResult must land in time); the call itself is
-   * awaited past that, and an AgentWork it turns out to have created after the chart gave up on it
-   * is cancelled here, since the chart no longer knows of it.
-   */
-  function offer(input: EffectInput<AgentWorkRequest>): Promise<AgentWorkResponse> {
-    const { key, request, deadlineAt: windowEnd } = input;
-    const attempt = (priority: CallContext['priority']) =>
-      sendStep('POST /agentWork', key, priority, 'repeat', windowEnd, (ctx) =>
-        api.createAgentWork(request, { ...ctx, answerBy: Math.max(ctx.deadlineAt ?? windowEnd, Date.now() + CLEANUP_BUDGET_MS) }),
-      );
-    // The second try is clean-up work: it gets the clean-up budget and the finishing priority.
-    const answered = attempt('start').catch((err: unknown) => (mayHaveBeenApplied(err) ? attempt('finish') : Promise.reject(err)));
-    if (Date.now() >= windowEnd) return answered; // restored after its window: the clean-up path waits for it
-    let gaveUp = false;
-    answered.then(
-      (out) => {
-        if (gaveUp) cancelAbandonedOffer(key, request, out);
-      },
-      (err: unknown) => {
-        if (gaveUp) log.error({ key, userId: request.userId, error: describeError(err) }, 'POST /agentWork got no answer even after the routing window: an AgentWork it may have created cannot be cancelled');
-      },
-    );
-    const forTheChart = new Promise<AgentWorkResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        gaveUp = true;
-        reject(new DeadlineExceededError('POST /agentWork (no answer inside the window; an AgentWork it created will be cancelled)'));
-        // A few ms after the window: the chart's own deadline timer, due at the same time, fires
-        // first and names the outcome (timedOut), rather than this call's failure.
-      }, windowEnd - Date.now() + GIVE_UP_AFTER_DEADLINE_MS);
-      answered.then(
-        (out) => {
-          clearTimeout(timer);
-          if (!gaveUp) resolve(out);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          if (!gaveUp) reject(err);
-        },
-      );
-    });
-    return inFlightUntilSettled(forTheChart);
-  }
-
-  function cancelAbandonedOffer(offerKey: string, request: AgentWorkRequest, out: AgentWorkResponse | undefined): void {
-    const workId = out?.agentWorkId;
-    if (!workId) {
-      log.error({ key: offerKey, userId: request.userId, workItemId: request.workItemId }, 'POST /agentWork answered after the routing window without an AgentWork id (15109): the offer cannot be cancelled by id');
-      return;
-    }
-    log.warn({ key: offerKey, workId, userId: request.userId }, 'POST /agentWork answered after its request was reported failed: cancelling the AgentWork it created');
-    counters.abandonedOffersCancelled += 1;
-    // The chart's own cancel step key for this AgentWork, so the journal never lets both go out.
-    const cancelKey = `${offerKey.slice(0, offerKey.lastIndexOf('/'))}/cancel:${workId}`;
-    sendStep('PATCH /agentWork', cancelKey, 'finish', 'repeat', Date.now(), (ctx) => api.patchAgentWork({ workId, contextType: 'Agent', status: 'Cancel' }, ctx)).catch(() => {
-      // Logged by track(). Refused means the rep answered first: they join a request reported failed.
-    });
-  }
-
-  function call<I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) {
-    return fromEffect<O, EffectInput<I>>((input) => sendStep(what, input.key, priority, inDoubt, input.deadlineAt, (ctx) => fn(input.request, ctx)));
-  }
-
-  const providedRouting = routingMachine.provide({
-    actors: {
-      // A step whose fate is unknown after a crash is repeated with the same RequestId (derived from
-      // its step key): a repeated consent, cancel or clear is harmless, a repeated AgentWork answers
-      // 15109 (done), a repeated route re-targets the same PSR. A routingResult is repeated too: one
-      // that never left (queued, backing off) would otherwise be lost, and a server that honours
-      // RequestId answers a repeat of one that arrived without applying it twice.
-      patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
-      createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
-      createAgentWork: fromEffect(offer),
-      reportRoutingResult: call('POST /routingResult', 'finish', 'repeat', (r, c) => api.reportRoutingResult(r, c)),
-      cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
-      clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),
-      pickRep: fromEffect((input: PickRepRequest) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
-      routeExternally: fromEffect((input: ExternalRouteRequest) =>
-        track('routeExternally', `${input.conversationIdentifier}/external`, () => {
-          if (!options.routeExternally) throw new NotProvidedError('routeExternally (the external transfer handler)');
-          return options.routeExternally(input);
-        }),
-      ),
-    },
+  const intake = new Intake({
+    registry,
+    runner,
+    api,
+    events,
+    log,
+    persistence,
+    maxIdLength,
+    parseOptions: parseOptionsFrom(options),
+    maxSessions: limits.maxSessions,
+    dedupeWindow: limits.dedupeWindow,
+    consentStatus: options.consentStatus,
+    isStopped: () => stopped,
   });
-  const machine = sessionMachine.provide({ actors: { routing: providedRouting } });
-
-  function indexWorkItem(actor: SessionActor, conversationIdentifier: string): void {
-    const workItemId = actor.getSnapshot().context.workItemId;
-    if (workItemId && byWorkItem.get(workItemId) !== conversationIdentifier) byWorkItem.set(workItemId, conversationIdentifier);
-  }
-
-  /** A session restored from the store holds its reps' capacity again and is found by its MessagingSession id. */
-  function adoptRestored(conversationIdentifier: string, context: DormantSession['context']): void {
-    for (const rep of Object.keys(context.reps ?? {})) directory.hold(rep, conversationIdentifier);
-    if (context.workItemId) byWorkItem.set(context.workItemId, conversationIdentifier);
-  }
-
-  /** Drops a session's live actor from the books (it ended, failed or fell asleep). */
-  function forgetLive(conversationIdentifier: string): void {
-    sessions.delete(conversationIdentifier);
-    lastBusy.delete(conversationIdentifier);
-  }
-
-  /** The live actor of a session, woken if it sleeps; marks it busy now. */
-  function liveSession(conversationIdentifier: string): SessionActor | undefined {
-    const actor = sessions.get(conversationIdentifier) ?? wake(conversationIdentifier);
-    if (actor) touch(conversationIdentifier);
-    return actor;
-  }
-
-  /** What a session holds, live or asleep, without waking it. */
-  function peek(conversationIdentifier: string): Pick<SnapshotFrom<typeof sessionMachine>, 'value' | 'context'> | undefined {
-    return sessions.get(conversationIdentifier)?.getSnapshot() ?? dormant.get(conversationIdentifier);
-  }
-
-  function touch(conversationIdentifier: string): void {
-    // Re-inserted so the Map stays ordered by last activity and a sweep can stop at the first recent one.
-    lastBusy.delete(conversationIdentifier);
-    lastBusy.set(conversationIdentifier, Date.now());
-  }
-
-  function sessionFor(conversationIdentifier: string, seed: { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string } = {}, snapshot?: unknown): SessionActor {
-    const existing = liveSession(conversationIdentifier);
-    if (existing) return existing;
-    const actor = startSession(conversationIdentifier, seed, snapshot);
-    persistence?.markDirty(conversationIdentifier);
-    return actor;
-  }
-
-  function startSession(conversationIdentifier: string, seed: { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string }, snapshot?: unknown): SessionActor {
-    // A child logger per session, made only when the session first logs: most idle sessions never do.
-    let childLog: Logger | undefined;
-    const slog = () => (childLog ??= log.child({ conversationIdentifier }));
-    const input = { conversationIdentifier, settings, ...seed };
-    if (input.workItemId) input.workItemId = toId15(input.workItemId);
-    // A restored actor re-invokes its deadline timers with the absolute times in its context.
-    const inspect = options.inspect ? { inspect: options.inspect } : {};
-    const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input, ...inspect }) : createActor(machine, { input, ...inspect });
-    actor.on('*', (e) => {
-      const event = e as SessionEmitted;
-      if (event.type === 'routing.finished') {
-        // The picker held each offered rep's capacity; give it back unless the rep is now in the session.
-        const present = actor.getSnapshot().context.reps;
-        for (const rep of event.output.offeredTo) if (!own(present, rep)) directory.release(rep, conversationIdentifier);
-        slog().info({ routingId: event.output.routingId, routingType: event.output.routingType, outcome: event.output.outcome, acceptedBy: event.output.acceptedBy, message: event.output.message, reported: event.output.reported, ms: event.durationMs }, 'routing finished');
-      } else if (event.type === 'routing.started') {
-        slog().info({ routingId: event.routingId, routingType: event.routingType, target: event.target.kind }, 'routing started');
-      } else if (event.type === 'routing.ignored') {
-        slog().warn({ routingId: event.routingId, reason: event.reason }, 'routing event ignored');
-      } else if (event.type === 'participant.joined') {
-        directory.hold(event.userId, conversationIdentifier);
-      } else if (event.type === 'participant.left') {
-        directory.release(event.userId, conversationIdentifier);
-      }
-      emitToApp(event.type, event as never);
-    });
-    actor.subscribe({
-      next: persistence ? () => persistence.markDirty(conversationIdentifier) : undefined,
-      complete: () => {
-        // Observers also complete when stop() halts a live actor (or it goes to sleep): only a finished session ends.
-        if (actor.getSnapshot().status !== 'done') return;
-        persistence?.markEnded(conversationIdentifier, actor.getPersistedSnapshot());
-        forgetLive(conversationIdentifier);
-        const workItemId = actor.getSnapshot().context.workItemId;
-        if (workItemId && byWorkItem.get(workItemId) === conversationIdentifier) byWorkItem.delete(workItemId);
-        for (const rep of Object.keys(actor.getSnapshot().context.reps)) directory.release(rep, conversationIdentifier);
-        slog().info('session ended');
-      },
-      error: (error) => {
-        // Machines never throw by design; if one does, drop the session loudly rather than leave it half-alive.
-        forgetLive(conversationIdentifier);
-        slog().error({ error: describeError(error) }, 'session actor failed; dropped');
-        emitToApp('error', { conversationIdentifier, error });
-      },
-    });
-    sessions.set(conversationIdentifier, actor);
-    touch(conversationIdentifier);
-    ensureSweep();
-    actor.start();
-    indexWorkItem(actor, conversationIdentifier);
-    return actor;
-  }
-
-  // ---- sleep: idle sessions are held as snapshots, not actors ----
-
-  function putToSleep(conversationIdentifier: string, actor: SessionActor): void {
-    // The persisted snapshot shares the (immutable) context with the live one: nothing is copied.
-    dormant.set(conversationIdentifier, actor.getPersistedSnapshot() as unknown as DormantSession);
-    idleSince.set(conversationIdentifier, lastBusy.get(conversationIdentifier) ?? Date.now());
-    forgetLive(conversationIdentifier);
-    actor.stop();
-  }
-
-  /** Re-creates a sleeping session's actor from its snapshot — the same path as a restart. */
-  function wake(conversationIdentifier: string): SessionActor | undefined {
-    const snapshot = dormant.get(conversationIdentifier);
-    if (!snapshot) return undefined;
-    dormant.delete(conversationIdentifier);
-    idleSince.delete(conversationIdentifier);
-    const actor = startSession(conversationIdentifier, {}, snapshot);
-    if (actor.getSnapshot().status !== 'active') {
-      // Cannot happen with a snapshot of this very chart; if it does, say so and start the session afresh.
-      forgetLive(conversationIdentifier);
-      log.error({ conversationIdentifier, status: actor.getSnapshot().status }, 'a sleeping session could not be woken; it starts afresh');
-      emitToApp('error', { conversationIdentifier, error: new Error('a sleeping session could not be woken') });
-      return undefined;
-    }
-    wakes += 1;
-    return actor;
-  }
-
-  /** Puts idle sessions last busy at least `idleForMs` ago to sleep, oldest first, at most `limit`. */
-  function hibernateIdle(idleForMs: number, limit: number): { slept: number; more: boolean } {
-    const cutoff = Date.now() - idleForMs;
-    const due: string[] = [];
-    for (const [conv, at] of lastBusy) {
-      if (at > cutoff || due.length >= limit) break;
-      due.push(conv);
-    }
-    let slept = 0;
-    for (const conv of due) {
-      const actor = sessions.get(conv);
-      if (!actor) lastBusy.delete(conv);
-      else if (isIdleSnapshot(actor.getSnapshot())) {
-        putToSleep(conv, actor);
-        slept += 1;
-      } else touch(conv); // busy: look again once it could have been idle for a whole period
-    }
-    return { slept, more: due.length >= limit };
-  }
-
-  /**
-   * Drops sleeping sessions idle since before `idleExpiryMs`, oldest first, at most `limit`, as if
-   * they had ended: their record is kept for the retention period, their reps' capacity released.
-   */
-  function expireIdle(limit: number): { expired: number; more: boolean } {
-    if (idleExpiryMs === false) return { expired: 0, more: false };
-    const cutoff = Date.now() - idleExpiryMs;
-    const due: Array<[string, number]> = [];
-    for (const entry of idleSince) {
-      if (entry[1] > cutoff || due.length >= limit) break;
-      due.push(entry);
-    }
-    for (const [conv, at] of due) {
-      const snapshot = dormant.get(conv);
-      dormant.delete(conv);
-      idleSince.delete(conv);
-      if (!snapshot) continue;
-      persistence?.markEnded(conv, snapshot);
-      const { workItemId, reps } = snapshot.context;
-      if (workItemId && byWorkItem.get(workItemId) === conv) byWorkItem.delete(workItemId);
-      for (const rep of Object.keys(reps)) directory.release(rep, conv);
-      counters.expiredSessions += 1;
-      log.info({ conversationIdentifier: conv, idleSince: new Date(at).toISOString() }, 'session expired: no event for sessions.idleExpiryMs');
-      emitToApp('session.ended', { type: 'session.ended', conversationIdentifier: conv, reason: 'idle expiry' });
-    }
-    return { expired: due.length, more: due.length >= limit };
-  }
-
-  function ensureSweep(): void {
-    if (sweepTimer || stopped) return;
-    const every = Math.min(hibernateAfterMs === false ? Infinity : hibernateAfterMs / 2, idleExpiryMs === false ? Infinity : idleExpiryMs / 2);
-    if (every === Infinity) return;
-    sweepTimer = setInterval(sweep, Math.max(1_000, every));
-    sweepTimer.unref?.();
-  }
-
-  function sweep(): void {
-    sweepQueued = false;
-    if (stopped) return;
-    let more = false;
-    if (hibernateAfterMs !== false) more = hibernateIdle(hibernateAfterMs, HIBERNATE_CHUNK).more;
-    if (idleExpiryMs !== false) {
-      // Sessions idle past the expiry are put to sleep first (also when sleep is off), then dropped.
-      const slept = hibernateIdle(idleExpiryMs, HIBERNATE_CHUNK).more;
-      more = expireIdle(HIBERNATE_CHUNK).more || slept || more;
-    }
-    if (more && !sweepQueued) {
-      sweepQueued = true;
-      setImmediate(sweep);
-    }
-  }
-
-  /**
-   * A saved session from another chart or layout cannot run here: finish what it left open — the
-   * one routingResult a request still owes, an AgentWork still offered, a PSR — and keep its people.
-   */
-  async function finishStale(rec: { conversationIdentifier: string; chartHash: string; snapshot: unknown }): Promise<void> {
-    const conv = rec.conversationIdentifier;
-    const snap = rec.snapshot as { context?: Record<string, any>; children?: Record<string, { snapshot?: { context?: Record<string, any> } }> };
-    const ctx = snap?.context ?? {};
-    log.error({ conversationIdentifier: conv, savedChart: rec.chartHash }, 'saved session is from another chart: finishing its pending routing requests and starting it afresh');
-    for (const child of Object.values(snap?.children ?? {})) {
-      const c = child?.snapshot?.context;
-      if (!c || typeof c.routingId !== 'string') continue;
-      // The old chart's step keys, so its journal still stops a step that went out from going twice,
-      // and repeats one whose fate is unknown with the same RequestId — as the live path does.
-      // Finishing steps: their window is long gone, so they get the clean-up budget.
-      const stepKey = (step: string) => `${conv}/${c.routingId}/${step}`;
-      const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>) => {
-        try {
-          await sendStep(what, stepKey(step), priority, 'repeat', Date.now(), run);
-        } catch {
-          // Logged by track(); nothing more can be done for a request abandoned by a chart change.
-        }
-      };
-      // A routingResult is owed if none was started, or if one was started and never answered (the
-      // chart counts it as sent when it starts, so only the journal tells these apart).
-      const reportOwed = !c.reported || (await persistence!.stepState(stepKey('routingResult'))) === 'started';
-      if (c.requested && reportOwed && typeof c.workItemId === 'string') {
-        await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
-          api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
-        );
-      }
-      if (c.workOpen && typeof c.workId === 'string') {
-        await attempt('PATCH /agentWork', 'finish', `cancel:${c.workId}`, (cc) => api.patchAgentWork({ workId: c.workId, contextType: 'Agent', status: 'Cancel' }, cc));
-      }
-      if (c.routeOpen) await attempt('DELETE /route', 'finish', 'clearRoute', (cc) => api.clearRoute({ conversationIdentifier: conv, cancelReason: 'Unknown' }, cc));
-    }
-    const actor = sessionFor(conv, {
-      ...(typeof ctx.channelAddressIdentifier === 'string' ? { channelAddressIdentifier: ctx.channelAddressIdentifier } : {}),
-      ...(typeof ctx.endUserClientId === 'string' ? { endUserClientId: ctx.endUserClientId } : {}),
-      ...(typeof ctx.workItemId === 'string' ? { workItemId: ctx.workItemId } : {}),
-    });
-    const reps = Object.values((ctx.reps ?? {}) as Record<string, { userId: string; role: string }>);
-    if (reps.length) actor.send({ type: 'PARTICIPANT_CHANGED', entry: { kind: 'ParticipantChanged', conversationIdentifier: conv, channelAddressIdentifier: String(ctx.channelAddressIdentifier ?? ''), entryId: `restored:${conv}`, entries: reps.map((r) => ({ operation: 'add' as const, participant: { appType: 'agent', subject: r.userId, role: r.role } })) } });
-    restoreCounters.finishedStale += 1;
-  }
-
-  async function restore(): Promise<void> {
-    if (!persistence) return;
-    const { current, stale } = await persistence.load();
-    // Oldest first, so idle expiry can stop at the first session still recent.
-    current.sort((a, b) => a.savedAt - b.savedAt);
-    for (const rec of current) {
-      // A session with nothing pending is restored asleep: no actor is built for it until its next
-      // event, so a restart with many idle sessions reaches the subscription (and the windows of
-      // the requests still pending) sooner.
-      if (hibernateAfterMs !== false && isIdleSnapshot(rec.snapshot)) {
-        dormant.set(rec.conversationIdentifier, rec.snapshot);
-        idleSince.set(rec.conversationIdentifier, rec.savedAt);
-        adoptRestored(rec.conversationIdentifier, rec.snapshot.context);
-        restoreCounters.restored += 1;
-        continue;
-      }
-      const actor = sessionFor(rec.conversationIdentifier, {}, rec.snapshot);
-      if (actor.getSnapshot().status === 'error') {
-        forgetLive(rec.conversationIdentifier);
-        await finishStale(rec);
-        continue;
-      }
-      adoptRestored(rec.conversationIdentifier, actor.getSnapshot().context);
-      restoreCounters.restored += 1;
-    }
-    for (const rec of stale) await finishStale(rec);
-    for (const key of await persistence.loadSeen(dedupeWindow)) {
-      const ns = key.startsWith(SEEN_PREFIX[SEEN_ENTRY]) ? SEEN_ENTRY : SEEN_EVENT;
-      recentEvents.remember(key.startsWith(SEEN_PREFIX[ns]) ? key.slice(SEEN_PREFIX[ns].length) : key, ns);
-    }
-    ensureSweep();
-    log.info({ restored: restoreCounters.restored, finishedStale: restoreCounters.finishedStale }, 'sessions restored from the store');
-  }
-
-  /**
-   * Salesforce's routing window runs from publication (CreatedDate), not from when the event reached
-   * us: after a reconnect or a restart the time already gone counts. A CreatedDate ahead of our clock
-   * (skew) is not trusted beyond now.
-   */
-  function windowStart(createdAt: number | undefined): number {
-    const now = Date.now();
-    return createdAt !== undefined && Number.isFinite(createdAt) ? Math.min(now, createdAt) : now;
-  }
-
-  function reject(error: SwitchboardError, replayId?: string): IngestResult {
-    counters.rejected += 1;
-    log.warn({ code: error.code, field: error instanceof ParseError ? error.field : undefined, replayId, error: error.message }, 'input rejected');
-    emitToApp('rejected', { error, ...(replayId ? { replayId } : {}) });
-    return { ok: false, error };
-  }
-
-  function ingest(event: PlatformEvent): IngestResult {
-    if (stopped) return reject(new StoppedError(), event?.replayId);
-    const eventId = event?.eventId;
-    if (eventId !== undefined && (typeof eventId !== 'string' || eventId.length > maxIdLength)) {
-      // Checked before dedupe: the window must never hold an oversized key.
-      return reject(new ParseError('eventId', typeof eventId === 'string' ? `an event id of ${eventId.length} characters: longer than any Salesforce id (at most ${maxIdLength})` : 'expected a string'), event?.replayId);
-    }
-    if (eventId && recentEvents.has(eventId, SEEN_EVENT)) {
-      counters.duplicates += 1;
-      return { ok: true, kind: 'duplicate', duplicate: true };
-    }
-    const parsed = parsePlatformEvent(event, parseOptions);
-    // A refused event's id is not remembered: a later, valid delivery of it must still be applied.
-    if (!parsed.ok) return reject(parsed.error, event?.replayId);
-    if (eventId) recentEvents.add(eventId, SEEN_EVENT);
-    const e = parsed.value;
-    counters.ingested += 1;
-    if (e.kind !== 'RoutingRequested' && recentEvents.seen(e.entryId, SEEN_ENTRY)) {
-      counters.duplicates += 1;
-      return { ok: true, kind: e.kind, conversationIdentifier: e.conversationIdentifier, duplicate: true };
-    }
-    const conv = e.conversationIdentifier;
-    if (startsSession(e) && !sessions.has(conv) && !dormant.has(conv) && sessions.size + dormant.size >= maxSessions) {
-      counters.ingested -= 1;
-      counters.refusedSessions += 1;
-      const what = e.kind === 'RoutingRequested' ? 'a RoutingRequested (it cannot be answered: Salesforce times it out)' : `a ${e.kind}`;
-      return reject(new LimitError('sessions.max', `${maxSessions} sessions held: ${what} for a new conversation was refused`), event?.replayId);
-    }
-    switch (e.kind) {
-      case 'RoutingRequested': {
-        if (e.refusal !== undefined) {
-          counters.refusedRequests += 1;
-          log.warn({ conversationIdentifier: conv, routingId: e.routingEventId, replayId: e.replayId, reason: e.refusal }, 'RoutingRequested cannot be routed: answering it with a failed routingResult');
-        } else if (e.routingEventIdDerived) {
-          log.warn({ conversationIdentifier: conv, routingId: e.routingEventId, replayId: e.replayId }, 'RoutingRequested without channelData.eventId: keyed by the platform event instead');
-        }
-        const actor = sessionFor(conv, {
-          ...(e.channelAddressIdentifier ? { channelAddressIdentifier: e.channelAddressIdentifier } : {}),
-          ...(e.endUserClientId ? { endUserClientId: e.endUserClientId } : {}),
-          ...(e.workRecordId ? { workItemId: e.workRecordId } : {}),
-        });
-        actor.send({ type: 'ROUTING_REQUESTED', request: e, receivedAt: windowStart(event.createdAt) });
-        indexWorkItem(actor, conv);
-        break;
-      }
-      case 'ParticipantChanged':
-        sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier }).send({ type: 'PARTICIPANT_CHANGED', entry: e });
-        break;
-      case 'SessionStatusChanged': {
-        const known = liveSession(conv);
-        if (!known && (e.sessionStatus === 'Ended' || e.sessionStatus === 'Error')) break;
-        const actor = known ?? sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier, workItemId: e.sessionId });
-        actor.send({ type: 'SESSION_STATUS_CHANGED', entry: e });
-        if (sessions.has(conv)) indexWorkItem(actor, conv);
-        break;
-      }
-      case 'RoutingResult': {
-        const actor = liveSession(conv);
-        if (!actor) {
-          counters.unroutable += 1;
-          log.info({ conversationIdentifier: conv, replayId: e.replayId, failureType: e.failureType }, 'RoutingResult for a conversation this switchboard does not hold');
-          break;
-        }
-        actor.send({ type: 'ROUTING_RESULT', entry: e });
-        break;
-      }
-      case 'Message':
-      case 'MessageUpdated':
-        emitToApp('message', e);
-        break;
-      case 'RoutingWorkResult':
-      case 'OtherEntry':
-        emitToApp('entry', e);
-        break;
-    }
-    return { ok: true, kind: e.kind, conversationIdentifier: conv };
-  }
-
-  function agentWork(raw: unknown): IngestResult {
-    if (stopped) return reject(new StoppedError());
-    const parsed = parseAgentWorkEvent(raw);
-    if (!parsed.ok) return reject(parsed.error);
-    const w: AgentWorkEvent = parsed.value;
-    const conv = byWorkItem.get(toId15(w.workItemId));
-    const actor = conv ? liveSession(conv) : undefined;
-    if (!actor || !conv) {
-      counters.unroutable += 1;
-      log.warn({ workId: w.workId, workItemId: w.workItemId, workEvent: w.workEvent }, 'agent work for a MessagingSession this switchboard does not hold');
-      return { ok: true, kind: 'AgentWork', matched: false };
-    }
-    counters.ingested += 1;
-    actor.send({ type: 'AGENT_WORK', event: w });
-    return { ok: true, kind: 'AgentWork', conversationIdentifier: conv };
-  }
-
-  async function startConversation(req: StartConversationRequest) {
-    if (stopped) throw new StoppedError();
-    checkStartConversation(req, maxIdLength);
-    if (sessions.size + dormant.size >= maxSessions) {
-      counters.refusedSessions += 1;
-      throw new LimitError('sessions.max', `${maxSessions} sessions held: no new conversation is started`);
-    }
-    const key = `interaction/${randomUUID()}`;
-    const res = await track('POST /interactions', key, () =>
-      api.postInteraction({ to: req.to, from: req.from, interaction: { kind: 'text', text: req.text } }, { key, priority: 'start' }),
-    );
-    const conv = res.conversationIdentifier;
-    const workItemId = res.workItemIds[0];
-    const actor = sessionFor(conv, { channelAddressIdentifier: req.to, endUserClientId: req.from, ...(workItemId ? { workItemId } : {}) });
-    const ctx = actor.getSnapshot().context;
-    // A conversation already with a rep or already being routed needs no new initial routing.
-    if (Object.keys(ctx.reps).length === 0 && Object.keys(ctx.routings).length === 0) {
-      actor.send({
-        type: 'START_ROUTING',
-        target: req.target ?? { kind: 'channelDefault' },
-        ...(options.consentStatus
-          ? { consent: { endUserClientId: req.from, channelAddressIdentifier: req.to, consentStatus: options.consentStatus } }
-          : {}),
-      });
-    }
-    indexWorkItem(actor, conv);
-    // The app is told routing has started only once that is durable: a crash right after this
-    // answer must not lose the routing.
-    await persistence?.commit();
-    return { conversationIdentifier: conv, ...(workItemId ? { workItemId: toId15(workItemId) } : {}) };
-  }
-
-  function getContacts(conversationIdentifier: string | undefined, requestedList: ContactListType, requestedFilter?: { contains?: string; limit?: number; offset?: number }): Contact[] {
-    const { listType, filter } = checkGetContacts(conversationIdentifier, requestedList, requestedFilter, maxIdLength);
-    const ctx = conversationIdentifier ? peek(conversationIdentifier)?.context : undefined;
-    return directory.contacts({
-      listType,
-      present: ctx ? Object.keys(ctx.reps) : [],
-      capReached: ctx ? occupiedSeats(ctx) >= ctx.settings.participantCap : false,
-      ...filter,
-    });
-  }
-
-  async function settled(): Promise<void> {
-    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-  }
+  const restoreCounters = { restored: 0, finishedStale: 0 };
+  client?.on('breaker', (change) => events.emit('breaker', change));
+  const subscription = subscribe(options, (event) => intake.ingest(event), { tokens, persistence, events, log });
 
   return {
     async start() {
       if (stopped) throw new StoppedError();
-      await restore();
-      await intake?.start();
+      if (persistence) {
+        const rememberSeen = (keys: string[]) => intake.rememberSeen(keys);
+        await restoreSessions({ persistence, registry, runner, api, log, restoreAsleep: limits.hibernateAfterMs !== false, rememberSeen, dedupeWindow: limits.dedupeWindow }, restoreCounters);
+      }
+      await subscription?.start();
     },
-    ingest,
-    agentWork,
-    startConversation,
-    getContacts,
+    ingest: (event) => intake.ingest(event),
+    agentWork: (event) => intake.agentWork(event),
+    startConversation: (req) => intake.startConversation(req),
+    getContacts: (conv, listType, filter) => contactsFor(directory, typeof conv === 'string' ? registry.peek(conv) : undefined, conv, listType, filter, maxIdLength),
     directory,
-    on(event, listener) {
-      checkListener(event, listener, SWITCHBOARD_EVENTS);
-      let set = listeners.get(event);
-      if (!set) listeners.set(event, (set = new Set()));
-      set.add(listener as (e: never) => void);
-      return () => set!.delete(listener as (e: never) => void);
-    },
+    on: (event, listener) => events.on(event, listener),
     session(conversationIdentifier) {
       checkConversationId(conversationIdentifier, maxIdLength);
-      const snapshot = peek(conversationIdentifier);
+      const snapshot = registry.peek(conversationIdentifier);
       return snapshot ? viewOf(snapshot) : undefined;
     },
-    sessions: () => [...[...sessions.values()].map((a) => viewOf(a.getSnapshot())), ...[...dormant.values()].map(viewOf)],
-    stats() {
-      let pendingRoutings = 0;
-      for (const a of sessions.values()) pendingRoutings += Object.keys(a.getSnapshot().context.routings).length;
-      return {
-        sessions: sessions.size + dormant.size,
-        hibernated: dormant.size,
-        wakes,
-        pendingRoutings,
-        inFlightEffects: inFlight.size,
-        ...counters,
-        ...(client ? { interactions: client.stats() } : {}),
-        ...(intake ? { pubsub: intake.stats() } : {}),
-        ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps } } : {}),
-      };
-    },
-    settled,
+    sessions: () => registry.all().map(viewOf),
+    stats: () => ({
+      sessions: registry.size,
+      hibernated: registry.asleep,
+      wakes: registry.wakes,
+      expiredSessions: registry.expired,
+      pendingRoutings: registry.pendingRoutings(),
+      inFlightEffects: runner.inFlight,
+      abandonedOffersCancelled: runner.abandonedOffersCancelled,
+      ...intake.counters,
+      ...(client ? { interactions: client.stats() } : {}),
+      ...(subscription ? { pubsub: subscription.stats() } : {}),
+      ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps } } : {}),
+    }),
+    settled: () => runner.settled(),
     hibernate(hibernateOptions) {
       const { idleForMs } = checkOptions('options', hibernateOptions) as { idleForMs?: number };
       checkDuration('options.idleForMs', idleForMs);
       if (stopped) return 0;
-      return hibernateIdle(idleForMs ?? (hibernateAfterMs === false ? 0 : hibernateAfterMs), Infinity).slept;
+      return registry.hibernate(idleForMs ?? (limits.hibernateAfterMs === false ? 0 : limits.hibernateAfterMs)).slept;
     },
     async stop(stopOptions) {
       const { drainMs = 5_000 } = checkOptions('options', stopOptions) as { drainMs?: number };
@@ -1103,23 +107,18 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       if (stopped) return;
       // The subscription stops first and drains its events into the sessions, so the stored cursor
       // covers everything handled; only then does intake close.
-      await intake?.stop();
+      await subscription?.stop();
       stopped = true;
-      clearInterval(sweepTimer);
+      registry.stopSweeping();
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
+      await Promise.race([runner.settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
       // The last changes reach the store before the actors stop.
       await persistence?.close();
-      if (options.store && 'path' in options.store) await store?.close();
-      for (const actor of sessions.values()) actor.stop();
-      sessions.clear();
-      dormant.clear();
-      idleSince.clear();
-      lastBusy.clear();
-      byWorkItem.clear();
+      if (ownsStore) await store?.close();
+      registry.close();
       await client?.close();
-      log.info({ inFlight: inFlight.size }, 'switchboard stopped');
+      log.info({ inFlight: runner.inFlight }, 'switchboard stopped');
     },
   };
 }
