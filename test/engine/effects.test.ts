@@ -1,0 +1,78 @@
+// The step runner alone: RequestIds from step keys, deadlines by priority, the journal, and the
+// POST /agentWork whose answer comes after its window.
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { stableRequestId } from '../../src/domain/ids.js';
+import { StepRunner } from '../../src/engine/effects.js';
+import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
+import { createMemorySessionStore } from '../../src/io/store/index.js';
+import { CLEANUP_BUDGET_MS } from '../../src/machines/routing.js';
+import { Persistence } from '../../src/persistence.js';
+
+const log = pino({ level: 'silent' });
+
+function runner(withStore = false) {
+  const api = createRecordingInteractionService();
+  const store = createMemorySessionStore();
+  const persistence = withStore ? new Persistence(store, log, () => undefined) : undefined;
+  const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false });
+  return { api, r, persistence };
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe('StepRunner', () => {
+  it('derives the RequestId from the step key; start steps keep the window, finish steps get the clean-up budget', async () => {
+    const { api, r } = runner();
+    const windowEnd = Date.now() + 1_000;
+    await r.sendStep('POST /route', 'c1/r1/route', 'start', 'repeat', windowEnd, (ctx) => api.createRoute({ conversationIdentifier: 'c1', routingType: 'Transfer' }, ctx));
+    await r.sendStep('DELETE /route', 'c1/r1/clearRoute', 'finish', 'repeat', windowEnd, (ctx) => api.clearRoute({ conversationIdentifier: 'c1', cancelReason: 'Unknown' }, ctx));
+    const [route, clear] = api.calls;
+    expect(route!.ctx).toMatchObject({ requestId: stableRequestId('c1/r1/route'), deadlineAt: windowEnd, priority: 'start' });
+    expect(clear!.ctx.requestId).toBe(stableRequestId('c1/r1/clearRoute'));
+    expect(clear!.ctx.deadlineAt).toBeGreaterThanOrEqual(Date.now() + CLEANUP_BUDGET_MS - 1);
+  });
+
+  it('with a store, a step journaled done is answered from the journal, not sent again', async () => {
+    const { api, r } = runner(true);
+    const send = (ctx: Parameters<typeof api.createRoute>[1]) => api.createRoute({ conversationIdentifier: 'c2', routingType: 'Transfer' }, ctx);
+    const first = await r.sendStep('POST /route', 'c2/r/route', 'start', 'repeat', Date.now() + 5_000, send);
+    const again = await r.sendStep('POST /route', 'c2/r/route', 'start', 'repeat', Date.now() + 5_000, send);
+    expect(api.callsTo('POST /route')).toHaveLength(1);
+    expect(again).toEqual(first);
+  });
+
+  it('settled() waits for every call in flight', async () => {
+    const { api, r } = runner();
+    let answer!: () => void;
+    api.respond('PATCH /consent', () => new Promise<void>((res) => (answer = res)));
+    const step = r.sendStep('PATCH /consent', 'c3/r/consent', 'start', 'repeat', Date.now() + 5_000, (ctx) => api.patchConsent({ endUserClientId: 'u', channelAddressIdentifier: 'a', consentStatus: 'OptedIn' }, ctx));
+    let done = false;
+    const settled = r.settled().then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(r.inFlight).toBe(1);
+    expect(done).toBe(false);
+    answer();
+    await step;
+    await settled;
+    expect(done).toBe(true);
+  });
+
+  it('an offer answered after its window: the chart is told SB_DEADLINE, and the AgentWork is cancelled under the chart\'s own step key', async () => {
+    const { api, r } = runner();
+    api.respond('POST /agentWork', () => new Promise((res) => setTimeout(() => res({ agentWorkId: '0Bz0000000LATE1' }), 3_000)));
+    const windowEnd = Date.now() + 1_000;
+    const chart = r.offer({ key: 'c4/r9/agentWork:1:005000000000A01', deadlineAt: windowEnd, request: { userId: '005000000000A01', workItemId: '0Mw000000000001' } });
+    const told = chart.then(() => 'answered', (err: { code?: string }) => err.code);
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(await told).toBe('SB_DEADLINE');
+    expect(api.callsTo('PATCH /agentWork')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    await r.settled();
+    const [cancel] = api.callsTo('PATCH /agentWork');
+    expect(cancel!.body).toEqual({ workId: '0Bz0000000LATE1', contextType: 'Agent', status: 'Cancel' });
+    expect(cancel!.ctx.requestId).toBe(stableRequestId('c4/r9/cancel:0Bz0000000LATE1'));
+    expect(r.abandonedOffersCancelled).toBe(1);
+  });
+});
