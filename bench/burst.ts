@@ -22,7 +22,7 @@ import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { InteractionService, PickRep } from '../src/domain/ports.js';
 import type { SandboxRep } from '../src/sandbox/index.js';
-import { BENCH_QUEUE, openSandboxHost, pct, rigSwitchboard, startRig, waitUntil, type AuditCounts, type SandboxHost } from './latency.js';
+import { BENCH_QUEUE, openSandboxHost, pct, rigSwitchboard, startRig, waitUntil, type AuditCounts, type SandboxHost } from './sandbox-host.js';
 import { fixed, forceGc, int, log, mmm, sleep, stats, summary, table, type BenchOptions, type BenchResult, type Stats } from './lib.js';
 
 const ORG_LIMIT = 2_000;

@@ -47,7 +47,7 @@ describe('StepRunner', () => {
     const { api, r } = runner();
     let answer!: () => void;
     api.respond('PATCH /consent', () => new Promise<void>((res) => (answer = res)));
-    const step = r.sendStep('PATCH /consent', 'c3/r/consent', 'start', 'repeat', Date.now() + 5_000, (ctx) => api.patchConsent({ endUserClientId: 'u', channelAddressIdentifier: 'a', consentStatus: 'OptedIn' }, ctx));
+    const step = r.sendStep('PATCH /consent', 'c3/r/consent', 'start', 'repeat', Date.now() + 5_000, (ctx) => api.patchConsent({ endUserClientId: 'u', channelAddressIdentifier: 'a', consentStatus: 'ExplicitlyOptedIn' }, ctx));
     let done = false;
     const settled = r.settled().then(() => (done = true));
     await vi.advanceTimersByTimeAsync(10);
