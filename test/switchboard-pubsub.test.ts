@@ -90,3 +90,56 @@ describe('a switchboard subscribed to the platform event', () => {
     expect(sb.stats()).toMatchObject({ rejected: 1, pubsub: { decodeErrors: 1 } });
   });
 });
+
+describe('start()', () => {
+  function wireWith(overrides: Record<string, unknown>) {
+    return createSwitchboard({
+      interactions: createRecordingInteractionService(),
+      logger: pino({ level: 'silent' }),
+      pubsub: {
+        endpoint: server!.address,
+        topic: server!.topic,
+        payloadField: 'sb__Payload__c',
+        typeField: 'sb__EventType__c',
+        insecure: true,
+        auth: { instanceUrl: 'https://sandbox.my.salesforce.com', tenantId: '00DSB000000CCCC', getToken: async () => 'sandbox-token' },
+        ...overrides,
+      },
+    });
+  }
+
+  it('resolves once subscribed: an event published right after it, from LATEST with no cursor, is delivered', async () => {
+    server = await startPubSubServer();
+    for (let round = 0; round < 5; round++) {
+      const board = wireWith({ replayPreset: 'LATEST' });
+      await board.start();
+      const conv = newConversation();
+      server.publish('Interaction', participantChanged(conv, [{ operation: 'add', userId: REPS[0] }]).payload);
+      await until(() => board.stats().ingested === 1);
+      expect(board.session(conv.conversationIdentifier)!.reps.map((r) => r.userId)).toEqual([REPS[0]]);
+      await board.stop();
+    }
+  });
+
+  it('fails with SB_CONFIG naming the schema\'s fields when payloadField or typeField is not one of them', async () => {
+    server = await startPubSubServer();
+    sb = wireWith({ payloadField: 'sb__Body__c' });
+    const err = await sb.start().then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'SB_CONFIG' });
+    expect((err as Error).message).toContain("pubsub.payloadField 'sb__Body__c' is not a field");
+    expect((err as Error).message).toContain('sb__Payload__c');
+    expect((err as Error).message).toContain('sb__EventType__c');
+  });
+
+  it('rejects when the stream is not subscribed in time, saying so', async () => {
+    server = await startPubSubServer();
+    // GetTopic and GetSchema get a good token; every Subscribe after them is refused as
+    // unauthenticated, and the subscription backs off and tries again.
+    let calls = 0;
+    const getToken = async () => (++calls <= 2 ? 'sandbox-token' : 'revoked-token');
+    sb = wireWith({ subscribeTimeoutMs: 1_500, backoff: { initialMs: 200, maxMs: 400, jitter: 0 }, auth: { instanceUrl: 'https://sandbox.my.salesforce.com', tenantId: '00DSB000000CCCC', getToken } });
+    const err = await sb.start().then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'SB_PUBSUB_STREAM' });
+    expect((err as Error).message).toMatch(/not subscribed .* within 1500 ms/);
+  });
+});

@@ -469,11 +469,17 @@ export async function startPubSubServer(options: PubSubServerOptions = {}): Prom
       closeStream(s, 'auth', statusError(grpc.status.UNAUTHENTICATED, AUTH_DETAILS));
       return undefined;
     }
-    // Response headers now: the client learns at once that the call was taken.
-    call.sendMetadata(new grpc.Metadata());
     s.keepaliveTimer = setInterval(() => keepalive(s), keepaliveIntervalMs);
     armIdle(s);
     return s;
+  }
+
+  /**
+   * Response headers once the first FetchRequest fixed the stream's position: a client that waits
+   * for them knows that anything published from then on reaches it, also from LATEST.
+   */
+  function acknowledge(s: Stream): void {
+    s.call.sendMetadata(new grpc.Metadata());
   }
 
   function subscribe(call: grpc.ServerDuplexStream<FetchRequest, FetchResponse>): void {
@@ -495,6 +501,7 @@ export async function startPubSubServer(options: PubSubServerOptions = {}): Prom
         }
         s.position = start;
         s.started = true;
+        acknowledge(s);
       } else if (req.topic_name && req.topic_name !== topic) {
         closeStream(s, 'invalid', statusError(grpc.status.INVALID_ARGUMENT, 'topic_name must match the first FetchRequest'));
         return;
@@ -526,6 +533,7 @@ export async function startPubSubServer(options: PubSubServerOptions = {}): Prom
         const start = sub.committed ? startPosition('CUSTOM', sub.committed) : sub.replayPreset === 'EARLIEST' ? 0 : log.length;
         s.position = typeof start === 'number' ? start : 0;
         s.started = true;
+        acknowledge(s);
       }
       const commit = req.commit_replay_id_request;
       if (commit && commit.replay_id && commit.replay_id.length > 0) {

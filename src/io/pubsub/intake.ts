@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { createActor, fromPromise, type ActorRefFrom, type SnapshotFrom, type StateValue } from 'xstate';
-import { describeError, StoppedError } from '../../domain/errors.js';
+import { ConfigError, describeError, StoppedError } from '../../domain/errors.js';
 import type { PlatformEvent } from '../../domain/events.js';
 import { subscriptionMachine, type CloseOutcome, type SubscriptionEmitted, type SubscriptionInput } from '../../machines/subscription.js';
 import { createEventCodec } from './codec.js';
@@ -101,6 +101,18 @@ export function describeSubscriptionState(value: StateValue): string {
     return path.join('.');
   }
   return Object.keys(value)[0] ?? 'unknown';
+}
+
+/** The CCD's payload and type fields must be fields of the topic's schema (SB_CONFIG names those it has). */
+function checkFields(type: { fields?: ReadonlyArray<{ name: string }> }, topic: string, names: { payloadField: string; typeField: string }): void {
+  const fields = (type.fields ?? []).map((f) => f.name);
+  if (fields.length === 0) return;
+  const missing = (['payloadField', 'typeField'] as const).filter((k) => !fields.includes(names[k]));
+  if (missing.length === 0) return;
+  const custom = fields.filter((f) => f.endsWith('__c'));
+  throw new ConfigError(
+    `${missing.map((k) => `pubsub.${k} '${names[k]}'`).join(' and ')} ${missing.length > 1 ? 'are not fields' : 'is not a field'} of ${topic}; its schema has ${(custom.length ? custom : fields).join(', ')} (the CCD's CustomEventPayloadField and CustomEventTypeField)`,
+  );
 }
 
 type Listeners = { [K in keyof PubSubIntakeEvents]: Set<(e: PubSubIntakeEvents[K]) => void> };
@@ -237,6 +249,39 @@ export function createPubSubIntake(options: PubSubIntakeOptions): PubSubIntake {
     }
   }
 
+  /**
+   * Resolves once the stream is subscribed — Salesforce took the Subscribe call and our first
+   * FetchRequest with it — so an event published after start() returns is delivered, also from
+   * LATEST. Rejects when the subscription gives up, or after `timeoutMs` (it keeps trying).
+   */
+  function untilSubscribed(a: ActorRefFrom<typeof subscriptionMachine>, timeoutMs: number, lastError: () => string | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sub.unsubscribe();
+        reject(new PubSubStreamError(grpc.status.DEADLINE_EXCEEDED, `not subscribed to ${o.topic} within ${timeoutMs} ms${lastError() ? ` (last: ${lastError()})` : ''}; the subscription keeps trying`));
+      }, timeoutMs);
+      timer.unref?.();
+      const sub = a.subscribe({
+        next(snapshot) {
+          const state = describeSubscriptionState(snapshot.value);
+          if (state.startsWith('subscribed')) {
+            clearTimeout(timer);
+            sub.unsubscribe();
+            resolve();
+          } else if (snapshot.status !== 'active') {
+            clearTimeout(timer);
+            sub.unsubscribe();
+            reject(new PubSubStreamError(grpc.status.CANCELLED, `the subscription to ${o.topic} ended before it was established (${state})`));
+          }
+        },
+        error(err) {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
+    });
+  }
+
   let startPromise: Promise<void> | undefined;
   let stopPromise: Promise<void> | undefined;
 
@@ -248,7 +293,10 @@ export function createPubSubIntake(options: PubSubIntakeOptions): PubSubIntake {
     // Warm the current schema so the first event decodes without a round trip; a failure here is
     // not fatal, the pipeline retries per event.
     if (topic.schema_id) {
-      await codec.typeFor(topic.schema_id).catch((err: unknown) => log.warn({ err: describeError(err) }, 'pubsub schema warm-up failed'));
+      const type = await codec.typeFor(topic.schema_id).catch((err: unknown) => void log.warn({ err: describeError(err) }, 'pubsub schema warm-up failed'));
+      // The CCD's field names are known now: a wrong one would skip every event as undecodable
+      // while the cursor moves on, so it stops start() instead.
+      if (type) checkFields(type as unknown as { fields?: ReadonlyArray<{ name: string }> }, o.topic, { payloadField: o.payloadField, typeField: o.typeField });
     }
     if (stopPromise) throw new StoppedError();
 
@@ -301,7 +349,9 @@ export function createPubSubIntake(options: PubSubIntakeOptions): PubSubIntake {
       },
     });
     a.on('*', (e) => onEmitted(e as SubscriptionEmitted));
+    const subscribed = untilSubscribed(a, o.subscribeTimeoutMs, () => lastError);
     a.start();
+    await subscribed;
   }
 
   async function stop(): Promise<void> {

@@ -66,6 +66,11 @@ export interface PubSubIntakeOptions {
   rpcDeadlineMs?: number;
   /** How long stop() waits for in-flight handling. Default 30 s. */
   drainTimeoutMs?: number;
+  /**
+   * How long start() waits for the stream to be subscribed before it rejects (the subscription
+   * keeps trying in the background). Default 30 s.
+   */
+  subscribeTimeoutMs?: number;
 }
 
 export interface ResolvedIntakeOptions extends PubSubIntakeOptions {
@@ -79,6 +84,7 @@ export interface ResolvedIntakeOptions extends PubSubIntakeOptions {
   dedupeWindow: number;
   commitEvery: number;
   drainTimeoutMs: number;
+  subscribeTimeoutMs: number;
 }
 
 const PRESETS = new Set(['LATEST', 'EARLIEST']);
@@ -123,5 +129,6 @@ export function resolveIntakeOptions(o: PubSubIntakeOptions): ResolvedIntakeOpti
     dedupeWindow: positiveInt('dedupeWindow', o.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW),
     commitEvery: positiveInt('commitEvery', o.commitEvery ?? Math.max(1, Math.floor(batchSize / 2))),
     drainTimeoutMs: positiveInt('drainTimeoutMs', o.drainTimeoutMs ?? 30_000),
+    subscribeTimeoutMs: positiveInt('subscribeTimeoutMs', o.subscribeTimeoutMs ?? 30_000),
   };
 }
