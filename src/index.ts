@@ -37,6 +37,14 @@ export {
   isApiError,
   type ApiErrorKind,
 } from './domain/errors.js';
+export {
+  PubSubDecodeError,
+  PubSubRpcError,
+  PubSubTopicError,
+  PubSubStreamError,
+  PubSubReplayRejectedError,
+  PubSubHandlerError,
+} from './io/pubsub/errors.js';
 export { parsePlatformEvent, parseAgentWorkEvent, type ParseResult, type ParseOptions } from './domain/parse.js';
 export { toId15, isSalesforceId } from './domain/ids.js';
 export type * from './domain/events.js';
