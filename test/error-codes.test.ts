@@ -9,6 +9,10 @@ import * as api from '../src/index.js';
 import { AuthError, ConfigError, createSwitchboard, createInteractionClient, createJwtBearerTokenProvider, createPubSubIntake, pubSubAuthFromTokenProvider, SwitchboardError, toId15 } from '../src/index.js';
 import { startSandbox, type Sandbox } from '../src/sandbox/index.js';
 import { finish } from './io/client-fixture.js';
+import { errorFromResponse } from '../src/io/interaction-api/errors.js';
+import { newConversation, routingRequested, sessionStatusChanged } from '../src/testing.js';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -60,6 +64,59 @@ describe('docs/errors.md and the public surface', () => {
     expect(new api.PubSubHandlerError('00', undefined, new Error('x'))).toMatchObject({ code: 'SB_PUBSUB_HANDLER' });
     expect(new api.PubSubDecodeError('x', { replayId: '00' })).toMatchObject({ code: 'SB_PUBSUB_DECODE' });
     expect(new api.NotProvidedError('routeExternally')).toMatchObject({ code: 'SB_NOT_PROVIDED' });
+  });
+});
+
+describe('Interaction Service failures: one code per kind', () => {
+  it.each([
+    [503, undefined, 'SB_API_RETRYABLE'],
+    [400, 10094, 'SB_API_RETRYABLE'],
+    [400, 10075, 'SB_API_CAPABILITY'],
+    [400, 15109, 'SB_API_ALREADY_DONE'],
+    [401, 10004, 'SB_API_AUTH'],
+    [400, 10032, 'SB_API_TERMINAL'],
+  ])('HTTP %i with code %s is %s', (status, apiCode, code) => {
+    const err = errorFromResponse({ status, headers: {}, failure: apiCode === undefined ? {} : { apiCode } }, { endpoint: 'POST /route', requestId: 'r' });
+    expect(err).toBeInstanceOf(api.InteractionApiError);
+    expect(err.code).toBe(code);
+  });
+
+  it('an external transfer without routeExternally fails the request with SB_NOT_PROVIDED', async () => {
+    const sb = createSwitchboard({ interactions: api.createRecordingInteractionService(), logger: silent });
+    const finished = new Promise<{ outcome: string; message?: string }>((resolve) => sb.on('routing.finished', (e) => resolve(e.output)));
+    const conv = newConversation();
+    sb.ingest(sessionStatusChanged(conv, '0Mw000000000777AAA', 'Active'));
+    sb.ingest(routingRequested(conv, 'Transfer', { externalContactId: 'EXT-1' }));
+    const output = await finished;
+    expect(output.outcome).toBe('failed');
+    expect(output.message).toContain('SB_NOT_PROVIDED');
+    await sb.stop();
+  });
+
+  it('a call whose routing deadline has passed is SB_DEADLINE and is not sent', async () => {
+    const client = createInteractionClient({
+      scrtUrl: `http://127.0.0.1:${await closedPort()}`,
+      orgId: '00Dxx0000001234',
+      authorizationContext: 'Partner1_Chat',
+      tokens: api.createStaticTokenProvider(() => 'token'),
+      logger: silent,
+    });
+    const err = await client
+      .reportRoutingResult({ conversationIdentifier: 'c', workItemId: '0MwSB000000AAAA', success: true, externallyRouted: false }, { ...finish, deadlineAt: Date.now() - 1 })
+      .then(() => undefined, (e: unknown) => e as SwitchboardError);
+    expect(err).toBeInstanceOf(api.DeadlineExceededError);
+    expect(err?.code).toBe('SB_DEADLINE');
+    expect(client.stats().requests).toBe(0);
+    await client.close();
+  });
+
+  it('every code in docs/errors.md is asserted by some test', () => {
+    const files = (function walk(dir: string): string[] {
+      return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith('.ts') ? [join(dir, n)] : []));
+    })(new URL('.', import.meta.url).pathname);
+    const tests = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+    const codes = [...new Set([...doc.matchAll(/`(SB_[A-Z_]+)`/g)].map((m) => m[1]!))];
+    expect(codes.filter((c) => !tests.includes(`'${c}'`))).toEqual([]);
   });
 });
 
