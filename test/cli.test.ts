@@ -1,6 +1,7 @@
 // The CLI as a user meets it: real child processes, real ports.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { Writable } from 'node:stream';
@@ -26,6 +27,14 @@ function capture() {
   let text = '';
   const out = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
   return { out, text: () => text };
+}
+
+async function until(check: () => boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 let blocker: Server | undefined;
@@ -89,6 +98,13 @@ describe('demo --inspect', () => {
     const page = await fetch(url);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('stately.ai/inspect');
+    // A viewer that connects late still gets the session actors' inspection events.
+    const { WebSocket } = createRequire(createRequire(import.meta.url).resolve('@statelyai/inspect'))('ws') as { WebSocket: new (url: string) => { on(e: string, l: (d: unknown) => void): void; close(): void } };
+    const viewer = new WebSocket(url.replace('http:', 'ws:'));
+    const received: string[] = [];
+    viewer.on('message', (d) => received.push(String(d)));
+    await until(() => received.some((m) => m.includes('@xstate.')));
+    viewer.close();
     const port = Number(new URL(url).port);
     const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
     if (external) await expect(fetch(`http://${external.address}:${port}`)).rejects.toThrow();
