@@ -1,4 +1,6 @@
-// The public surface of Switchboard. Nothing outside this file is public.
+// The public surface of Switchboard. Nothing outside this file is public, except the two subpath
+// entries for tests and development: switchboard-ccaas/sandbox (src/sandbox-entry.ts) and
+// switchboard-ccaas/testing (src/testing.ts).
 export {
   createSwitchboard,
   DEFAULT_PLATFORM_PARTICIPANT_CAP,

@@ -7,7 +7,7 @@
 // peer @statelyai/inspect, so a test can see what an install without it does.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -85,6 +85,12 @@ export function installedPackage(): Promise<InstalledPackage> {
         mkdirSync(lock);
         mine = true;
       } catch {
+        // A lock left by a run that was killed mid-build: a build takes well under this.
+        try {
+          if (Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+        } catch {
+          // gone meanwhile
+        }
         if (Date.now() > deadline) throw new Error(`timed out waiting for another build of the package (${lock})`);
         await sleep(250);
         continue;
@@ -97,7 +103,7 @@ export function installedPackage(): Promise<InstalledPackage> {
           writeFileSync(ready, new Date().toISOString());
         }
       } finally {
-        if (mine) (await import('node:fs')).rmSync(lock, { recursive: true, force: true });
+        if (mine) rmSync(lock, { recursive: true, force: true });
       }
     }
     return {
