@@ -9,21 +9,23 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { installedPackage } from './support/package.js';
 
-function blocks(doc: string): Map<string, string> {
+/** ```ts blocks whose first line is `// file: NAME` (run) or `// check: NAME` (type-checked only). */
+function blocks(doc: string, kind: 'file' | 'check' = 'file'): Map<string, string> {
   const text = readFileSync(new URL(`../docs/${doc}`, import.meta.url), 'utf8');
   const out = new Map<string, string>();
-  for (const m of text.matchAll(/```ts\n(\/\/ file: ([\w.-]+)\n[\s\S]*?)```/g)) out.set(m[2]!, m[1]!);
+  for (const m of text.matchAll(new RegExp(`\`\`\`ts\\n(// ${kind}: ([\\w.-]+)\\n[\\s\\S]*?)\`\`\``, 'g'))) out.set(m[2]!, m[1]!);
   return out;
 }
 
 const guide = blocks('testing-your-integration.md');
 const setup = blocks('real-org-setup.md');
+const checked = new Map([...blocks('testing-your-integration.md', 'check'), ...blocks('real-org-setup.md', 'check')]);
 
 let project: string;
 beforeAll(async () => {
   const pkg = await installedPackage();
   project = mkdtempSync(join(pkg.consumer, 'guide-'));
-  for (const [name, code] of [...guide, ...setup]) writeFileSync(join(project, name), code);
+  for (const [name, code] of [...guide, ...setup, ...checked]) writeFileSync(join(project, name), code);
 }, 240_000);
 
 function nodeTest(files: string[]): Promise<{ code: number | null; output: string }> {
@@ -45,6 +47,25 @@ function expectPassed(result: { code: number | null; output: string }, tests: nu
   expect(result.output).toMatch(/# fail 0\b/);
   expect(result.code, result.output).toBe(0);
 }
+
+describe('the guides\' code', () => {
+  it('type-checks with strict tsc against the installed package\'s types', async () => {
+    expect(checked.has('wire-it-together.ts')).toBe(true);
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] }, include: ['*.ts'] }),
+    );
+    const tsc = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(project, '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      child.on('close', (code) => resolve({ code, output }));
+    });
+    expect(tsc.output).toBe('');
+    expect(tsc.code).toBe(0);
+  });
+});
 
 describe('docs/testing-your-integration.md', () => {
   it('shows the three runnable files it promises', () => {
