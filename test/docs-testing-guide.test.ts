@@ -4,9 +4,9 @@
 // in-process sandbox, the CLI sandbox in a child process, unit tests with the recording service,
 // and the agent-work relay endpoint against a real switchboard.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installedPackage } from './support/package.js';
 
 /** ```ts blocks whose first line is `// file: NAME` (run) or `// check: NAME` (type-checked only). */
@@ -27,6 +27,9 @@ beforeAll(async () => {
   project = mkdtempSync(join(pkg.consumer, 'guide-'));
   for (const [name, code] of [...guide, ...setup, ...checked]) writeFileSync(join(project, name), code);
 }, 240_000);
+afterAll(() => {
+  if (project) rmSync(project, { recursive: true, force: true });
+});
 
 function nodeTest(files: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {

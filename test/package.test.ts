@@ -2,11 +2,11 @@
 // both reach every entry, that the installed CLI runs, and that a fresh checkout's CLI runs before
 // any build. Real child processes against a real `npm pack`.
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { installedPackage, REPO, type InstalledPackage } from './support/package.js';
 
 const run = promisify(execFile);
@@ -128,6 +128,7 @@ console.log([createSwitchboard, PubSubRpcError, startSandbox, sandboxConnection,
 describe('a fresh checkout, right after npm install (no dist/)', () => {
   it('runs `npx switchboard …` from the TypeScript sources', async () => {
     const checkout = mkdtempSync(join(tmpdir(), 'switchboard-clone-'));
+    onTestFinished(() => rmSync(checkout, { recursive: true, force: true }));
     for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'proto', 'docs']) cpSync(join(REPO, f), join(checkout, f), { recursive: true });
     symlinkSync(join(REPO, 'src'), join(checkout, 'src'));
     symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));

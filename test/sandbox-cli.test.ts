@@ -2,12 +2,12 @@
 // can read, the printed token works on the sandbox's APIs, and the printed options wire a
 // switchboard. Real files, real loopback servers.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runSandboxCommand } from '../src/demo/sandbox-command.js';
 import { createInteractionClient, createStaticTokenProvider, createSwitchboard } from '../src/index.js';
 import { loadOrCreateSandboxKey, sandboxConnection, startSandbox } from '../src/sandbox-entry.js';
@@ -38,10 +38,12 @@ async function sandboxCommand(args: string[]) {
 }
 
 const silent = pino({ level: 'silent' });
+const scratch = mkdtempSync(join(tmpdir(), 'sb-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('loadOrCreateSandboxKey', () => {
   it('writes a private key (0600) on first use and returns the same key after', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'sb-key-')), 'nested', 'sandbox-key.pem');
+    const path = join(mkdtempSync(join(scratch, 'key-')), 'nested', 'sandbox-key.pem');
     const first = await loadOrCreateSandboxKey(path);
     expect(first).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -52,7 +54,7 @@ describe('loadOrCreateSandboxKey', () => {
 
 describe('switchboard sandbox --json', () => {
   it('prints a token the Interaction Service accepts and options that wire a switchboard, with the key from --key', async () => {
-    const keyPath = join(mkdtempSync(join(tmpdir(), 'sb-cli-')), 'key.pem');
+    const keyPath = join(mkdtempSync(join(scratch, 'run-')), 'key.pem');
     const run = await sandboxCommand(['--json', '--key', keyPath]);
     try {
       const printed = JSON.parse(run.text.trim()) as { options: any; token: string; endpoints: { interactionService: string }; keyPath: string };
@@ -89,7 +91,7 @@ describe('switchboard sandbox --json', () => {
   });
 
   it('without --json, prints the endpoints, the token and the options as JSON', async () => {
-    const keyPath = join(mkdtempSync(join(tmpdir(), 'sb-cli-')), 'key.pem');
+    const keyPath = join(mkdtempSync(join(scratch, 'run-')), 'key.pem');
     const run = await sandboxCommand(['--key', keyPath]);
     try {
       expect(run.text).toContain('Dev access token');
