@@ -1,4 +1,6 @@
-// The public surface of Switchboard. Nothing outside this file is public.
+// The public surface of Switchboard. Nothing outside this file is public, except the two subpath
+// entries for tests and development: switchboard-ccaas/sandbox (src/sandbox-entry.ts) and
+// switchboard-ccaas/testing (src/testing.ts).
 export {
   createSwitchboard,
   DEFAULT_PLATFORM_PARTICIPANT_CAP,
@@ -40,6 +42,14 @@ export {
   isApiError,
   type ApiErrorKind,
 } from './domain/errors.js';
+export {
+  PubSubDecodeError,
+  PubSubRpcError,
+  PubSubTopicError,
+  PubSubStreamError,
+  PubSubReplayRejectedError,
+  PubSubHandlerError,
+} from './io/pubsub/errors.js';
 export { parsePlatformEvent, parseAgentWorkEvent, type ParseResult, type ParseOptions } from './domain/parse.js';
 export { toId15, isSalesforceId } from './domain/ids.js';
 export type * from './domain/events.js';

@@ -36,6 +36,23 @@ describe('the demo', () => {
     });
   }
 
+  it("the 'decline' scenario shows a decline, then the next rep offered and accepting", async () => {
+    const c = capture();
+    expect(await runDemo({ scenario: 'decline', out: c.out, color: false })).toBe(0);
+    const text = c.text();
+    const order = ['offer to Cam', 'Cam declined the offer', 'offer to Dia', 'Conference routing routed by Dia'].map((line) => text.indexOf(line));
+    expect(order.every((at) => at >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it('explains PSR once, before the audit speaks of it', async () => {
+    const c = capture();
+    expect(await runDemo({ scenario: 'transfer', out: c.out, color: false })).toBe(0);
+    const text = c.text();
+    expect(text.match(/PendingServiceRouting/g)).toHaveLength(1);
+    expect(text.indexOf('PendingServiceRouting')).toBeLessThan(text.indexOf('no PSR left'));
+  });
+
   it('refuses an unknown scenario', async () => {
     const c = capture();
     expect(await runDemo({ scenario: 'nope', out: c.out, color: false })).toBe(2);

@@ -2,7 +2,8 @@
 // and their bodies in order. Fake timers: the 60-second window runs in milliseconds.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InteractionApiError } from '../src/domain/errors.js';
-import { participantChanged, routingRequested, routingResult, sessionStatusChanged } from '../src/sandbox/payloads.js';
+// The builders a partner's own suite gets from switchboard-ccaas/testing: used here, so they stay true.
+import { participantChanged, routingRequested, routingResult, sessionStatusChanged } from '../src/testing.js';
 import { FALLBACK_QUEUE, FLOW, harness, newConversation, QUEUE, REPS } from './support/harness.js';
 
 const SESSION_ID = '0Mw000000000777AAA';

@@ -4,6 +4,7 @@
 // org's own records and exits non-zero if any is broken.
 import { pino } from 'pino';
 import type { Writable } from 'node:stream';
+import type { DirectoryEntries } from '../directory.js';
 import type { RoutingType } from '../domain/enums.js';
 import type { InteractionService } from '../domain/ports.js';
 import { createJwtBearerTokenProvider } from '../io/auth/index.js';
@@ -12,10 +13,13 @@ import { createSwitchboard, type Switchboard } from '../switchboard.js';
 import { startSandbox } from '../sandbox/index.js';
 import type { SandboxOrg, SandboxRep } from '../sandbox/org.js';
 import type { RequestTarget } from '../sandbox/payloads.js';
+import { describeInspector, startInspectorRelay, type InspectorRelay } from './inspector.js';
 
 const QUEUE = '00G5g000001BILL';
 const FALLBACK_QUEUE = '00G5g000001TIER';
 const FLOW = '3005g000000TRIA';
+/** Cam and Dia only, Cam first: the queue where an offer is declined and the next rep is offered. */
+const ESCALATIONS = '00G5g000001ESCL';
 
 const REPS: SandboxRep[] = [
   { userId: '0055g00000AVA01', name: 'Ava', behaviour: 'accept', answerAfterMs: 300 },
@@ -26,14 +30,27 @@ const REPS: SandboxRep[] = [
 ];
 const nameOf = (userId: string) => REPS.find((r) => r.userId === userId)?.name ?? userId;
 
+/** The demo org's directory: everyone in the billing and fallback queues, Cam and Dia also in escalations. */
+export const DEMO_DIRECTORY: DirectoryEntries = {
+  reps: REPS.map((r) => ({ userId: r.userId, name: r.name, queueIds: r.name === 'Cam' || r.name === 'Dia' ? [QUEUE, FALLBACK_QUEUE, ESCALATIONS] : [QUEUE, FALLBACK_QUEUE] })),
+  queues: [
+    { queueId: QUEUE, name: 'Billing' },
+    { queueId: ESCALATIONS, name: 'Escalations' },
+  ],
+  flows: [{ flowId: FLOW, name: 'Triage' }],
+};
+export const DEMO_FALLBACK_QUEUE = FALLBACK_QUEUE;
+
 export interface DemoOptions {
   scenario?: string;
   out: Writable;
   color: boolean;
   /** Offer timeout for reps who ignore offers. */
   offerTimeoutMs?: number;
-  /** Stream the session actors to the Stately inspector through a local relay on this port. */
+  /** Stream the session actors to the Stately inspector through a local relay on this port (0: any free one). */
   inspectPort?: number;
+  /** With the inspector on, the demo keeps it up after the story until this settles (the CLI: Ctrl-C). */
+  inspectUntil?: () => Promise<unknown>;
 }
 
 interface Stage {
@@ -77,7 +94,16 @@ const STORY: Scenario['steps'] = [
 export const SCENARIOS: Scenario[] = [
   { name: 'conference', title: 'A conference, start to end', steps: STORY },
   { name: 'transfer', title: 'A transfer to a queue', steps: [{ label: 'the rep transfers to the billing queue', run: async (s) => void (await s.request('Transfer', { queueId: QUEUE })) }] },
-  { name: 'decline', title: 'An invitee declines, the next rep is offered', steps: [STORY[1]!] },
+  {
+    name: 'decline',
+    title: 'An invitee declines, the next rep is offered',
+    steps: [
+      {
+        label: 'the rep invites a colleague through the escalations queue: Cam is offered first and declines, then Dia',
+        run: async (s) => void (await s.request('Conference', { queueId: ESCALATIONS })),
+      },
+    ],
+  },
   { name: 'cancel', title: 'A cancelled invite', steps: [STORY[4]!] },
 ];
 
@@ -87,7 +113,7 @@ function paint(color: boolean) {
 }
 
 /** Wraps a service so every call is reported once it answers. */
-function tap(service: InteractionService, onCall: (endpoint: string, body: unknown, ms: number, error?: unknown) => void): InteractionService {
+function tap(service: InteractionService, onCall: (endpoint: string, body: unknown, ms: number, error?: unknown, answer?: unknown) => void): InteractionService {
   const endpoints: Record<keyof InteractionService, string> = {
     postInteraction: 'POST /interactions',
     patchConsent: 'PATCH /consent',
@@ -105,7 +131,7 @@ function tap(service: InteractionService, onCall: (endpoint: string, body: unkno
       const started = Date.now();
       try {
         const out = await (service as unknown as Record<string, (b: unknown, c: unknown) => Promise<unknown>>)[method]!(body, ctx);
-        onCall(endpoint, body, Date.now() - started);
+        onCall(endpoint, body, Date.now() - started, undefined, out);
         return out;
       } catch (err) {
         onCall(endpoint, body, Date.now() - started, err);
@@ -137,22 +163,6 @@ function describeCall(endpoint: string, body: Record<string, unknown>): string {
 
 export { REPS as DEMO_REPS };
 
-/** A local relay for the Stately inspector; the viewer page embeds the hosted inspector UI. */
-async function startInspector(port: number, out: Writable) {
-  const { createInspectorServer } = await import('@statelyai/inspect/server');
-  const { createWebSocketInspector } = await import('@statelyai/inspect');
-  const server = createInspectorServer({ port, autoOpen: false });
-  const inspector = createWebSocketInspector({ url: `ws://localhost:${port}` });
-  out.write(`Inspector: open http://localhost:${port} (the viewer UI loads from stately.ai/inspect)\n`);
-  return {
-    inspect: inspector.inspect as unknown as NonNullable<Parameters<typeof createSwitchboard>[0]['inspect']>,
-    stop() {
-      inspector.stop();
-      server.stop();
-    },
-  };
-}
-
 export async function runDemo(options: DemoOptions): Promise<number> {
   const p = paint(options.color);
   const chosen = options.scenario ? SCENARIOS.filter((s) => s.name === options.scenario) : [SCENARIOS[0]!];
@@ -160,14 +170,30 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     options.out.write(`unknown scenario '${options.scenario}'; choose one of ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
     return 2;
   }
-  const inspector = options.inspectPort ? await startInspector(options.inspectPort, options.out) : undefined;
+  let inspector: InspectorRelay | undefined;
+  if (options.inspectPort !== undefined) {
+    inspector = await startInspectorRelay(options.inspectPort);
+    describeInspector(inspector, options.out);
+  }
   let failures = 0;
   try {
     for (const scenario of chosen) failures += await play(scenario, options, p, inspector?.inspect);
+    if (inspector) {
+      // The story takes seconds; the charts are worth a longer look. Stay up until told to stop.
+      options.out.write(`\nInspector still up at ${inspector.url}: Ctrl-C to exit.\n`);
+      await (options.inspectUntil ?? untilInterrupted)();
+    }
   } finally {
-    inspector?.stop();
+    await inspector?.stop();
   }
   return failures === 0 ? 0 : 1;
+}
+
+function untilInterrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
 }
 
 async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<typeof paint>, inspect?: Parameters<typeof createSwitchboard>[0]['inspect']): Promise<number> {
@@ -183,10 +209,18 @@ async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<type
   const silent = pino({ level: 'silent' });
   const tokens = createJwtBearerTokenProvider({ loginUrl: wiring.org!.loginUrl!, ...('jwt' in wiring.auth! ? wiring.auth.jwt : ({} as never)) });
   const client = createInteractionClient({ scrtUrl: wiring.org!.scrtUrl, orgId: wiring.org!.orgId, authorizationContext: wiring.org!.authorizationContext, tokens, logger: silent });
-  const api = tap(client, (endpoint, body, ms, error) => {
+  let psrExplained = false;
+  const offeredTo = new Map<string, string>();
+  const api = tap(client, (endpoint, body, ms, error, answer) => {
+    const agentWorkId = (answer as { agentWorkId?: string } | undefined)?.agentWorkId;
+    if (endpoint === 'POST /agentWork' && agentWorkId) offeredTo.set(agentWorkId, String((body as { userId?: string }).userId));
     const budget = requestStartedAt ? p.dim(` [${((Date.now() - requestStartedAt) / 1000).toFixed(2)} s of 60 s]`) : '';
     const detail = describeCall(endpoint, body as Record<string, unknown>);
     say(`${error ? p.red('✗') : p.cyan('→')} ${p.bold(endpoint)} ${detail} ${p.dim(`${ms} ms`)}${budget}${error ? ` ${p.red(String((error as Error).message))}` : ''}`);
+    if (endpoint === 'POST /route' && !error && !psrExplained) {
+      psrExplained = true;
+      say(p.dim('  POST /route opens a PSR (PendingServiceRouting): the request Salesforce keeps open while the partner routes; a rep accepting ends it, or DELETE /route clears it'));
+    }
   });
   const sb: Switchboard = createSwitchboard({
     interactions: api,
@@ -194,16 +228,18 @@ async function play(scenario: Scenario, options: DemoOptions, p: ReturnType<type
     auth: { provider: tokens },
     pubsub: wiring.pubsub!,
     logger: silent,
-    directory: {
-      reps: REPS.map((r) => ({ userId: r.userId, name: r.name, queueIds: [QUEUE, FALLBACK_QUEUE] })),
-      queues: [{ queueId: QUEUE, name: 'Billing' }],
-      flows: [{ flowId: FLOW, name: 'Triage' }],
-    },
+    directory: DEMO_DIRECTORY,
     consentStatus: 'ExplicitlyOptedIn',
     routing: { offerTimeoutMs: options.offerTimeoutMs ?? 1_500, maxParticipantsOverride: 3, fallbackQueueId: FALLBACK_QUEUE },
     ...(inspect ? { inspect } : {}),
   });
-  sandbox.onAgentWork((e) => sb.agentWork(e));
+  sandbox.onAgentWork((e) => {
+    // What the rep's console relays; the switchboard decides what happens next.
+    const who = nameOf(offeredTo.get(e.workId) ?? '');
+    if (e.workEvent === 'DECLINED') say(`${p.red('✗')} ${who} declined the offer`);
+    else if (e.workEvent === 'ACCEPTED') say(`${p.green('✓')} ${who} accepted the offer`);
+    sb.agentWork(e);
+  });
   await sb.start();
   say(`${p.dim(`sandbox: Interaction Service ${sandbox.http.url}, Pub/Sub ${sandbox.pubsub.address}`)}`);
   sb.on('participant.joined', (e) => say(`${p.green('+')} ${nameOf(e.userId)} joined`));

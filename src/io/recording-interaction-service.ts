@@ -37,6 +37,13 @@ export interface RecordedCall {
   at: number;
   /** 'ok', or the error's message when the call failed. */
   result: 'ok' | string;
+  /**
+   * What the call answered (a copy), once it answered: e.g. `{ agentWorkId }` for POST /agentWork,
+   * so a test can accept the very offer the engine made. `undefined` for calls that answer nothing.
+   */
+  answer?: unknown;
+  /** The error the call failed with, as thrown (scripted by `failNext` or a responder). */
+  error?: unknown;
 }
 
 /** Decides a call's fate: return a value to answer with it, throw to fail it, or return undefined for the default answer. */
@@ -51,6 +58,19 @@ export interface RecordingInteractionService extends InteractionService {
   /** Fail the next `times` calls to an endpoint with this error. */
   failNext(endpoint: Endpoint, error: Error, times?: number): void;
   reset(): void;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** A copy, since the engine may keep (and a later step change) the object it was handed. */
+function copy(value: unknown): unknown {
+  try {
+    return structuredClone(value);
+  } catch {
+    return value;
+  }
 }
 
 function salesforceId(prefix: string, n: number): string {
@@ -74,9 +94,25 @@ export function createRecordingInteractionService(): RecordingInteractionService
         throw failure.error;
       }
       const scripted = responders.get(endpoint)?.(body, n);
-      return (scripted === undefined ? fallback() : scripted) as T;
+      const answer = (scripted === undefined ? fallback() : scripted) as T;
+      if (isThenable(answer)) {
+        // A responder may answer late; record the outcome when it settles, without delaying it.
+        answer.then(
+          (value) => {
+            if (value !== undefined) entry.answer = copy(value);
+          },
+          (err: unknown) => {
+            entry.result = err instanceof Error ? err.message : String(err);
+            entry.error = err;
+          },
+        );
+      } else if (answer !== undefined) {
+        entry.answer = copy(answer);
+      }
+      return answer;
     } catch (err) {
       entry.result = err instanceof Error ? err.message : String(err);
+      entry.error = err;
       throw err;
     }
   }

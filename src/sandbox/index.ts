@@ -2,7 +2,7 @@
 // the OAuth token endpoint) and its Pub/Sub API over gRPC, on loopback. `switchboardOptions()` gives
 // the settings that point a switchboard at it exactly as at a real org: got over HTTP, grpc-js over
 // gRPC, JWT bearer auth.
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { AgentWorkEvent } from '../domain/events.js';
 import type { SwitchboardOptions } from '../switchboard.js';
 import { FaultPlan } from './faults.js';
@@ -29,6 +29,11 @@ export interface SandboxOptions {
   httpPort?: number;
   /** Port of the gRPC server (0: any free port). */
   grpcPort?: number;
+  /**
+   * The connected app's private key (PEM or KeyObject), so a switchboard in another process can
+   * sign with a key it already has. Default: a fresh 2048-bit RSA key pair, in memory only.
+   */
+  privateKey?: KeyObject | string;
 }
 
 export interface Sandbox {
@@ -46,7 +51,8 @@ export interface Sandbox {
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKey = options.privateKey === undefined ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey : typeof options.privateKey === 'string' ? createPrivateKey(options.privateKey) : options.privateKey;
+  const publicKey = createPublicKey(privateKey);
   let relay: (event: AgentWorkEvent) => void = () => {};
   let pubsub: PubSubServer | undefined;
   const early: Array<[string, string, string | undefined]> = [];

@@ -169,11 +169,14 @@ describe('client token refresh on 401', () => {
     await client.close();
   });
 
-  it('a token provider failure is an auth error and sends nothing to the API', async () => {
+  it('a token provider failure is SB_AUTH and sends nothing to the API', async () => {
     const { client } = makeClient(fake, {
       tokens: createStaticTokenProvider(() => Promise.reject(new Error('no'))),
     });
-    await expect(client.reportRoutingResult(rr, finish)).rejects.toMatchObject({ kind: 'auth' });
+    const err = await client.reportRoutingResult(rr, finish).catch((e: unknown) => e);
+    // The cause is the token, not the API: SB_AUTH, as docs/errors.md says.
+    expect(err).toBeInstanceOf(AuthError);
+    expect(err).toMatchObject({ code: 'SB_AUTH' });
     expect(fake.apiRequests).toHaveLength(0);
     await client.close();
   });

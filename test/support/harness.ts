@@ -1,11 +1,10 @@
 // A switchboard wired to the recording Interaction Service and a small directory, with helpers
 // to play the Salesforce side. Time is vitest's fake clock, so 60-second paths run in milliseconds.
-import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { vi } from 'vitest';
 import { createSwitchboard, type SwitchboardOptions } from '../../src/switchboard.js';
 import { createRecordingInteractionService, type Endpoint } from '../../src/io/recording-interaction-service.js';
-import type { ConversationRef } from '../../src/sandbox/payloads.js';
+import { newConversation as newConversationFromTesting, type ConversationRef } from '../../src/testing.js';
 import type { DirectoryEntries } from '../../src/directory.js';
 
 export const QUEUE = '00G000000000Q01';
@@ -20,8 +19,9 @@ export const directoryEntries: DirectoryEntries = {
   externals: [{ id: 'EXT-1', name: 'Partner desk', phoneNumber: '+15550100' }],
 };
 
+/** A fresh conversation: the exported testing builder, so every suite that uses the harness keeps it tested. */
 export function newConversation(): ConversationRef {
-  return { conversationIdentifier: randomUUID(), channelAddressIdentifier: randomUUID(), endUserClientId: `client-${randomUUID().slice(0, 8)}` };
+  return newConversationFromTesting();
 }
 
 export function harness(overrides: Partial<SwitchboardOptions> = {}) {

@@ -83,7 +83,7 @@ export function createJwtBearerTokenProvider(options: JwtBearerOptions): JwtBear
     } catch (err) {
       // got's error carries the request options (and so the assertion): keep only name and code.
       const what = err instanceof RequestError ? `${err.name} ${err.code}` : 'unexpected error';
-      throw new AuthError(`JWT bearer token request to ${loginUrl} failed: ${what}`);
+      throw new AuthError(`JWT bearer token request to ${loginUrl} failed: ${what} (check that org.loginUrl is right and reachable from this host)`);
     }
     if (status !== 200 || typeof body.access_token !== 'string' || body.access_token.length === 0) {
       const error = typeof body.error === 'string' ? body.error : 'no access_token';

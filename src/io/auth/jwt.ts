@@ -21,6 +21,11 @@ export function loadPrivateKey(pem: string | KeyObject): KeyObject {
   try {
     return createPrivateKey(pem);
   } catch {
+    // The usual way a PEM breaks: an env var or a JSON file that kept "\n" as two characters.
+    if (pem.includes('\\n') && !pem.trim().includes('\n')) {
+      throw new ConfigError('privateKey is not a valid PEM private key: it holds literal "\\n" sequences instead of line breaks (replace them, e.g. key.replace(/\\\\n/g, "\\n"), or read the key from a file)');
+    }
+    if (!pem.includes('-----BEGIN')) throw new ConfigError('privateKey is not a valid PEM private key: no "-----BEGIN … PRIVATE KEY-----" line (pass the key itself, not a path or the certificate)');
     throw new ConfigError('privateKey is not a valid PEM private key');
   }
 }

@@ -116,7 +116,11 @@ function checkOptions(o: InteractionClientOptions): URL {
     throw new ConfigError(`scrtUrl is not a URL: ${JSON.stringify(o.scrtUrl)}`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('scrtUrl must be an https URL');
-  if (typeof o.orgId !== 'string' || !ORG_ID.test(o.orgId)) throw new ConfigError('orgId must be the 15-character org id');
+  if (typeof o.orgId !== 'string' || !ORG_ID.test(o.orgId)) {
+    // Setup pages and most APIs show the 18-character form; the Interaction Service wants 15.
+    const hint = typeof o.orgId === 'string' && /^[a-zA-Z0-9]{18}$/.test(o.orgId) ? `: ${JSON.stringify(o.orgId)} is the 18-character form, pass toId15(orgId) (exported by switchboard-ccaas)` : '';
+    throw new ConfigError(`orgId must be the 15-character org id${hint}`);
+  }
   if (typeof o.authorizationContext !== 'string' || o.authorizationContext.length === 0) {
     throw new ConfigError('authorizationContext (the CCD developer name) is required');
   }
@@ -178,13 +182,10 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
     try {
       return await options.tokens.getToken();
     } catch (err) {
-      const why = err instanceof AuthError ? err.message : 'token provider failed';
-      throw new InteractionApiError(`${endpoint}: no access token: ${why} [requestId ${requestId}]`, {
-        kind: 'auth',
-        endpoint,
-        requestId,
-        cause: err,
-      });
+      // No token is an auth problem (login host, key, user): SB_AUTH, the same code the Pub/Sub side
+      // gives it. SB_API_AUTH stays for a token the Interaction Service itself refused.
+      if (err instanceof AuthError) throw err;
+      throw new AuthError(`${endpoint}: no access token: the token provider failed (${err instanceof Error ? err.name : typeof err}) [requestId ${requestId}]`, { cause: err });
     }
   }
 

@@ -3,6 +3,7 @@
 // mid-stream), fetched once, shared by concurrent lookups, and parsed into one avsc Type each.
 import avro from 'avsc';
 import type { PlatformEvent } from '../../domain/events.js';
+import { AuthError } from '../../domain/errors.js';
 import { PubSubDecodeError, PubSubRpcError } from './errors.js';
 import { HybridLong } from './long.js';
 import { replayIdToHex } from './replay-id.js';
@@ -158,7 +159,8 @@ export function createEventCodec(options: EventCodecOptions): EventCodec {
     try {
       type = await typeFor(e.schema_id);
     } catch (cause) {
-      if (cause instanceof PubSubRpcError && cause.retryable) throw cause;
+      // A token that could not be fetched now may be fetched later: retry, never mark the schema broken.
+      if ((cause instanceof PubSubRpcError && cause.retryable) || cause instanceof AuthError) throw cause;
       const reason = `schema ${e.schema_id} is unusable: ${(cause as Error)?.message ?? cause}`;
       broken.set(e.schema_id, reason);
       return fail(event, reason, { cause });

@@ -101,6 +101,11 @@ export function resolveIntakeOptions(o: PubSubIntakeOptions): ResolvedIntakeOpti
   for (const key of ['topic', 'payloadField', 'typeField'] as const) {
     if (typeof o[key] !== 'string' || o[key].trim() === '') throw new ConfigError(`pubsub.${key} is required`);
   }
+  if (!o.topic.startsWith('/event/')) {
+    // The CCD's CustomPlatformEvent field holds the bare API name; the Pub/Sub topic is its channel.
+    const bare = o.topic.replace(/^\/+/, '');
+    throw new ConfigError(`pubsub.topic ${JSON.stringify(o.topic)} is not a platform event channel: it must start with /event/ (e.g. /event/${bare.includes('/') ? 'ns__Conversation__e' : bare})`);
+  }
   if (typeof o.handle !== 'function') throw new ConfigError('pubsub.handle must be a function');
   if (!o.auth || typeof o.auth.getToken !== 'function' || !o.auth.instanceUrl || !o.auth.tenantId) {
     throw new ConfigError('pubsub.auth needs getToken(), instanceUrl and tenantId');

@@ -1,6 +1,7 @@
 // The unary calls the intake makes (GetTopic, GetSchema), with a deadline, one token refresh on
 // UNAUTHENTICATED, and failures turned into PubSubRpcError marked retryable or not.
 import * as grpc from '@grpc/grpc-js';
+import { AuthError } from '../../domain/errors.js';
 import { callMetadata, errorCodeOf, type PubSubAuth } from './auth.js';
 import { PubSubRpcError } from './errors.js';
 import type { PubSubClient } from './proto.js';
@@ -48,7 +49,10 @@ export function createPubSubRpc(client: PubSubClient, auth: PubSubAuth, deadline
       try {
         md = await callMetadata(auth, refreshed);
       } catch (err) {
-        throw new PubSubRpcError(name, grpc.status.UNAUTHENTICATED, `no access token: ${(err as Error)?.message ?? err}`, undefined, true);
+        // No token is an auth problem (login host, key, user), not a Pub/Sub one: one cause, one
+        // code, whichever edge noticed it first. Callers treat SB_AUTH as worth another try later.
+        if (err instanceof AuthError) throw err;
+        throw new AuthError(`no access token for ${name}: the token function failed (${err instanceof Error ? err.name : typeof err})`, { cause: err });
       }
       try {
         return await once<Req, Res>(name, request, md);
