@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { ConfigError } from '../domain/errors.js';
 import { createLogger, type Logger } from '../io/log.js';
-import { checkId, inTransaction, migrate, quoteSchema, storeError } from '../io/store/postgres-schema.js';
+import { checkId, checkTimeout, inTransaction, migrate, quoteSchema, storeError } from '../io/store/postgres-schema.js';
 
 export interface LeaseManagerOptions {
   /** The host's pool (shared with its stores). The manager never closes it. */
@@ -98,7 +98,7 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
     throw new ConfigError(`lease renewEveryMs (${renewEveryMs}) must be a positive integer below ttlMs (${ttlMs}), or leases expire between renewals`);
   }
   const { pool, hostId } = options;
-  const timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const timeoutMs = checkTimeout(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
   const log = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'leases', hostId });
   const held = new Map<string, Held>();
   const listeners: { [E in keyof LeaseEvents]: Set<(e: LeaseEvents[E]) => void> } = { acquired: new Set(), lost: new Set(), released: new Set() };
@@ -205,6 +205,8 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
 
     async acquire(orgId) {
       checkId('orgId', orgId);
+      // Nothing would renew it: a lease taken now would only expire under an engine that runs on.
+      if (stopped) throw new ConfigError('the lease manager is stopped: create a new one to acquire leases');
       const mine = held.get(orgId);
       if (mine) return { orgId, epoch: mine.epoch };
       const sentAt = performance.now();

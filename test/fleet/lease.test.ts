@@ -212,6 +212,7 @@ describe('fair share', () => {
     expect(new Set([...a.owned(), ...b.owned()].map((l) => l.orgId))).toEqual(new Set(list));
 
     await a.stop();
+    expect(codeOf(await a.acquire(nextOrg()).catch((e: unknown) => e))).toBe('SB_CONFIG');
     expect(await b.liveHosts()).toBe(1);
     await b.balance(list);
     expect(b.owned().map((l) => l.orgId).sort()).toEqual([...list].sort());

@@ -87,6 +87,12 @@ export function checkId(what: string, id: string): void {
   }
 }
 
+/** A statement timeout in milliseconds: a positive integer, the only number spliced into SQL text. */
+export function checkTimeout(ms: number): number {
+  if (!(Number.isSafeInteger(ms) && ms > 0)) throw new ConfigError(`statementTimeoutMs must be a positive integer, got ${String(ms)}`);
+  return ms;
+}
+
 /** The bounded key of an id of any length. */
 export function digest(id: string): Buffer {
   return createHash('sha256').update(id, 'utf8').digest();
@@ -108,9 +114,9 @@ export async function inTransaction<T>(pool: Pool, statementTimeoutMs: number, w
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query('BEGIN');
-    // Per transaction, so the limit holds on a caller's pool configured without one.
-    await client.query("SELECT set_config('statement_timeout', $1, true)", [`${statementTimeoutMs}ms`]);
+    // Per transaction, so the limit holds on a caller's pool configured without one. One round trip:
+    // a simple query may carry two statements but no parameters, and the number is checked.
+    await client.query(`BEGIN; SET LOCAL statement_timeout = ${checkTimeout(statementTimeoutMs)}`);
     const result = await work(client);
     await client.query('COMMIT');
     return result;

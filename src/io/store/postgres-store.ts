@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { createLogger } from '../log.js';
 import { ConfigError, FencedError } from '../../domain/errors.js';
 import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from './session-store.js';
-import { checkId, digest, inTransaction, migrate, quoteSchema, storeError } from './postgres-schema.js';
+import { checkId, checkTimeout, digest, inTransaction, migrate, quoteSchema, storeError } from './postgres-schema.js';
 
 export interface PostgresStoreOptions {
   /** A pool the app owns (shared by every org's store on a host); `close()` leaves it open. */
@@ -65,7 +65,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
   checkId('orgId', options.orgId);
   const s = quoteSchema(options.schema);
   const orgId = options.orgId;
-  const timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const timeoutMs = checkTimeout(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
   const log = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'postgres-store', orgId });
   if ((options.pool === undefined) === (options.connectionString === undefined)) {
     throw new ConfigError('openPostgresSessionStore needs exactly one of `pool` or `connectionString`');
@@ -103,7 +103,10 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
   async function read<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]): Promise<R[]> {
     live(operation);
     try {
-      return (await pool.query<R>(text, values)).rows;
+      // The store's own pool has statement_timeout on every connection; a caller's pool may not, so
+      // there a read runs in a transaction that sets it.
+      if (ownPool) return (await pool.query<R>(text, values)).rows;
+      return (await inTransaction(pool, timeoutMs, (client) => client.query<R>(text, values))).rows;
     } catch (err) {
       throw storeError(operation, err);
     }

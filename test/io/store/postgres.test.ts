@@ -158,6 +158,28 @@ describe('postgres store: transactions', () => {
     expect(await everything(store)).toEqual(nothing);
     await store.close();
   });
+  it("bounds a read on a caller's pool by statementTimeoutMs too", async () => {
+    const store = await openPostgresSessionStore({ pool: db.pool(), orgId: nextOrg(), statementTimeoutMs: 300 });
+    // A migration or a VACUUM FULL elsewhere holds the table: reads queue behind it.
+    const holder = await db.pool({ max: 1 }).connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE switchboard.sessions IN ACCESS EXCLUSIVE MODE');
+    try {
+      const err = await store.loadSessions().catch((e: unknown) => e);
+      expect(codeOf(err)).toBe('SB_STORE');
+      expect((err as { sqlState?: string }).sqlState).toBe('57014');
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect(await store.loadSessions()).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses a statement timeout that is not a positive integer', async () => {
+    const err = await openPostgresSessionStore({ pool: db.pool(), orgId: 'o', statementTimeoutMs: 1.5 }).catch((e: unknown) => e);
+    expect(codeOf(err)).toBe('SB_CONFIG');
+  });
 });
 
 describe('postgres store: fencing', () => {
