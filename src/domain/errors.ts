@@ -147,14 +147,23 @@ export function describeError(err: unknown): string {
 
 // --- The Postgres store and the fleet's leases ---
 
-/** A Postgres store operation failed: connection, timeout, or a statement the database refused. Nothing of a failed commit was written. */
+/**
+ * A Postgres store operation failed: connection, timeout, or a statement the database refused.
+ * Nothing of a failed commit was written, unless `inDoubt`: the connection failed during COMMIT.
+ */
 export class StoreError extends SwitchboardError {
   /** PostgreSQL's SQLSTATE (e.g. `57014` statement timeout, `08006` connection failure), when the database answered. */
   readonly sqlState: string | undefined;
-  constructor(operation: string, cause: unknown, sqlState?: string) {
+  /** The COMMIT itself failed: the transaction may have been applied or not. */
+  readonly inDoubt: boolean;
+  constructor(operation: string, cause: unknown, sqlState?: string, inDoubt = false) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super('SB_STORE', `postgres store: ${operation} failed${sqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${reason}. Nothing of it was written; check the database's health and retry`, { cause });
+    const outcome = inDoubt
+      ? 'The connection failed during COMMIT, so it may or may not have been applied; write the same state again (commits are idempotent upserts)'
+      : "Nothing of it was written; check the database's health and retry";
+    super('SB_STORE', `postgres store: ${operation} failed${sqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${reason}. ${outcome}`, { cause });
     this.sqlState = sqlState;
+    this.inDoubt = inDoubt;
   }
 }
 

@@ -104,21 +104,40 @@ export function sqlState(err: unknown): string | undefined {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
+/** Marks a failure of the COMMIT itself: the transaction may or may not have been applied. */
+class CommitInDoubt extends Error {
+  constructor(readonly original: unknown) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}
+
 export function storeError(operation: string, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
+  if (err instanceof CommitInDoubt) return new StoreError(operation, err.original, sqlState(err.original), true);
   return new StoreError(operation, err, sqlState(err));
 }
 
 /** Runs `work` in one transaction on one pooled client, rolling back on any failure. */
 export async function inTransaction<T>(pool: Pool, statementTimeoutMs: number, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // While a client is checked out the pool does not listen for its errors: a connection lost
+  // mid-transaction would emit an unhandled 'error' and kill the process. The failure also
+  // rejects the pending query, which is where it is handled.
+  const swallow = () => {};
+  client.on('error', swallow);
   let broken = false;
   try {
     // Per transaction, so the limit holds on a caller's pool configured without one. One round trip:
     // a simple query may carry two statements but no parameters, and the number is checked.
     await client.query(`BEGIN; SET LOCAL statement_timeout = ${checkTimeout(statementTimeoutMs)}`);
     const result = await work(client);
-    await client.query('COMMIT');
+    try {
+      await client.query('COMMIT');
+    } catch (err) {
+      // An ERROR answer (a deferred constraint, a serialization failure) means rolled back. A lost
+      // connection or a FATAL means the server may have committed first: nobody can tell from here.
+      throw (err as { severity?: string }).severity === 'ERROR' ? err : new CommitInDoubt(err);
+    }
     return result;
   } catch (err) {
     try {
@@ -129,6 +148,7 @@ export async function inTransaction<T>(pool: Pool, statementTimeoutMs: number, w
     }
     throw err;
   } finally {
+    client.off('error', swallow);
     client.release(broken);
   }
 }

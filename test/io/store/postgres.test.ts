@@ -136,6 +136,34 @@ describe('postgres store: transactions', () => {
     }
   });
 
+  it('tells a COMMIT the server refused (rolled back) from one whose connection died (in doubt)', async () => {
+    // Deferred constraint triggers run at COMMIT: one refuses, one kills its own backend.
+    await db.sql(`CREATE OR REPLACE FUNCTION switchboard.at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.key = 'refuse-at-commit' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+        IF NEW.key = 'die-at-commit' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+        RETURN NEW;
+      END $$`);
+    await db.sql('DROP TRIGGER IF EXISTS at_commit ON switchboard.seen');
+    await db.sql('CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON switchboard.seen DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION switchboard.at_commit()');
+    const store = await openPostgresSessionStore({ connectionString: db.url, orgId: nextOrg() });
+    try {
+      const refused = await store.commit({ sessions: [session('c', 'x')], seen: ['refuse-at-commit'] }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'SB_STORE', inDoubt: false });
+      expect(await everything(store)).toEqual(nothing);
+
+      const died = await store.commit({ sessions: [session('c', 'x')], seen: ['die-at-commit'] }).catch((e: unknown) => e);
+      expect(died).toMatchObject({ code: 'SB_STORE', inDoubt: true });
+      expect(String(died)).toMatch(/may or may not have been applied/);
+      // The pool replaced the dead connection.
+      await store.commit({ seen: ['next'] });
+      expect(await store.loadSeen(1)).toEqual(['next']);
+    } finally {
+      await db.sql('DROP TRIGGER IF EXISTS at_commit ON switchboard.seen');
+      await store.close();
+    }
+  });
+
   it('gives up on a commit stuck behind a lock after statementTimeoutMs, writing nothing', async () => {
     const orgId = nextOrg();
     // A caller's pool with no statement_timeout of its own: the store's limit must still hold.
