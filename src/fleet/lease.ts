@@ -65,6 +65,11 @@ export interface LeaseManager {
    * and committed: the next owner's epoch fences whatever this host writes afterwards.
    */
   release(orgId: string): Promise<void>;
+  /**
+   * A fenced commit (`SB_FENCED`) proves the lease gone before the next renewal would: report it
+   * here and the lease is dropped and reported `lost` (reason `taken`) if it is still held at that epoch.
+   */
+  fenced(orgId: string, epoch: number): void;
   owned(): Lease[];
   /** The epoch held for the org, or undefined. */
   epochOf(orgId: string): number | undefined;
@@ -247,6 +252,10 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       await query('releasing a lease', `UPDATE ${s}.leases SET owner = NULL, expires_at = NULL WHERE org_id = $1 AND owner = $2 AND epoch = $3`, [orgId, hostId, h.epoch]);
       log.info({ orgId, epoch: h.epoch }, 'lease released');
       emit('released', { orgId, epoch: h.epoch });
+    },
+
+    fenced(orgId, epoch) {
+      drop(orgId, epoch, 'taken');
     },
 
     owned() {

@@ -111,6 +111,16 @@ describe('leases', () => {
     expect(codeOf(err)).toBe('SB_FENCED');
     expect(err).toMatchObject({ epoch: la.epoch, currentEpoch: lb.epoch });
 
+    // The fenced commit is proof enough: host a gives the lease up without waiting for a renewal.
+    const lost: LostLease[] = [];
+    a.on('lost', (e) => lost.push(e));
+    a.fenced(orgId, (err as { epoch: number }).epoch);
+    expect(lost).toEqual([{ orgId, epoch: la.epoch, reason: 'taken' }]);
+    expect(a.owned()).toEqual([]);
+    // A report about an epoch no longer held changes nothing.
+    b.fenced(orgId, la.epoch);
+    expect(b.owned()).toEqual([lb]);
+
     await storeB.commit({ sessions: [session('after')] });
     expect((await storeB.loadSessions()).map((x) => x.conversationIdentifier).sort()).toEqual(['after', 'before']);
     expect(await storeB.effect('c/r/route')).toBeUndefined();

@@ -119,7 +119,8 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
       return await inTransaction(pool, timeoutMs, async (client) => {
         if (epoch !== undefined) {
           // FOR SHARE: a takeover's UPDATE of this row waits until this transaction ends, so the
-          // epoch cannot move between this check and our writes becoming visible.
+          // epoch cannot move between this check and our writes becoming visible. Not FOR KEY SHARE:
+          // that lets an UPDATE of non-key columns (owner, epoch) through without waiting.
           const lease = await client.query<{ epoch: string }>(`SELECT epoch FROM ${s}.leases WHERE org_id = $1 FOR SHARE`, [orgId]);
           const current = lease.rows[0] ? Number(lease.rows[0].epoch) : undefined;
           if (current !== epoch) throw new FencedError(orgId, epoch, current);
