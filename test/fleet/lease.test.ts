@@ -3,6 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchboardError } from '../../src/domain/errors.js';
 import { createLeaseManager, type LeaseManager, type LeaseManagerOptions, type LostLease } from '../../src/fleet/lease.js';
+import { migrate } from '../../src/io/store/postgres-schema.js';
 import { openPostgresSessionStore, type PostgresSessionStore } from '../../src/io/store/postgres-store.js';
 import type { PersistedSession } from '../../src/io/store/session-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -10,6 +11,8 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
+  // The schema exists before any test, so a test can add its triggers first.
+  await migrate(db.pool({ max: 1 }), undefined, 5_000);
 });
 afterAll(() => db.drop());
 

@@ -116,9 +116,9 @@ describe('postgres store: transactions', () => {
   it('rolls back the whole commit when a statement fails midway', async () => {
     // A trigger refuses one journal key: the effects are written last, after sessions, cursor and
     // dedupe keys, so everything before them must vanish with the transaction.
+    const store = await openPostgresSessionStore({ connectionString: db.url, orgId: nextOrg() });
     await db.sql(`CREATE OR REPLACE FUNCTION switchboard.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.step_key = 'boom' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$`);
-    const store = await openPostgresSessionStore({ connectionString: db.url, orgId: nextOrg() });
     await db.sql('CREATE OR REPLACE TRIGGER refuse_boom BEFORE INSERT ON switchboard.effects FOR EACH ROW EXECUTE FUNCTION switchboard.refuse_boom()');
     try {
       const err = await store
@@ -137,6 +137,7 @@ describe('postgres store: transactions', () => {
   });
 
   it('tells a COMMIT the server refused (rolled back) from one whose connection died (in doubt)', async () => {
+    const store = await openPostgresSessionStore({ connectionString: db.url, orgId: nextOrg() });
     // Deferred constraint triggers run at COMMIT: one refuses, one kills its own backend.
     await db.sql(`CREATE OR REPLACE FUNCTION switchboard.at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
@@ -146,7 +147,6 @@ describe('postgres store: transactions', () => {
       END $$`);
     await db.sql('DROP TRIGGER IF EXISTS at_commit ON switchboard.seen');
     await db.sql('CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON switchboard.seen DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION switchboard.at_commit()');
-    const store = await openPostgresSessionStore({ connectionString: db.url, orgId: nextOrg() });
     try {
       const refused = await store.commit({ sessions: [session('c', 'x')], seen: ['refuse-at-commit'] }).catch((e: unknown) => e);
       expect(refused).toMatchObject({ code: 'SB_STORE', inDoubt: false });
