@@ -26,8 +26,9 @@ const MIGRATIONS: ReadonlyArray<readonly string[]> = [
        conversation_id text NOT NULL,
        schema_version integer NOT NULL,
        chart_hash text NOT NULL,
-       saved_at bigint NOT NULL,
-       ended_at bigint,
+       -- Epoch milliseconds as the engine's numbers: float8 holds any JS number exactly.
+       saved_at double precision NOT NULL,
+       ended_at double precision,
        snapshot bytea NOT NULL,
        PRIMARY KEY (org_id, id_hash))`,
     `CREATE TABLE IF NOT EXISTS $S.cursors (
@@ -46,7 +47,7 @@ const MIGRATIONS: ReadonlyArray<readonly string[]> = [
        key_hash bytea NOT NULL,
        step_key text NOT NULL,
        state text NOT NULL,
-       at bigint NOT NULL,
+       at double precision NOT NULL,
        output bytea,
        PRIMARY KEY (org_id, key_hash))`,
     `CREATE INDEX IF NOT EXISTS effects_org_at ON $S.effects (org_id, at)`,

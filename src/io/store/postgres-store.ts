@@ -50,14 +50,14 @@ interface SessionRow {
   conversation_id: string;
   schema_version: number;
   chart_hash: string;
-  saved_at: string;
-  ended_at: string | null;
+  saved_at: number;
+  ended_at: number | null;
   snapshot: Buffer;
 }
 
 interface EffectRow {
   state: EffectRecord['state'];
-  at: string;
+  at: number;
   output: Buffer | null;
 }
 
@@ -156,10 +156,10 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
           conversationIdentifier: r.conversation_id,
           schemaVersion: r.schema_version,
           chartHash: r.chart_hash,
-          savedAt: Number(r.saved_at),
+          savedAt: r.saved_at,
           snapshot: JSON.parse(r.snapshot.toString('utf8')) as unknown,
         };
-        if (r.ended_at !== null) session.endedAt = Number(r.ended_at);
+        if (r.ended_at !== null) session.endedAt = r.ended_at;
         return session;
       });
     },
@@ -190,7 +190,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
         if (sessions.length) {
           await client.query(
             `INSERT INTO ${s}.sessions (org_id, id_hash, conversation_id, schema_version, chart_hash, saved_at, ended_at, snapshot)
-             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::integer[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[])
+             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::integer[], $5::text[], $6::float8[], $7::float8[], $8::bytea[])
              ON CONFLICT (org_id, id_hash) DO UPDATE SET
                schema_version = EXCLUDED.schema_version, chart_hash = EXCLUDED.chart_hash,
                saved_at = EXCLUDED.saved_at, ended_at = EXCLUDED.ended_at, snapshot = EXCLUDED.snapshot`,
@@ -223,7 +223,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
         if (effects.length) {
           await client.query(
             `INSERT INTO ${s}.effects (org_id, key_hash, step_key, state, at, output)
-             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::bigint[], $6::bytea[])
+             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::float8[], $6::bytea[])
              ON CONFLICT (org_id, key_hash) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, output = EXCLUDED.output`,
             [orgId, effects.map(([k]) => digest(k)), effects.map(([k]) => k), effects.map(([, r]) => r.state), effects.map(([, r]) => r.at), outputs],
           );
@@ -235,7 +235,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
       const rows = await read<EffectRow>('reading the effect journal', `SELECT state, at, output FROM ${s}.effects WHERE org_id = $1 AND key_hash = $2`, [orgId, digest(key)]);
       const row = rows[0];
       if (!row) return undefined;
-      const record: EffectRecord = { state: row.state, at: Number(row.at) };
+      const record: EffectRecord = { state: row.state, at: row.at };
       if (row.output !== null) record.output = JSON.parse(row.output.toString('utf8')) as unknown;
       return record;
     },

@@ -45,6 +45,10 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       expect(await store.effect('c1/r1/offer')).toEqual({ state: 'started', at: 11 });
       expect(await store.effect('missing')).toBeUndefined();
       expect(await store.pruneEffects(11)).toBe(1);
+      // Times are the engine's numbers, kept exactly (a fractional one included).
+      await store.commit({ sessions: [{ ...session('t'), savedAt: 1_733_000_000_123.5, endedAt: Number.MAX_SAFE_INTEGER }], effects: [['f', { state: 'done', at: 0.25 }]] });
+      expect((await store.loadSessions()).find((s) => s.conversationIdentifier === 't')).toMatchObject({ savedAt: 1_733_000_000_123.5, endedAt: Number.MAX_SAFE_INTEGER });
+      expect(await store.effect('f')).toEqual({ state: 'done', at: 0.25 });
       expect(await store.effect('c1/r1/route')).toBeUndefined();
     });
 
