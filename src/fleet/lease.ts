@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { ConfigError } from '../domain/errors.js';
 import { createLogger, type Logger } from '../io/log.js';
-import { checkId, checkTimeout, inTransaction, migrate, quoteSchema, storeError } from '../io/store/postgres-schema.js';
+import { checkId, inTransaction, txLimits, migrate, quoteSchema, storeError } from '../io/store/postgres-schema.js';
 
 export interface LeaseManagerOptions {
   /** The host's pool (shared with its stores). The manager never closes it. */
@@ -28,6 +28,8 @@ export interface LeaseManagerOptions {
   schema?: string;
   /** Server-side limit per statement (default 5 s: a renewal stuck longer is as good as failed). */
   statementTimeoutMs?: number;
+  /** The server ends a transaction of this manager left idle this long (default 2 s); see the store's option. */
+  idleInTransactionTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -103,7 +105,7 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
     throw new ConfigError(`lease renewEveryMs (${renewEveryMs}) must be a positive integer below ttlMs (${ttlMs}), or leases expire between renewals`);
   }
   const { pool, hostId } = options;
-  const timeoutMs = checkTimeout(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
+  const limits = txLimits(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, options.idleInTransactionTimeoutMs);
   const log = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'leases', hostId });
   const held = new Map<string, Held>();
   const listeners: { [E in keyof LeaseEvents]: Set<(e: LeaseEvents[E]) => void> } = { acquired: new Set(), lost: new Set(), released: new Set() };
@@ -123,7 +125,7 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
     }
   }
 
-  const ready = () => (schemaReady ??= migrate(pool, options.schema, timeoutMs).catch((err: unknown) => {
+  const ready = () => (schemaReady ??= migrate(pool, options.schema, limits).catch((err: unknown) => {
     schemaReady = undefined;
     throw err;
   }));
@@ -132,7 +134,7 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
   async function query<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     await ready();
     try {
-      return await inTransaction(pool, timeoutMs, (client) => client.query<R>(text, values));
+      return await inTransaction(pool, limits, (client) => client.query<R>(text, values));
     } catch (err) {
       throw storeError(`${operation} (host ${hostId})`, err);
     }

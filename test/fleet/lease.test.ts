@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchboardError } from '../../src/domain/errors.js';
 import { createLeaseManager, type LeaseManager, type LeaseManagerOptions, type LostLease } from '../../src/fleet/lease.js';
-import { migrate } from '../../src/io/store/postgres-schema.js';
+import { inTransaction, migrate, txLimits } from '../../src/io/store/postgres-schema.js';
 import { openPostgresSessionStore, type PostgresSessionStore } from '../../src/io/store/postgres-store.js';
 import type { PersistedSession } from '../../src/io/store/session-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -12,7 +12,7 @@ let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
   // The schema exists before any test, so a test can add its triggers first.
-  await migrate(db.pool({ max: 1 }), undefined, 5_000);
+  await migrate(db.pool({ max: 1 }), undefined, txLimits(5_000));
 });
 afterAll(() => db.drop());
 
@@ -146,7 +146,7 @@ describe('leases', () => {
     const la = (await a.acquire(orgId))!;
     const storeA = await store(orgId, la.epoch);
     const order: string[] = [];
-    const paused = storeA.commit({ sessions: [session('slow')] }).then(() => order.push('a committed'));
+    const paused = storeA.commit({ sessions: [session('slow')] });
     const waiting = async (query: string) =>
       (await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type IN ('Lock') AND query LIKE $1`, [query]))[0]!.n;
     await expect.poll(() => waiting('%INSERT INTO "switchboard".sessions%'), { timeout: 10_000, interval: 20 }).toBe(1);
@@ -158,14 +158,42 @@ describe('leases', () => {
     expect(order).toEqual([]);
 
     await gate.query('SELECT pg_advisory_unlock(4242)');
+    // Host a's commit went through: it checked its epoch while it still held the lease. (Which
+    // promise settles first on this side is up to the sockets; the database ordered them.)
     await paused;
     const lb = (await takeover)!;
-    expect(order).toEqual(['a committed', 'b acquired']);
     expect(lb.epoch).toBeGreaterThan(la.epoch);
 
     // Resumed, host a tries again: refused, nothing written.
     expect(codeOf(await storeA.commit({ sessions: [session('resumed')] }).catch((e: unknown) => e))).toBe('SB_FENCED');
     expect((await storeA.loadSessions()).map((x) => x.conversationIdentifier)).toEqual(['slow']);
+  });
+
+  it('a host frozen between two statements of a commit holds up a takeover only until the server ends its transaction', async () => {
+    const a = manager('host-a', { ttlMs: 200, renewEveryMs: 100 });
+    const b = manager('host-b');
+    const orgId = nextOrg();
+    const la = (await a.acquire(orgId))!;
+    // Host a's commit took its lease row FOR SHARE, then its process froze: the server sees the
+    // session idle in transaction, holding the lock.
+    let frozen!: () => void;
+    const fenced = new Promise<void>((r) => (frozen = r));
+    let thaw!: () => void;
+    const thawed = new Promise<void>((r) => (thaw = r));
+    const commit = inTransaction(db.pool({ max: 1 }), txLimits(15_000, 300), async (client) => {
+      await client.query('SELECT epoch FROM switchboard.leases WHERE org_id = $1 FOR SHARE', [orgId]);
+      frozen();
+      await thawed;
+      await client.query('INSERT INTO switchboard.seen (org_id, key) VALUES ($1, $2)', [orgId, 'from-the-frozen-host']);
+    });
+    const outcome = commit.then(() => 'committed', (err: unknown) => `failed: ${(err as Error).message}`);
+    await fenced;
+    await untilExpired(orgId);
+    const lb = await b.acquire(orgId);
+    expect(lb!.epoch).toBeGreaterThan(la.epoch);
+    thaw();
+    expect(await outcome).toMatch(/^failed/);
+    expect(await db.sql('SELECT key FROM switchboard.seen WHERE org_id = $1', [orgId])).toEqual([]);
   });
 
   it('release hands the org over at once, without waiting for the TTL', async () => {

@@ -88,10 +88,29 @@ export function checkId(what: string, id: string): void {
   }
 }
 
-/** A statement timeout in milliseconds: a positive integer, the only number spliced into SQL text. */
-export function checkTimeout(ms: number): number {
-  if (!(Number.isSafeInteger(ms) && ms > 0)) throw new ConfigError(`statementTimeoutMs must be a positive integer, got ${String(ms)}`);
-  return ms;
+/**
+ * Server-side limits every transaction of the store and the leases sets for itself, so they hold on
+ * a caller's pool configured without them.
+ */
+export interface TxLimits {
+  /** A statement running (or waiting for a lock) longer is cancelled. */
+  statementTimeoutMs: number;
+  /**
+   * A transaction left idle longer (its host frozen or partitioned between two statements) is ended
+   * by the server, releasing its locks: otherwise a frozen host holding its lease row FOR SHARE
+   * would block the takeover for as long as it stays frozen.
+   */
+  idleInTransactionTimeoutMs: number;
+}
+
+export const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 2_000;
+
+/** Checks the limits: positive integers, the only numbers spliced into SQL text. */
+export function txLimits(statementTimeoutMs: number, idleInTransactionTimeoutMs = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS): TxLimits {
+  for (const [name, ms] of [['statementTimeoutMs', statementTimeoutMs], ['idleInTransactionTimeoutMs', idleInTransactionTimeoutMs]] as const) {
+    if (!(Number.isSafeInteger(ms) && ms > 0)) throw new ConfigError(`${name} must be a positive integer, got ${String(ms)}`);
+  }
+  return { statementTimeoutMs, idleInTransactionTimeoutMs };
 }
 
 /** The bounded key of an id of any length. */
@@ -119,7 +138,7 @@ export function storeError(operation: string, err: unknown): StoreError {
 }
 
 /** Runs `work` in one transaction on one pooled client, rolling back on any failure. */
-export async function inTransaction<T>(pool: Pool, statementTimeoutMs: number, work: (client: PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: Pool, limits: TxLimits, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   // While a client is checked out the pool does not listen for its errors: a connection lost
   // mid-transaction would emit an unhandled 'error' and kill the process. The failure also
@@ -128,9 +147,10 @@ export async function inTransaction<T>(pool: Pool, statementTimeoutMs: number, w
   client.on('error', swallow);
   let broken = false;
   try {
-    // Per transaction, so the limit holds on a caller's pool configured without one. One round trip:
-    // a simple query may carry two statements but no parameters, and the number is checked.
-    await client.query(`BEGIN; SET LOCAL statement_timeout = ${checkTimeout(statementTimeoutMs)}`);
+    // One round trip: a simple query may carry several statements but no parameters, and the
+    // numbers were checked by txLimits().
+    const { statementTimeoutMs, idleInTransactionTimeoutMs } = txLimits(limits.statementTimeoutMs, limits.idleInTransactionTimeoutMs);
+    await client.query(`BEGIN; SET LOCAL statement_timeout = ${statementTimeoutMs}; SET LOCAL idle_in_transaction_session_timeout = ${idleInTransactionTimeoutMs}`);
     const result = await work(client);
     try {
       await client.query('COMMIT');
@@ -159,7 +179,7 @@ export async function inTransaction<T>(pool: Pool, statementTimeoutMs: number, w
  * transaction-level advisory lock and every statement is idempotent, so the losers of the race find
  * the schema current and change nothing. Refuses a database migrated by a newer library.
  */
-export async function migrate(pool: Pool, schema: string | undefined, statementTimeoutMs: number): Promise<void> {
+export async function migrate(pool: Pool, schema: string | undefined, limits: TxLimits): Promise<void> {
   const s = quoteSchema(schema);
   const name = schema ?? DEFAULT_SCHEMA;
   // Fast path: a current schema needs no lock (a fleet opens one store per org).
@@ -167,7 +187,7 @@ export async function migrate(pool: Pool, schema: string | undefined, statementT
   if (current === SCHEMA_VERSION) return;
   if (current !== undefined && current > SCHEMA_VERSION) throw new StoreSchemaError(name, current, SCHEMA_VERSION);
   try {
-    await inTransaction(pool, statementTimeoutMs, async (client) => {
+    await inTransaction(pool, limits, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
       // CREATE SCHEMA IF NOT EXISTS still demands CREATE on the database; a role that was handed an
       // existing schema may lack it, so look first.

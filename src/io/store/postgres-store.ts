@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { createLogger } from '../log.js';
 import { ConfigError, FencedError } from '../../domain/errors.js';
 import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from './session-store.js';
-import { checkId, checkTimeout, digest, inTransaction, migrate, quoteSchema, storeError } from './postgres-schema.js';
+import { checkId, digest, inTransaction, txLimits, migrate, quoteSchema, storeError } from './postgres-schema.js';
 
 export interface PostgresStoreOptions {
   /** A pool the app owns (shared by every org's store on a host); `close()` leaves it open. */
@@ -24,6 +24,11 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Server-side limit on each statement, lock waits included (default 15 s). */
   statementTimeoutMs?: number;
+  /**
+   * The server ends a transaction left idle this long between two statements (default 2 s), so a
+   * host frozen mid-commit cannot hold its lease row, and with it a takeover, for longer.
+   */
+  idleInTransactionTimeoutMs?: number;
   /** Size of the pool the store creates from `connectionString` (default 10). */
   maxConnections?: number;
   logger?: Logger;
@@ -65,7 +70,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
   checkId('orgId', options.orgId);
   const s = quoteSchema(options.schema);
   const orgId = options.orgId;
-  const timeoutMs = checkTimeout(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS);
+  const limits = txLimits(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, options.idleInTransactionTimeoutMs);
   const log = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'postgres-store', orgId });
   if ((options.pool === undefined) === (options.connectionString === undefined)) {
     throw new ConfigError('openPostgresSessionStore needs exactly one of `pool` or `connectionString`');
@@ -78,7 +83,8 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
       max: options.maxConnections ?? 10,
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: 10_000,
-      statement_timeout: timeoutMs,
+      statement_timeout: limits.statementTimeoutMs,
+      idle_in_transaction_session_timeout: limits.idleInTransactionTimeoutMs,
       application_name: 'switchboard',
     });
   if (ownPool) {
@@ -87,7 +93,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
     pool.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle postgres connection failed'));
   }
   try {
-    await migrate(pool, options.schema, timeoutMs);
+    await migrate(pool, options.schema, limits);
   } catch (err) {
     if (ownPool) await pool.end().catch(() => undefined);
     throw err;
@@ -106,7 +112,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
       // The store's own pool has statement_timeout on every connection; a caller's pool may not, so
       // there a read runs in a transaction that sets it.
       if (ownPool) return (await pool.query<R>(text, values)).rows;
-      return (await inTransaction(pool, timeoutMs, (client) => client.query<R>(text, values))).rows;
+      return (await inTransaction(pool, limits, (client) => client.query<R>(text, values))).rows;
     } catch (err) {
       throw storeError(operation, err);
     }
@@ -116,7 +122,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
   async function write<T>(operation: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     live(operation);
     try {
-      return await inTransaction(pool, timeoutMs, async (client) => {
+      return await inTransaction(pool, limits, async (client) => {
         if (epoch !== undefined) {
           // FOR SHARE: a takeover's UPDATE of this row waits until this transaction ends, so the
           // epoch cannot move between this check and our writes becoming visible. Not FOR KEY SHARE:
