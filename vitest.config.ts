@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // One real PostgreSQL for the run (DATABASE_URL, or a throwaway embedded one); files that use it
+    // each create their own database on it.
+    globalSetup: ['test/support/postgres-global.ts'],
     // Loopback servers and fake timers: keep each file isolated, two cores.
     pool: 'forks',
     maxWorkers: 2,

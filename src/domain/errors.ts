@@ -162,3 +162,51 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+// --- The Postgres store and the fleet's leases ---
+
+/**
+ * A Postgres store operation failed: connection, timeout, or a statement the database refused.
+ * Nothing of a failed commit was written, unless `inDoubt`: the connection failed during COMMIT.
+ */
+export class StoreError extends SwitchboardError {
+  /** PostgreSQL's SQLSTATE (e.g. `57014` statement timeout, `08006` connection failure), when the database answered. */
+  readonly sqlState: string | undefined;
+  /** The COMMIT itself failed: the transaction may have been applied or not. */
+  readonly inDoubt: boolean;
+  constructor(operation: string, cause: unknown, sqlState?: string, inDoubt = false) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const outcome = inDoubt
+      ? 'The connection failed during COMMIT, so it may or may not have been applied; write the same state again (commits are idempotent upserts)'
+      : "Nothing of it was written; check the database's health and retry";
+    super('SB_STORE', `postgres store: ${operation} failed${sqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${reason}. ${outcome}`, { cause });
+    this.sqlState = sqlState;
+    this.inDoubt = inDoubt;
+  }
+}
+
+/** The database's schema was migrated by a newer Switchboard than this one. */
+export class StoreSchemaError extends SwitchboardError {
+  readonly found: number;
+  readonly supported: number;
+  constructor(schema: string, found: number, supported: number) {
+    super('SB_STORE_SCHEMA', `postgres schema ${schema} is at version ${found}, this library knows up to ${supported}: upgrade Switchboard on this host before it opens the store`);
+    this.found = found;
+    this.supported = supported;
+  }
+}
+
+/** A commit was refused because the org's lease moved to a newer epoch: another host owns the org now. */
+export class FencedError extends SwitchboardError {
+  readonly orgId: string;
+  /** The epoch this store was fenced with. */
+  readonly epoch: number;
+  /** The lease's epoch in the database (undefined when the org has no lease row). */
+  readonly currentEpoch: number | undefined;
+  constructor(orgId: string, epoch: number, currentEpoch: number | undefined) {
+    super('SB_FENCED', `org ${orgId}: commit refused, the lease is at epoch ${currentEpoch ?? 'none'} and this host holds epoch ${epoch}. Nothing was written; stop this org's engine, its new owner restores it`);
+    this.orgId = orgId;
+    this.epoch = epoch;
+    this.currentEpoch = currentEpoch;
+  }
+}

@@ -10,3 +10,4 @@ export {
   type StoreCommit,
 } from './session-store.js';
 export { openLmdbSessionStore, type LmdbStoreOptions } from './lmdb-store.js';
+export { openPostgresSessionStore, type PostgresStoreOptions, type PostgresSessionStore } from './postgres-store.js';
