@@ -17,6 +17,8 @@ import { Intake } from './engine/intake.js';
 import { interactionsFrom, limitsFrom, parseOptionsFrom, settingsFrom, type SwitchboardOptions } from './engine/options.js';
 import { SessionRegistry } from './engine/registry.js';
 import { restoreSessions } from './engine/restore.js';
+import { healthOf } from './engine/health.js';
+import { EngineMetrics, wireMetrics } from './engine/metrics.js';
 import { subscribe } from './engine/subscription.js';
 import type { Switchboard } from './engine/types.js';
 import { contactsFor, viewOf } from './engine/views.js';
@@ -38,7 +40,16 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const ownsStore = !!options.store && 'path' in options.store;
   const store: SessionStore | undefined = options.store ? ('path' in options.store ? openLmdbSessionStore(options.store) : options.store) : undefined;
   const persistence = store ? new Persistence(store, log.child({ component: 'store' }), (conv) => registry.persistedSnapshot(conv), options.persistence) : undefined;
-  const runner = new StepRunner({ api, persistence, log, pickRep, routeExternally: options.routeExternally, isLive: (conv) => registry.isLive(conv) });
+  const metrics = new EngineMetrics(options.metrics?.meter, {
+    sessions: () => registry.size,
+    asleep: () => registry.asleep,
+    pendingRoutings: () => registry.pendingRoutings(),
+    inFlight: () => runner.inFlight,
+    lagMs: () => (intake.newestEventAt === undefined ? undefined : Date.now() - intake.newestEventAt),
+    queueDepth: () => client?.stats().queue.size,
+  }, options.metrics?.attributes ?? (options.org?.orgId ? { 'org.id': options.org.orgId } : {}));
+  const onCall = (what: string, ms: number, err: unknown, windowEnd?: number) => metrics.call(what, ms, err, windowEnd);
+  const runner = new StepRunner({ api, persistence, log, pickRep, routeExternally: options.routeExternally, isLive: (conv) => registry.isLive(conv), onCall });
   const machine = sessionMachine.provide({ actors: { routing: runner.routing } });
   const registry: SessionRegistry = new SessionRegistry({ machine, settings, limits, directory, events, log, persistence, inspect: options.inspect });
   let stopped = false;
@@ -58,7 +69,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   });
   const restoreCounters = { restored: 0, finishedStale: 0 };
   client?.on('breaker', (change) => events.emit('breaker', change));
-  const subscription = subscribe(options, (event) => intake.ingest(event), { tokens, persistence, events, log });
+  wireMetrics(metrics, events, client);
+  const subscription = subscribe(options, (event) => intake.ingest(event), { tokens, persistence, events, log, metrics });
 
   return {
     async start() {
@@ -94,6 +106,18 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       ...(subscription ? { pubsub: subscription.stats() } : {}),
       ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps } } : {}),
     }),
+    health: (healthOptions) =>
+      healthOf(
+        {
+          stopped,
+          subscriptionState: subscription?.stats().state,
+          newestEventAt: intake.newestEventAt,
+          breakers: client?.stats().breakers,
+          storeCommits: persistence?.commits,
+          sessions: { total: registry.size, asleep: registry.asleep, pendingRoutings: registry.pendingRoutings(), inFlightCalls: runner.inFlight },
+        },
+        healthOptions,
+      ),
     settled: () => runner.settled(),
     hibernate(hibernateOptions) {
       const { idleForMs } = checkOptions('options', hibernateOptions) as { idleForMs?: number };

@@ -45,6 +45,8 @@ export interface StepRunnerOptions {
   routeExternally?: RouteExternally | undefined;
   /** Whether a session is live: the answer to its call marks it for the next commit. */
   isLive: (conversationIdentifier: string) => boolean;
+  /** Told of every call's end: what, how long, its error if it failed, and its window's end. */
+  onCall?: ((what: string, ms: number, err: unknown, windowEnd?: number) => void) | undefined;
 }
 
 export class StepRunner {
@@ -52,6 +54,7 @@ export class StepRunner {
   readonly #persistence: Persistence | undefined;
   readonly #log: Logger;
   readonly #isLive: (conversationIdentifier: string) => boolean;
+  readonly #onCall: StepRunnerOptions['onCall'];
   readonly #inFlight = new Set<Promise<unknown>>();
   /** AgentWorks created by a POST /agentWork answered after its window, and cancelled then. */
   abandonedOffersCancelled = 0;
@@ -63,6 +66,7 @@ export class StepRunner {
     this.#persistence = options.persistence;
     this.#log = options.log;
     this.#isLive = options.isLive;
+    this.#onCall = options.onCall;
     const api = this.#api;
     const { pickRep, routeExternally } = options;
     const call = <I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) =>
@@ -102,7 +106,7 @@ export class StepRunner {
   }
 
   /** Wraps a port call: tracks it for settled()/stop() and logs its outcome with its step key. */
-  track<T>(what: string, key: string, run: () => Promise<T> | T): Promise<T> {
+  track<T>(what: string, key: string, run: () => Promise<T> | T, windowEnd?: number): Promise<T> {
     const started = Date.now();
     // Step keys start with the conversation. A routing child's transitions do not reach the session
     // actor's observers, so the answer to its call is what marks the session for the next commit.
@@ -114,12 +118,16 @@ export class StepRunner {
     const p = startNow(run).then(
       (value) => {
         settle();
-        this.#log.debug({ call: what, key, ms: Date.now() - started }, 'call ok');
+        const ms = Date.now() - started;
+        this.#log.debug({ call: what, key, ms }, 'call ok');
+        this.#onCall?.(what, ms, undefined, windowEnd);
         return value;
       },
       (err: unknown) => {
         settle();
-        this.#log.warn({ call: what, key, ms: Date.now() - started, error: describeError(err) }, 'call failed');
+        const ms = Date.now() - started;
+        this.#log.warn({ call: what, key, ms, error: describeError(err) }, 'call failed');
+        this.#onCall?.(what, ms, err, windowEnd);
         throw err;
       },
     );
@@ -154,7 +162,7 @@ export class StepRunner {
         return send({ key, deadlineAt, priority, requestId: stableRequestId(key) });
       };
       return this.#persistence ? this.#persistence.journaled(key, inDoubt, go) : go(false);
-    });
+    }, windowEnd);
   }
 
   /**

@@ -61,6 +61,8 @@ export class Intake {
    */
   readonly #recent: RecentKeys;
   readonly counters = { ingested: 0, rejected: 0, duplicates: 0, unroutable: 0, refusedRequests: 0, refusedSessions: 0 };
+  /** CreatedDate of the newest platform event handled: how far behind the stream the engine is. */
+  newestEventAt: number | undefined;
 
   constructor(options: IntakeOptions) {
     this.#o = options;
@@ -108,6 +110,8 @@ export class Intake {
     }
     if (eventId) this.#recent.add(eventId, SEEN_EVENT);
     counters.ingested += 1;
+    const createdAt = event.createdAt;
+    if (typeof createdAt === 'number' && Number.isFinite(createdAt) && !(createdAt <= (this.newestEventAt ?? -Infinity))) this.newestEventAt = createdAt;
     if (e.kind !== 'RoutingRequested' && this.#recent.seen(e.entryId, SEEN_ENTRY)) {
       counters.duplicates += 1;
       return { ok: true, kind: e.kind, conversationIdentifier: conv, duplicate: true };

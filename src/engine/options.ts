@@ -1,6 +1,7 @@
 // What an app passes to createSwitchboard, and how it becomes the engine's settings: checked once,
 // at construction, so a switchboard that starts can run (SB_CONFIG otherwise, never later).
 import type { KeyObject } from 'node:crypto';
+import type { Attributes, Meter } from '@opentelemetry/api';
 import type { InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
 import type { ConsentStatus } from '../domain/enums.js';
@@ -116,6 +117,12 @@ export interface SwitchboardOptions {
   hibernateAfterMs?: number | false;
   /** Bounds on the sessions held (docs/operations.md, "Limits"). */
   sessions?: SessionLimits;
+  /**
+   * OpenTelemetry metrics (docs/operations.md lists the instruments): the meter to use — by default
+   * the global one named `switchboard-ccaas`, a no-op until the app registers an SDK — and attributes
+   * put on every measurement (default `{ 'org.id': org.orgId }` when `org` is given).
+   */
+  metrics?: { meter?: Meter; attributes?: Attributes };
 }
 
 export interface SessionLimits {

@@ -8,12 +8,13 @@ import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubIntake } fr
 import type { CursorStore } from '../io/store/cursor.js';
 import type { Persistence } from '../persistence.js';
 import type { AppEvents } from './app-events.js';
+import type { EngineMetrics } from './metrics.js';
 import type { SwitchboardOptions } from './options.js';
 
 export function subscribe(
   options: SwitchboardOptions,
   handle: (event: PlatformEvent) => unknown,
-  deps: { tokens: TokenProvider | undefined; persistence: Persistence | undefined; events: AppEvents; log: Logger },
+  deps: { tokens: TokenProvider | undefined; persistence: Persistence | undefined; events: AppEvents; log: Logger; metrics: EngineMetrics },
 ): PubSubIntake | undefined {
   if (!options.pubsub) return undefined;
   const { auth: pubsubAuth, ...intakeOptions } = options.pubsub;
@@ -31,5 +32,9 @@ export function subscribe(
   }
   const intake = createPubSubIntake({ ...intakeOptions, ...(cursorStore ? { store: cursorStore } : {}), auth, handle, logger: deps.log.child({ component: 'pubsub' }) });
   intake.on('state', (e) => deps.events.emit('subscription', { state: e.state }));
+  intake.on('streamClosed', (e) => {
+    if (e.next !== 'stopped') deps.metrics.reconnect();
+  });
+  intake.on('decodeError', () => deps.metrics.decodeError());
   return intake;
 }

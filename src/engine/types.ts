@@ -101,6 +101,22 @@ export interface SwitchboardStats {
   store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
 }
 
+/**
+ * What a readiness or liveness endpoint returns (`/healthz`): cheap to compute, JSON as it is.
+ * `failing`: the switchboard is stopped, or its subscription ended for good. `degraded`: it works,
+ * but something needs a look — a breaker not closed, the stream reconnecting, events handled more
+ * than `laggingAfterMs` (default 60 s: a whole routing window) after Salesforce published them.
+ */
+export interface SwitchboardHealth {
+  status: 'ok' | 'degraded' | 'failing';
+  /** Why the status is not ok, one short line each. */
+  reasons: string[];
+  subscription?: { state: string; lagMs?: number };
+  breakers?: Record<string, string>;
+  store?: { commits: number };
+  sessions: { total: number; asleep: number; pendingRoutings: number; inFlightCalls: number };
+}
+
 export interface Switchboard {
   /**
    * Restore the sessions saved in the store (deadlines re-armed; requests that expired meanwhile are
@@ -119,6 +135,8 @@ export interface Switchboard {
   session(conversationIdentifier: string): SessionView | undefined;
   sessions(): SessionView[];
   stats(): SwitchboardStats;
+  /** A health summary for the app's readiness/liveness endpoint (see SwitchboardHealth). */
+  health(options?: { laggingAfterMs?: number }): SwitchboardHealth;
   readonly directory: Directory;
   /** Resolves once no Interaction Service call or rep pick is in flight. */
   settled(): Promise<void>;

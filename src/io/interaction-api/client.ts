@@ -93,6 +93,8 @@ export interface RetryNotice {
 export interface InteractionClientEvents {
   breaker: BreakerChange;
   retry: RetryNotice;
+  /** A call got its rate-limit slot and connection after waiting `waitMs` in the queue. */
+  queued: { endpoint: string; priority: 'finish' | 'start'; waitMs: number };
 }
 
 export interface InteractionClient extends InteractionService {
@@ -240,8 +242,10 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
 
     const once = (attempt: number) => {
       let used: string | undefined;
-      const run = () =>
-        limiter.schedule(async (slot) => {
+      const run = () => {
+        const queuedAt = now();
+        return limiter.schedule(async (slot) => {
+          events.emit('queued', { endpoint: ep.name, priority: ctx.priority, waitMs: now() - queuedAt });
           let sent = false;
           try {
             // Queued past the deadline: sending now would only produce an answer nobody waits for.
@@ -257,6 +261,7 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
             if (!sent) slot.unused();
           }
         }, ctx.priority);
+      };
       return run().catch((err: unknown) => {
         if (refreshed || used === undefined || !isApiError(err, 'auth') || !isTokenRejection(err)) throw err;
         // Invalidate only the token that failed: if another call already refreshed, this is a no-op
