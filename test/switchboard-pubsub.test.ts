@@ -26,7 +26,7 @@ async function until(check: () => boolean, ms = 10_000) {
   }
 }
 
-function wire(api = createRecordingInteractionService(), store = createMemoryCursorStore()) {
+function wire(api = createRecordingInteractionService(), store = createMemoryCursorStore(), pubsub: Record<string, unknown> = {}) {
   return createSwitchboard({
     interactions: api,
     logger: pino({ level: 'silent' }),
@@ -40,6 +40,7 @@ function wire(api = createRecordingInteractionService(), store = createMemoryCur
       store,
       replayPreset: 'EARLIEST',
       auth: { instanceUrl: 'https://sandbox.my.salesforce.com', tenantId: '00DSB000000CCCC', getToken: async () => 'sandbox-token' },
+      ...pubsub,
     },
   });
 }
@@ -92,21 +93,7 @@ describe('a switchboard subscribed to the platform event', () => {
 });
 
 describe('start()', () => {
-  function wireWith(overrides: Record<string, unknown>) {
-    return createSwitchboard({
-      interactions: createRecordingInteractionService(),
-      logger: pino({ level: 'silent' }),
-      pubsub: {
-        endpoint: server!.address,
-        topic: server!.topic,
-        payloadField: 'sb__Payload__c',
-        typeField: 'sb__EventType__c',
-        insecure: true,
-        auth: { instanceUrl: 'https://sandbox.my.salesforce.com', tenantId: '00DSB000000CCCC', getToken: async () => 'sandbox-token' },
-        ...overrides,
-      },
-    });
-  }
+  const wireWith = (pubsub: Record<string, unknown>) => wire(undefined, undefined, pubsub);
 
   it('resolves once subscribed: an event published right after it, from LATEST with no cursor, is delivered', async () => {
     server = await startPubSubServer();
