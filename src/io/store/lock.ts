@@ -1,0 +1,172 @@
+// One process, one store. LMDB itself lets several processes open one environment, and then two
+// switchboards would both number dedupe rows from the counter they read at open (losing keys) and
+// overwrite each other's replay cursor. So a store directory carries a lock file naming its holder
+// (pid, host, since). The file is created with link(2), which is atomic and fails if the name
+// exists, so a lock file is never seen half written. A lock left by a process that died without
+// close() (SIGKILL, power loss) must not block the restart: on the same host the holder is checked
+// — gone, a zombie, or its pid now used by a process that started later, or the host rebooted
+// since — and such a lock is taken over. On another host (a shared volume) liveness cannot be
+// known, so the error names the holder and says how to clear it by hand.
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { StoreAccessError, StoreLockedError, type StoreLockHolder } from '../../domain/errors.js';
+
+export const LOCK_FILE = 'switchboard.lock';
+
+interface LockRecord extends StoreLockHolder {
+  /** The holder's start time as the kernel counts it (Linux), to tell a reused pid from the holder. */
+  started?: string;
+  /** The host's boot id (Linux): a lock from before a reboot is stale whatever its pid. */
+  boot?: string;
+  /** Unique per acquisition, so release() only removes its own lock. */
+  token: string;
+}
+
+export interface StoreLock {
+  readonly holder: StoreLockHolder;
+  /** Set when a lock left by a dead process was taken over. */
+  readonly tookOver: StoreLockHolder | undefined;
+  release(): void;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot) and the state letter. */
+function procStat(pid: number): { state: string; started: string } | undefined | null {
+  const text = readText(`/proc/${pid}/stat`);
+  if (text === undefined) return process.platform === 'linux' ? null : undefined;
+  // The command name (field 2) is in parentheses and may itself hold spaces or parentheses.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '', started: fields[19] ?? '' };
+}
+
+function bootId(): string | undefined {
+  return readText('/proc/sys/kernel/random/boot_id')?.trim() || undefined;
+}
+
+/** Whether the process that wrote `rec` (on this host) is certainly gone. */
+function holderIsGone(rec: LockRecord): boolean {
+  const boot = bootId();
+  if (rec.boot && boot && rec.boot !== boot) return true;
+  const stat = procStat(rec.pid);
+  if (stat === null) return true; // Linux, no /proc entry: no such process
+  if (stat) return stat.state === 'Z' || stat.state === 'X' || (rec.started !== undefined && stat.started !== rec.started);
+  try {
+    process.kill(rec.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function parse(text: string | undefined): LockRecord | undefined {
+  if (!text) return undefined;
+  try {
+    const rec = JSON.parse(text) as LockRecord;
+    return typeof rec.pid === 'number' && typeof rec.host === 'string' ? rec : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function accessError(dir: string, err: unknown): StoreAccessError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new StoreAccessError(dir, `cannot write its lock file (${code ?? String(err)}): the directory must be writable by this process`, code, { cause: err });
+}
+
+/** Takes the store's lock or throws SB_STORE_LOCKED naming who holds it. */
+export function acquireStoreLock(dir: string): StoreLock {
+  const path = join(dir, LOCK_FILE);
+  const self: LockRecord = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomBytes(12).toString('hex') };
+  const stat = procStat(process.pid);
+  if (stat) self.started = stat.started;
+  const boot = bootId();
+  if (boot) self.boot = boot;
+  const body = JSON.stringify(self);
+  let tookOver: StoreLockHolder | undefined;
+
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const tmp = `${path}.${self.token}.tmp`;
+    try {
+      const fd = openSync(tmp, 'wx');
+      try {
+        writeSync(fd, body);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      linkSync(tmp, path);
+      unlinkSync(tmp);
+      const holder: StoreLockHolder = { pid: self.pid, host: self.host, since: self.since };
+      return {
+        holder,
+        tookOver,
+        release() {
+          // Only our own lock: a lock file someone replaced after declaring ours stale is theirs.
+          if (parse(readText(path))?.token === self.token) {
+            try {
+              unlinkSync(path);
+            } catch {
+              /* already gone */
+            }
+          }
+        },
+      };
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* never created */
+      }
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw accessError(dir, err);
+    }
+
+    const text = readText(path);
+    const rec = parse(text);
+    if (text === undefined) continue; // released meanwhile: try again
+    if (!rec) {
+      throw new StoreLockedError(dir, { pid: 0, host: 'unknown', since: 'unknown' }, `its lock file ${path} is unreadable; if no process uses this store, delete that file`);
+    }
+    const holder: StoreLockHolder = { pid: rec.pid, host: rec.host, since: rec.since };
+    if (rec.host !== self.host) {
+      throw new StoreLockedError(dir, holder, `a store has one owner; stop the switchboard there, or if that host is gone for good, delete ${path}`);
+    }
+    if (!holderIsGone(rec)) {
+      throw new StoreLockedError(dir, holder, rec.pid === process.pid ? 'this process already has it open; close() that store first' : 'a store has one owner; stop that process first');
+    }
+    // The holder died without releasing. Move its lock aside (atomic) and check that what was moved
+    // is the dead holder's: another process may have taken the stale lock over in between.
+    const aside = `${path}.${self.token}.stale`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      continue; // someone else moved it first
+    }
+    const moved = readText(aside);
+    if (moved !== text) {
+      // A live lock was moved: put it back (link fails if a third party already made one) and retry.
+      try {
+        linkSync(aside, path);
+      } catch {
+        /* a newer lock stands there */
+      }
+    } else {
+      tookOver = holder;
+    }
+    try {
+      unlinkSync(aside);
+    } catch {
+      /* gone */
+    }
+  }
+  const rec = parse(readText(path));
+  throw new StoreLockedError(dir, rec ? { pid: rec.pid, host: rec.host, since: rec.since } : { pid: 0, host: 'unknown', since: 'unknown' }, 'several processes are competing for it');
+}
