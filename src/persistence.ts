@@ -4,7 +4,7 @@
 // journaled by its step key: written 'started' before the call goes out and 'done' with its answer,
 // so a step that completed before a crash is not repeated after it.
 import type { Logger } from 'pino';
-import { isApiError } from './domain/errors.js';
+import { describeError, isApiError } from './domain/errors.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
@@ -38,6 +38,18 @@ export interface PersistenceOptions {
   retentionMs?: number;
   /** How long journal entries are kept. Default 24 hours (a step is never repeated inside it). */
   journalRetentionMs?: number;
+  /** Longest wait between retries of a failed commit (they back off from 100 ms). Default 5 s. */
+  maxRetryDelayMs?: number;
+}
+
+/** What is known of failed commits, for `stats()`. */
+export interface CommitFailureStats {
+  /** Commits the store refused since start (each retry that fails counts). */
+  commitFailures: number;
+  /** The last refusal: `code: message`, and when. Kept after a later success, for the record. */
+  lastCommitError?: { message: string; at: number };
+  /** A refused batch is waiting for its retry. */
+  retryPending: boolean;
 }
 
 export interface RestoredSessions {
@@ -65,8 +77,18 @@ export class Persistence {
   /** Journal records waiting for the next commit. */
   readonly #effects = new Map<string, EffectRecord>();
   #closed = false;
+  /**
+   * Sessions from a batch the store refused, written with the next commit unless a newer snapshot
+   * of the same conversation is in it by then.
+   */
+  readonly #carried = new Map<string, PersistedSession>();
+  #retryTimer: NodeJS.Timeout | undefined;
+  #failuresInRow = 0;
+  readonly #maxRetryDelayMs: number;
   commits = 0;
   skippedSteps = 0;
+  commitFailures = 0;
+  lastCommitError: { message: string; at: number } | undefined;
 
   constructor(store: SessionStore, log: Logger, snapshotOf: (conversationIdentifier: string) => unknown, options: PersistenceOptions = {}) {
     this.#store = store;
@@ -75,6 +97,11 @@ export class Persistence {
     this.#flushDelayMs = options.flushDelayMs ?? 25;
     this.retentionMs = options.retentionMs ?? 3_600_000;
     this.#journalRetentionMs = options.journalRetentionMs ?? 86_400_000;
+    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 5_000;
+  }
+
+  failureStats(): CommitFailureStats {
+    return { commitFailures: this.commitFailures, ...(this.lastCommitError ? { lastCommitError: { ...this.lastCommitError } } : {}), retryPending: this.#retryTimer !== undefined };
   }
 
   get store(): SessionStore {
@@ -103,7 +130,8 @@ export class Persistence {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.commit().catch((err: unknown) => this.#log.error({ err }, 'store commit failed'));
+      // A failure is logged, counted and retried where it is met (#failed); nobody waits here.
+      void this.commit().catch(() => {});
     }, this.#flushDelayMs);
   }
 
@@ -120,28 +148,76 @@ export class Persistence {
       this.#next = undefined;
       const batch = this.#takeBatch();
       if (!batch) return;
-      return this.#store.commit(batch).then(() => {
-        this.commits += 1;
-      });
+      return this.#store.commit(batch).then(
+        () => {
+          this.commits += 1;
+          this.#failuresInRow = 0;
+        },
+        (err: unknown) => {
+          this.#failed(batch, err);
+          // The callers waiting for this commit — a step's write-ahead record among them — learn
+          // that it is not durable, so no call leaves without its record.
+          throw err;
+        },
+      );
     });
     this.#next = next;
     this.#chain = next.catch(() => {});
     return next;
   }
 
+  /**
+   * A refused batch is not lost: what it carried goes back to wait for the next commit, merged
+   * with what changed meanwhile (the newer wins), and a retry is scheduled with a bounded backoff.
+   * 'started' journal records are the exception: their callers get the rejection and do not send
+   * the call, so the record would claim a call that never left.
+   */
+  #failed(batch: StoreCommit, err: unknown): void {
+    this.commitFailures += 1;
+    this.#failuresInRow += 1;
+    this.lastCommitError = { message: describeError(err), at: Date.now() };
+    for (const s of batch.sessions ?? []) {
+      // A live session is snapshotted afresh for the retry (the newest state wins, and a snapshot
+      // that could not be written is not offered again as it was); the refused record stays as a
+      // fallback for one that has no snapshot any more, and for an ended one.
+      if (s.endedAt === undefined) this.#dirty.add(s.conversationIdentifier);
+      if (!this.#carried.has(s.conversationIdentifier)) this.#carried.set(s.conversationIdentifier, s);
+    }
+    this.#cursor ??= batch.cursor;
+    if (batch.seen?.length) this.#seen.unshift(...batch.seen);
+    for (const [key, record] of batch.effects ?? []) {
+      if (record.state !== 'started' && !this.#effects.has(key)) this.#effects.set(key, record);
+    }
+    const retryInMs = Math.min(this.#maxRetryDelayMs, 100 * 2 ** Math.min(this.#failuresInRow - 1, 16));
+    this.#log.error({ err, failures: this.commitFailures, inARow: this.#failuresInRow, retryInMs }, 'store commit failed; its batch is kept and retried');
+    if (this.#closed || this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed) void this.commit().catch(() => {});
+    }, retryInMs);
+  }
+
   #takeBatch(): StoreCommit | undefined {
     const now = Date.now();
     const batch: StoreCommit = {};
     const sessions: PersistedSession[] = [];
+    const taken = new Set<string>();
     for (const id of this.#dirty) {
       const snapshot = this.#snapshotOf(id);
-      if (snapshot !== undefined) sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, snapshot });
+      if (snapshot !== undefined) {
+        sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, snapshot });
+        taken.add(id);
+      }
     }
     this.#dirty.clear();
     for (const [id, snapshot] of this.#ended) {
       sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, endedAt: now, snapshot });
+      taken.add(id);
     }
     this.#ended.clear();
+    // What a refused batch held, unless this batch has a newer record of the same conversation.
+    for (const [id, rec] of this.#carried) if (!taken.has(id)) sessions.push(rec);
+    this.#carried.clear();
     if (sessions.length) batch.sessions = sessions;
     if (this.#cursor) batch.cursor = this.#cursor;
     this.#cursor = undefined;
@@ -234,8 +310,17 @@ export class Persistence {
   async close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.commit();
-    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    // The last attempt: if the store refuses it, close() rejects, so the app knows its last
+    // changes are not saved — and no retry is left behind.
+    try {
+      await this.commit();
+    } finally {
+      this.#closed = true;
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
     await this.#chain;
   }
 }

@@ -18,7 +18,7 @@ import { createInteractionClient, type BreakerChange, type ClientStats, type Int
 import { createLogger } from './io/log.js';
 import { openLmdbSessionStore, type SessionStore } from './io/store/index.js';
 import type { CursorStore } from './io/store/cursor.js';
-import { Persistence, type InDoubt, type PersistenceOptions } from './persistence.js';
+import { Persistence, type CommitFailureStats, type InDoubt, type PersistenceOptions } from './persistence.js';
 import { RecentKeys } from './recent-keys.js';
 import { createPubSubIntake, pubSubAuthFromTokenProvider, type PubSubAuth, type PubSubIntake, type PubSubIntakeOptions, type PubSubIntakeStats } from './io/pubsub/index.js';
 import { fromEffect } from './machines/effect.js';
@@ -198,8 +198,8 @@ export interface SwitchboardStats {
   hibernated: number;
   /** Sleeping sessions woken by an event, since start. Growing fast while `hibernated` stays low means sessions are woken soon after they fall asleep: `hibernateAfterMs` is too short for the traffic. */
   wakes: number;
-  /** Store commits, sessions restored, steps not repeated after a restart (when `store` is configured). */
-  store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
+  /** Store commits, sessions restored, steps not repeated after a restart, refused commits (when `store` is configured). */
+  store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number } & CommitFailureStats;
 }
 
 type SessionActor = ActorRefFrom<typeof sessionMachine>;
@@ -881,7 +881,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
         ...counters,
         ...(client ? { interactions: client.stats() } : {}),
         ...(intake ? { pubsub: intake.stats() } : {}),
-        ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps } } : {}),
+        ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps, ...persistence.failureStats() } } : {}),
       };
     },
     settled,

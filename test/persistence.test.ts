@@ -9,7 +9,7 @@ import { createSwitchboard, type SwitchboardOptions } from '../src/switchboard.j
 import { createRecordingInteractionService, type RecordingInteractionService } from '../src/io/recording-interaction-service.js';
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
 import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
-import { currentChartHash, SCHEMA_VERSION } from '../src/persistence.js';
+import { currentChartHash, Persistence, SCHEMA_VERSION } from '../src/persistence.js';
 import { DeadlineExceededError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
 
@@ -329,5 +329,76 @@ describe('the LMDB store', () => {
     await b.start();
     expect(b.session(conv.conversationIdentifier)?.pendingRoutings).toHaveLength(1);
     await b.stop();
+  });
+});
+
+describe('a commit the store refuses', () => {
+  let dir: string;
+  beforeEach(() => {
+    vi.useRealTimers();
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-refused-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loses nothing: its sessions, cursor, seen keys and done records are retried with what changed meanwhile (newer wins); its callers get the rejection', async () => {
+    const store = openLmdbSessionStore({ path: dir });
+    const lines: string[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    const version = new Map([['a', 1], ['b', 1]]);
+    // While `refuse` is set, b's snapshot cannot be serialized: the real store refuses the batch.
+    let refuse = false;
+    const snapshotOf = (id: string): unknown =>
+      refuse && id === 'b'
+        ? {
+            get broken(): never {
+              throw new Error('not serializable');
+            },
+          }
+        : { id, v: version.get(id) };
+    // No timed flushes: only explicit commits and the retries.
+    const p = new Persistence(store, log, snapshotOf, { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
+
+    // A step that was answered: its 'done' record waits for the next commit.
+    expect(await p.journaled('a/r1/route', 'repeat', async () => ({ psrId: '0JR000000000001' }))).toEqual({ psrId: '0JR000000000001' });
+    refuse = true;
+    p.markDirty('a');
+    p.markDirty('b');
+    p.markSeen('event:1');
+    const withCursor = p.commit({ topic: '/event/x', replayId: Buffer.from([1]) });
+    let sent = false;
+    const step = p.journaled('a/r1/agentWork', 'repeat', async () => {
+      sent = true;
+      return {};
+    });
+    await expect(withCursor).rejects.toMatchObject({ code: 'SB_STORE_COMMIT' });
+    // A write-ahead record that is not durable: the call does not leave.
+    await expect(step).rejects.toMatchObject({ code: 'SB_STORE_COMMIT' });
+    expect(sent).toBe(false);
+    expect(p.commitFailures).toBeGreaterThanOrEqual(1);
+    expect(p.failureStats()).toMatchObject({ retryPending: true, lastCommitError: { message: expect.stringContaining('SB_STORE_COMMIT') } });
+    expect(lines.some((l) => l.includes('store commit failed; its batch is kept and retried'))).toBe(true);
+
+    // a changes meanwhile; then the store accepts again and the retry writes everything.
+    version.set('a', 2);
+    p.markDirty('a');
+    refuse = false;
+    await vi.waitFor(async () => expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([1])), { timeout: 10_000, interval: 20 });
+    const saved = new Map((await store.loadSessions()).map((r) => [r.conversationIdentifier, r.snapshot]));
+    expect(saved).toEqual(new Map([['a', { id: 'a', v: 2 }], ['b', { id: 'b', v: 1 }]]));
+    expect(await store.loadSeen(10)).toEqual(['event:1']);
+    expect(await store.effect('a/r1/route')).toMatchObject({ state: 'done', output: { psrId: '0JR000000000001' } });
+    // The refused write-ahead record is not written: that call never left.
+    expect(await store.effect('a/r1/agentWork')).toBeUndefined();
+    expect(p.failureStats().retryPending).toBe(false);
+
+    // The same step, tried again, goes out once and is journaled.
+    await p.journaled('a/r1/agentWork', 'repeat', async () => {
+      sent = true;
+      return { agentWorkId: '0Bz' };
+    });
+    expect(sent).toBe(true);
+    await p.close();
+    expect(await store.effect('a/r1/agentWork')).toMatchObject({ state: 'done', output: { agentWorkId: '0Bz' } });
+    await store.close();
   });
 });
