@@ -34,8 +34,13 @@ export {
   ConfigError,
   NotProvidedError,
   StoppedError,
+  StoreLockedError,
+  StoreCorruptError,
+  StoreAccessError,
+  StoreCommitError,
   isApiError,
   type ApiErrorKind,
+  type StoreLockHolder,
 } from './domain/errors.js';
 export { parsePlatformEvent, parseAgentWorkEvent, type ParseResult, type ParseOptions } from './domain/parse.js';
 export { toId15, isSalesforceId } from './domain/ids.js';
