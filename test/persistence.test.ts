@@ -317,6 +317,27 @@ describe('the LMDB store', () => {
     await two.close();
   });
 
+  it('a 2,000-byte conversation id routes and persists, and does not stop other conversations', async () => {
+    const api = createRecordingInteractionService();
+    const a = createSwitchboard({ interactions: api, store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
+    const long = { ...newConversation(), conversationIdentifier: `conv-${'x'.repeat(1_995)}` };
+    const plain = newConversation();
+    for (const conv of [long, plain]) {
+      a.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+      a.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    }
+    await a.settled();
+    // Each conversation's offer went out: its write-ahead record was committed.
+    expect(api.callsTo('POST /agentWork')).toHaveLength(2);
+    expect(a.stats().store).toMatchObject({ commitFailures: 0 });
+    await a.stop();
+    const b = createSwitchboard({ interactions: createRecordingInteractionService(), store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
+    await b.start();
+    expect(b.session(long.conversationIdentifier)?.pendingRoutings).toHaveLength(1);
+    expect(b.session(plain.conversationIdentifier)?.pendingRoutings).toHaveLength(1);
+    await b.stop();
+  });
+
   it('serves a switchboard across a restart', async () => {
     const api = createRecordingInteractionService();
     const a = createSwitchboard({ interactions: api, store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
