@@ -103,7 +103,21 @@ export function acquireStoreLock(dir: string): StoreLock {
       } finally {
         closeSync(fd);
       }
-      linkSync(tmp, path);
+      try {
+        linkSync(tmp, path);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' || !['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(code ?? '')) throw err;
+        // A file system without hard links: exclusive create, then write (a crash in between leaves
+        // an empty lock file, which the error below asks to delete by hand).
+        const fd = openSync(path, 'wx');
+        try {
+          writeSync(fd, body);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
       unlinkSync(tmp);
       const holder: StoreLockHolder = { pid: self.pid, host: self.host, since: self.since };
       return {
