@@ -422,4 +422,20 @@ describe('a commit the store refuses', () => {
     expect(await store.effect('a/r1/agentWork')).toMatchObject({ state: 'done', output: { agentWorkId: '0Bz' } });
     await store.close();
   });
+
+  it('close() rejects when its last commit is refused, and leaves no retry behind', async () => {
+    const store = createMemorySessionStore();
+    const unserializable = {
+      get broken(): never {
+        throw new Error('not serializable');
+      },
+    };
+    const p = new Persistence(store, pino({ level: 'silent' }), () => unserializable, { flushDelayMs: 60_000, maxRetryDelayMs: 50 });
+    p.markDirty('a');
+    await expect(p.close()).rejects.toThrow('not serializable');
+    expect(p.failureStats()).toMatchObject({ commitFailures: 1, retryPending: false });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(p.commitFailures).toBe(1);
+    expect(store.commits).toBe(0);
+  });
 });
