@@ -40,7 +40,11 @@ export interface SessionStore {
   loadCursor(topic: string): Promise<Buffer | undefined>;
   /** The most recent `limit` dedupe keys, oldest first. */
   loadSeen(limit: number): Promise<string[]>;
-  /** Atomic: every part of the commit is durable, or none is. */
+  /**
+   * Atomic: every part of the commit is durable, or none is — also when one entry is refused half
+   * way. Ids of any length must work (a store with a key limit keys long ids by a digest, keys.ts).
+   * Every implementation passes test/io/store/contract.ts.
+   */
   commit(batch: StoreCommit): Promise<void>;
   effect(key: string): Promise<EffectRecord | undefined>;
   /** Drop journal entries older than this time. */
