@@ -62,7 +62,8 @@ function readMeta(buf: Buffer, pgno: number, where: string): Meta | string {
  * is the page it was reached as, has a known type, and its node offsets, sizes, child and overflow
  * page numbers stay inside the page and the file. Scrambled bytes there are what make a mapped
  * open fault; inside a value they only fail that value's decoding, which a read reports as a typed
- * error. One read per reachable page: about a second per few hundred MB.
+ * error. One read per reachable page: a 140 MB store takes about 0.2 s from the page cache; cold,
+ * it reads as fast as the disk does.
  */
 function walkTrees(fd: number, meta: Meta): string | undefined {
   const psize = meta.pageSize;
