@@ -7,7 +7,7 @@
 // — gone, a zombie, or its pid now used by a process that started later, or the host rebooted
 // since — and such a lock is taken over. On another host (a shared volume) liveness cannot be
 // known, so the error names the holder and says how to clear it by hand.
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,64 @@ function accessError(dir: string, err: unknown): StoreAccessError {
   return new StoreAccessError(dir, `cannot write its lock file (${code ?? String(err)}): the directory must be writable by this process`, code, { cause: err });
 }
 
+/**
+ * Creates `path` holding `body` if it does not exist: link(2) of a complete, synced temporary file,
+ * so the name never shows a half-written file. Where the file system has no hard links: exclusive
+ * create, then write (a crash in between leaves an empty lock, which the error asks to delete).
+ */
+function tryCreate(path: string, body: string): boolean {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(tmp, 'wx');
+    try {
+      writeSync(fd, body);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(code)) throw err;
+      writeFileSync(path, body, { flag: 'wx' });
+    }
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created */
+    }
+  }
+}
+
+function removeIfSame(path: string, body: string | undefined): void {
+  if (body !== undefined && readText(path) === body) {
+    try {
+      unlinkSync(path);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Open is synchronous (createSwitchboard is), so a short wait blocks. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** Takes the store's lock or throws SB_STORE_LOCKED naming who holds it. */
 export function acquireStoreLock(dir: string): StoreLock {
   const path = join(dir, LOCK_FILE);
@@ -93,32 +151,14 @@ export function acquireStoreLock(dir: string): StoreLock {
   const body = JSON.stringify(self);
   let tookOver: StoreLockHolder | undefined;
 
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const tmp = `${path}.${self.token}.tmp`;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    let created: boolean;
     try {
-      const fd = openSync(tmp, 'wx');
-      try {
-        writeSync(fd, body);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      try {
-        linkSync(tmp, path);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST' || !['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(code ?? '')) throw err;
-        // A file system without hard links: exclusive create, then write (a crash in between leaves
-        // an empty lock file, which the error below asks to delete by hand).
-        const fd = openSync(path, 'wx');
-        try {
-          writeSync(fd, body);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      }
-      unlinkSync(tmp);
+      created = tryCreate(path, body);
+    } catch (err) {
+      throw accessError(dir, err);
+    }
+    if (created) {
       const holder: StoreLockHolder = { pid: self.pid, host: self.host, since: self.since };
       return {
         holder,
@@ -134,13 +174,6 @@ export function acquireStoreLock(dir: string): StoreLock {
           }
         },
       };
-    } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        /* never created */
-      }
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw accessError(dir, err);
     }
 
     const text = readText(path);
@@ -156,29 +189,25 @@ export function acquireStoreLock(dir: string): StoreLock {
     if (!holderIsGone(rec)) {
       throw new StoreLockedError(dir, holder, rec.pid === process.pid ? 'this process already has it open; close() that store first' : 'a store has one owner; stop that process first');
     }
-    // The holder died without releasing. Move its lock aside (atomic) and check that what was moved
-    // is the dead holder's: another process may have taken the stale lock over in between.
-    const aside = `${path}.${self.token}.stale`;
-    try {
-      renameSync(path, aside);
-    } catch {
-      continue; // someone else moved it first
+    // The holder died without releasing. Only the holder of the takeover file may remove a stale
+    // lock, and only after reading it again under that file: nothing else removes a lock but its
+    // own holder, so a lock read twice the same is still the dead one — never a fresh lock another
+    // process made in between.
+    const takeover = `${path}.takeover`;
+    if (!tryCreate(takeover, body)) {
+      // Someone else is taking it over. A takeover file is held for microseconds; one older than
+      // a few seconds was left by a process that died mid-takeover.
+      if (ageMs(takeover) > 5_000) removeIfSame(takeover, readText(takeover));
+      else pause(5 + attempt * 10);
+      continue;
     }
-    const moved = readText(aside);
-    if (moved !== text) {
-      // A live lock was moved: put it back (link fails if a third party already made one) and retry.
-      try {
-        linkSync(aside, path);
-      } catch {
-        /* a newer lock stands there */
+    try {
+      if (readText(path) === text) {
+        unlinkSync(path);
+        tookOver = holder;
       }
-    } else {
-      tookOver = holder;
-    }
-    try {
-      unlinkSync(aside);
-    } catch {
-      /* gone */
+    } finally {
+      removeIfSame(takeover, body);
     }
   }
   const rec = parse(readText(path));

@@ -72,6 +72,18 @@ describe('the store lock', () => {
     await store.close();
   });
 
+  it('processes racing to take over a stale lock: exactly one gets the store', async () => {
+    const first = await opener(dir, 'hold');
+    children.push(first.child);
+    first.child.kill('SIGKILL');
+    await first.exit;
+    const racers = await Promise.all(Array.from({ length: 4 }, () => opener(dir, 'hold')));
+    children.push(...racers.map((r) => r.child));
+    const winners = racers.filter((r) => r.out.opened);
+    expect(winners).toHaveLength(1);
+    for (const loser of racers.filter((r) => !r.out.opened)) expect(loser.out).toMatchObject({ code: 'SB_STORE_LOCKED', holder: { pid: winners[0]!.out.pid } });
+  });
+
   it('a second open in the same process fails while the first is open; close() releases the lock', async () => {
     const one = openLmdbSessionStore({ path: dir });
     let err: unknown;
