@@ -193,7 +193,11 @@ export class StoreAccessError extends SwitchboardError {
 
 /** A commit was refused; none of its batch was written. The persistence layer keeps the batch and retries it. */
 export class StoreCommitError extends SwitchboardError {
-  constructor(reason: string, options?: { cause?: unknown }) {
-    super('SB_STORE_COMMIT', `store commit failed, nothing of it was written: ${reason}`, options);
+  /** The entry being written when the store refused, e.g. `session <conversationIdentifier>`, when known. */
+  readonly entry: string | undefined;
+  constructor(reason: string, options?: { cause?: unknown; entry?: string }) {
+    const at = options?.entry ? ` (writing ${options.entry.length > 200 ? `${options.entry.slice(0, 200)}…` : options.entry})` : '';
+    super('SB_STORE_COMMIT', `store commit failed, nothing of it was written: ${reason}${at}`, options);
+    this.entry = options?.entry;
   }
 }

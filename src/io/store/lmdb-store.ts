@@ -54,12 +54,12 @@ function openError(path: string, err: unknown): SwitchboardError {
   return new StoreAccessError(path, `cannot open the database: ${message}`, code, { cause: err });
 }
 
-function commitError(path: string, err: unknown): SwitchboardError {
+function commitError(path: string, err: unknown, entry: string | undefined): SwitchboardError {
   if (err instanceof SwitchboardError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (CORRUPTION.test(message)) return new StoreCorruptError(path, `LMDB reports ${message} while committing`, { cause: err });
   const code = sysCode(err);
-  return new StoreCommitError(code && ACCESS_HINT[code] ? `${ACCESS_HINT[code]} (${code})` : message, { cause: err });
+  return new StoreCommitError(code && ACCESS_HINT[code] ? `${ACCESS_HINT[code]} (${code})` : message, { cause: err, ...(entry ? { entry } : {}) });
 }
 
 function prepareDirectory(path: string): void {
@@ -128,12 +128,15 @@ export function openLmdbSessionStore(options: LmdbStoreOptions): SessionStore {
    * what was put before the throw is committed with the rest of its write batch. A child
    * transaction is aborted on a throw, so a batch that fails half way leaves nothing behind.
    */
-  async function atomically(fn: () => void): Promise<void> {
+  async function atomically(fn: (at: (entry: string) => void) => void): Promise<void> {
     if (closed) throw new StoreCommitError('the store is closed');
+    // Which entry was being written when the store refused: a value that cannot be written names
+    // its conversation in the error, instead of leaving the operator to guess.
+    let entry: string | undefined;
     try {
-      await db.childTransaction(fn);
+      await db.childTransaction(() => fn((e) => (entry = e)));
     } catch (err) {
-      throw commitError(path, err);
+      throw commitError(path, err, entry);
     }
   }
 
@@ -153,13 +156,20 @@ export function openLmdbSessionStore(options: LmdbStoreOptions): SessionStore {
       return out.reverse();
     },
     commit(batch: StoreCommit) {
-      return atomically(() => {
+      return atomically((at) => {
         let n = seq;
-        for (const s of batch.sessions ?? []) sessions.put(storeKey(s.conversationIdentifier), s);
+        for (const s of batch.sessions ?? []) {
+          at(`session ${s.conversationIdentifier}`);
+          sessions.put(storeKey(s.conversationIdentifier), s);
+        }
+        at('removals');
         for (const id of batch.removed ?? []) sessions.remove(storeKey(id));
+        at('the cursor');
         if (batch.cursor) cursors.put(storeKey(batch.cursor.topic), batch.cursor.replayId);
+        at('seen keys');
         for (const key of batch.seen ?? []) seen.put(++n, key);
         for (const [key, record] of batch.effects ?? []) {
+          at(`journal record ${key}`);
           const k = storeKey(key);
           effects.put(k, isDigestKey(k) ? { ...record, key } : record);
         }
