@@ -4,7 +4,7 @@
 // journaled by its step key: written 'started' before the call goes out and 'done' with its answer,
 // so a step that completed before a crash is not repeated after it.
 import type { Logger } from 'pino';
-import { describeError, isApiError } from './domain/errors.js';
+import { describeError, isApiError, StoreCommitError } from './domain/errors.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
@@ -46,6 +46,8 @@ export interface PersistenceOptions {
 export interface CommitFailureStats {
   /** Commits the store refused since start (each retry that fails counts). */
   commitFailures: number;
+  /** Times one session's snapshot could not be written and was left out so the rest could commit. */
+  refusedSessions: number;
   /** The last refusal: `code: message`, and when. Kept after a later success, for the record. */
   lastCommitError?: { message: string; at: number };
   /** A refused batch is waiting for its retry. */
@@ -83,11 +85,15 @@ export class Persistence {
    */
   readonly #carried = new Map<string, PersistedSession>();
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Steps whose write-ahead record was left out of a commit with their unwritable session, and why. */
+  readonly #refusedSteps = new Map<string, unknown>();
   #failuresInRow = 0;
   readonly #maxRetryDelayMs: number;
   commits = 0;
   skippedSteps = 0;
   commitFailures = 0;
+  /** Times a session's snapshot was left out of a commit because the store could not write it. */
+  refusedSessions = 0;
   lastCommitError: { message: string; at: number } | undefined;
 
   constructor(store: SessionStore, log: Logger, snapshotOf: (conversationIdentifier: string) => unknown, options: PersistenceOptions = {}) {
@@ -101,7 +107,7 @@ export class Persistence {
   }
 
   failureStats(): CommitFailureStats {
-    return { commitFailures: this.commitFailures, ...(this.lastCommitError ? { lastCommitError: { ...this.lastCommitError } } : {}), retryPending: this.#retryTimer !== undefined };
+    return { commitFailures: this.commitFailures, refusedSessions: this.refusedSessions, ...(this.lastCommitError ? { lastCommitError: { ...this.lastCommitError } } : {}), retryPending: this.#retryTimer !== undefined };
   }
 
   get store(): SessionStore {
@@ -148,22 +154,58 @@ export class Persistence {
       this.#next = undefined;
       const batch = this.#takeBatch();
       if (!batch) return;
-      return this.#store.commit(batch).then(
-        () => {
-          this.commits += 1;
-          this.#failuresInRow = 0;
-        },
-        (err: unknown) => {
-          this.#failed(batch, err);
-          // The callers waiting for this commit — a step's write-ahead record among them — learn
-          // that it is not durable, so no call leaves without its record.
-          throw err;
-        },
-      );
+      const ok = () => {
+        this.commits += 1;
+        this.#failuresInRow = 0;
+      };
+      const fail = (failed: StoreCommit) => (err: unknown) => {
+        this.#failed(failed, err);
+        // The callers waiting for this commit — a step's write-ahead record among them — learn
+        // that it is not durable, so no call leaves without its record.
+        throw err;
+      };
+      return this.#store.commit(batch).then(ok, (err: unknown) => {
+        const rest = this.#withoutRefusedSession(batch, err);
+        if (!rest) return fail(batch)(err);
+        return rest.sessions || rest.cursor || rest.seen || rest.effects ? this.#store.commit(rest).then(ok, fail(rest)) : undefined;
+      });
     });
     this.#next = next;
     this.#chain = next.catch(() => {});
     return next;
+  }
+
+  /**
+   * One session whose snapshot the store cannot write must not stop every conversation (each
+   * step's write-ahead record rides the shared batch). When the store names the session it was
+   * writing, the batch is written again at once without it: the other callers go on; that
+   * session's own steps are refused (their records could not be made durable with the state that
+   * issues them), and its snapshot is tried again when it next changes. Returns undefined when
+   * the refusal cannot be pinned on one session of a batch that holds more.
+   */
+  #withoutRefusedSession(batch: StoreCommit, err: unknown): StoreCommit | undefined {
+    const entry = err instanceof StoreCommitError ? err.entry : undefined;
+    if (!entry?.startsWith('session ')) return undefined;
+    const bad = entry.slice('session '.length);
+    const sessions = batch.sessions ?? [];
+    if (!sessions.some((s) => s.conversationIdentifier === bad)) return undefined;
+    this.commitFailures += 1;
+    this.refusedSessions += 1;
+    this.lastCommitError = { message: describeError(err), at: Date.now() };
+    const owner = (key: string) => key.slice(0, key.indexOf('/'));
+    const rest: StoreCommit = { ...batch };
+    const kept = sessions.filter((s) => s.conversationIdentifier !== bad);
+    if (kept.length) rest.sessions = kept;
+    else delete rest.sessions;
+    const effects = (batch.effects ?? []).filter(([key, record]) => {
+      if (record.state !== 'started' || owner(key) !== bad) return true;
+      this.#refusedSteps.set(key, err);
+      return false;
+    });
+    if (effects.length) rest.effects = effects;
+    else delete rest.effects;
+    this.#log.error({ err, conversationIdentifier: bad, refusedSessions: this.refusedSessions }, "the store cannot write this session's snapshot; committed the rest without it, its steps are refused");
+    return rest;
   }
 
   /**
@@ -291,6 +333,11 @@ export class Persistence {
       this.markDirty(key.slice(0, key.indexOf('/')));
       this.#effects.set(key, { state: 'started', at: Date.now() });
       await this.commit();
+      const refused = this.#refusedSteps.get(key);
+      if (refused !== undefined) {
+        this.#refusedSteps.delete(key);
+        throw refused;
+      }
     }
     let output: T;
     try {

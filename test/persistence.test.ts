@@ -366,22 +366,21 @@ describe('a commit the store refuses', () => {
     const lines: string[] = [];
     const log = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
     const version = new Map([['a', 1], ['b', 1]]);
-    // While `refuse` is set, b's snapshot cannot be serialized: the real store refuses the batch.
+    // While `refuse` is set, the answer a step recorded cannot be serialized: the real store
+    // refuses every batch that carries its 'done' record.
     let refuse = false;
-    const snapshotOf = (id: string): unknown =>
-      refuse && id === 'b'
-        ? {
-            get broken(): never {
-              throw new Error('not serializable');
-            },
-          }
-        : { id, v: version.get(id) };
+    const answer = {
+      get psrId(): string {
+        if (refuse) throw new Error('not serializable');
+        return '0JR000000000001';
+      },
+    };
     // No timed flushes: only explicit commits and the retries.
-    const p = new Persistence(store, log, snapshotOf, { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
+    const p = new Persistence(store, log, (id) => ({ id, v: version.get(id) }), { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
 
-    // A step that was answered: its 'done' record waits for the next commit.
-    expect(await p.journaled('a/r1/route', 'repeat', async () => ({ psrId: '0JR000000000001' }))).toEqual({ psrId: '0JR000000000001' });
     refuse = true;
+    // A step that was answered: its 'done' record waits for the next commit.
+    await p.journaled('a/r1/route', 'repeat', async () => answer);
     p.markDirty('a');
     p.markDirty('b');
     p.markSeen('event:1');
@@ -391,13 +390,14 @@ describe('a commit the store refuses', () => {
       sent = true;
       return {};
     });
-    await expect(withCursor).rejects.toMatchObject({ code: 'SB_STORE_COMMIT' });
+    await expect(withCursor).rejects.toMatchObject({ code: 'SB_STORE_COMMIT', entry: 'journal record a/r1/route' });
     // A write-ahead record that is not durable: the call does not leave.
     await expect(step).rejects.toMatchObject({ code: 'SB_STORE_COMMIT' });
     expect(sent).toBe(false);
     expect(p.commitFailures).toBeGreaterThanOrEqual(1);
     expect(p.failureStats()).toMatchObject({ retryPending: true, lastCommitError: { message: expect.stringContaining('SB_STORE_COMMIT') } });
     expect(lines.some((l) => l.includes('store commit failed; its batch is kept and retried'))).toBe(true);
+    expect(await store.loadCursor('/event/x')).toBeUndefined();
 
     // a changes meanwhile; then the store accepts again and the retry writes everything.
     version.set('a', 2);
@@ -420,6 +420,46 @@ describe('a commit the store refuses', () => {
     expect(sent).toBe(true);
     await p.close();
     expect(await store.effect('a/r1/agentWork')).toMatchObject({ state: 'done', output: { agentWorkId: '0Bz' } });
+    await store.close();
+  });
+
+  it("one session the store cannot write does not stop the others: the batch is written without it, and only its own steps are refused", async () => {
+    const store = openLmdbSessionStore({ path: dir });
+    let bWritable = false;
+    const snapshotOf = (id: string): unknown =>
+      id === 'b' && !bWritable
+        ? {
+            get broken(): never {
+              throw new Error('not serializable');
+            },
+          }
+        : { id };
+    const p = new Persistence(store, pino({ level: 'silent' }), snapshotOf, { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
+    p.markDirty('a');
+    p.markDirty('b');
+    p.markSeen('event:1');
+    const withCursor = p.commit({ topic: '/event/x', replayId: Buffer.from([1]) });
+    const sent: string[] = [];
+    const stepA = p.journaled('a/r1/agentWork', 'repeat', async () => void sent.push('a'));
+    const stepB = p.journaled('b/r1/agentWork', 'repeat', async () => void sent.push('b'));
+    await withCursor;
+    await stepA;
+    await expect(stepB).rejects.toMatchObject({ code: 'SB_STORE_COMMIT', entry: 'session b' });
+    expect(sent).toEqual(['a']);
+    expect((await store.loadSessions()).map((r) => r.conversationIdentifier)).toEqual(['a']);
+    expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([1]));
+    expect(await store.loadSeen(10)).toEqual(['event:1']);
+    expect(await store.effect('a/r1/agentWork')).toBeDefined();
+    expect(await store.effect('b/r1/agentWork')).toBeUndefined();
+    expect(p.failureStats()).toMatchObject({ refusedSessions: expect.any(Number), lastCommitError: { message: expect.stringContaining('session b') } });
+    expect(p.refusedSessions).toBeGreaterThanOrEqual(1);
+
+    // Once b can be written again, its next change is saved and its steps go out.
+    bWritable = true;
+    await p.journaled('b/r1/agentWork', 'repeat', async () => void sent.push('b'));
+    expect(sent).toEqual(['a', 'b']);
+    await p.close();
+    expect((await store.loadSessions()).map((r) => r.conversationIdentifier).sort()).toEqual(['a', 'b']);
     await store.close();
   });
 
