@@ -181,7 +181,7 @@ export class Persistence {
    * writing, the batch is written again at once without it: the other callers go on; that
    * session's own steps are refused (their records could not be made durable with the state that
    * issues them), and its snapshot is tried again when it next changes. Returns undefined when
-   * the refusal cannot be pinned on one session of a batch that holds more.
+   * the refusal is not pinned on a session of this batch (then the whole batch is retried).
    */
   #withoutRefusedSession(batch: StoreCommit, err: unknown): StoreCommit | undefined {
     const entry = err instanceof StoreCommitError ? err.entry : undefined;
