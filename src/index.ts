@@ -39,8 +39,13 @@ export {
   StoppedError,
   InvalidArgumentError,
   LimitError,
+  StoreLockedError,
+  StoreCorruptError,
+  StoreAccessError,
+  StoreCommitError,
   isApiError,
   type ApiErrorKind,
+  type StoreLockHolder,
 } from './domain/errors.js';
 export {
   PubSubDecodeError,

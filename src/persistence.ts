@@ -4,7 +4,7 @@
 // journaled by its step key: written 'started' before the call goes out and 'done' with its answer,
 // so a step that completed before a crash is not repeated after it.
 import type { Logger } from 'pino';
-import { isApiError } from './domain/errors.js';
+import { describeError, isApiError, StoreCommitError } from './domain/errors.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
@@ -38,6 +38,20 @@ export interface PersistenceOptions {
   retentionMs?: number;
   /** How long journal entries are kept. Default 24 hours (a step is never repeated inside it). */
   journalRetentionMs?: number;
+  /** Longest wait between retries of a failed commit (they back off from 100 ms). Default 5 s. */
+  maxRetryDelayMs?: number;
+}
+
+/** What is known of failed commits, for `stats()`. */
+export interface CommitFailureStats {
+  /** Commits the store refused since start (each retry that fails counts). */
+  commitFailures: number;
+  /** Times one session's snapshot could not be written and was left out so the rest could commit. */
+  refusedSessions: number;
+  /** The last refusal: `code: message`, and when. Kept after a later success, for the record. */
+  lastCommitError?: { message: string; at: number };
+  /** A refused batch is waiting for its retry. */
+  retryPending: boolean;
 }
 
 export interface RestoredSessions {
@@ -65,8 +79,22 @@ export class Persistence {
   /** Journal records waiting for the next commit. */
   readonly #effects = new Map<string, EffectRecord>();
   #closed = false;
+  /**
+   * Sessions from a batch the store refused, written with the next commit unless a newer snapshot
+   * of the same conversation is in it by then.
+   */
+  readonly #carried = new Map<string, PersistedSession>();
+  #retryTimer: NodeJS.Timeout | undefined;
+  /** Steps whose write-ahead record was left out of a commit with their unwritable session, and why. */
+  readonly #refusedSteps = new Map<string, unknown>();
+  #failuresInRow = 0;
+  readonly #maxRetryDelayMs: number;
   commits = 0;
   skippedSteps = 0;
+  commitFailures = 0;
+  /** Times a session's snapshot was left out of a commit because the store could not write it. */
+  refusedSessions = 0;
+  lastCommitError: { message: string; at: number } | undefined;
 
   constructor(store: SessionStore, log: Logger, snapshotOf: (conversationIdentifier: string) => unknown, options: PersistenceOptions = {}) {
     this.#store = store;
@@ -75,6 +103,11 @@ export class Persistence {
     this.#flushDelayMs = options.flushDelayMs ?? 25;
     this.retentionMs = options.retentionMs ?? 3_600_000;
     this.#journalRetentionMs = options.journalRetentionMs ?? 86_400_000;
+    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 5_000;
+  }
+
+  failureStats(): CommitFailureStats {
+    return { commitFailures: this.commitFailures, refusedSessions: this.refusedSessions, ...(this.lastCommitError ? { lastCommitError: { ...this.lastCommitError } } : {}), retryPending: this.#retryTimer !== undefined };
   }
 
   get store(): SessionStore {
@@ -103,7 +136,8 @@ export class Persistence {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.commit().catch((err: unknown) => this.#log.error({ err }, 'store commit failed'));
+      // A failure is logged, counted and retried where it is met (#failed); nobody waits here.
+      void this.commit().catch(() => {});
     }, this.#flushDelayMs);
   }
 
@@ -120,8 +154,20 @@ export class Persistence {
       this.#next = undefined;
       const batch = this.#takeBatch();
       if (!batch) return;
-      return this.#store.commit(batch).then(() => {
+      const ok = () => {
         this.commits += 1;
+        this.#failuresInRow = 0;
+      };
+      const fail = (failed: StoreCommit) => (err: unknown) => {
+        this.#failed(failed, err);
+        // The callers waiting for this commit — a step's write-ahead record among them — learn
+        // that it is not durable, so no call leaves without its record.
+        throw err;
+      };
+      return this.#store.commit(batch).then(ok, (err: unknown) => {
+        const rest = this.#withoutRefusedSession(batch, err);
+        if (!rest) return fail(batch)(err);
+        return rest.sessions || rest.cursor || rest.seen || rest.effects ? this.#store.commit(rest).then(ok, fail(rest)) : undefined;
       });
     });
     this.#next = next;
@@ -129,19 +175,91 @@ export class Persistence {
     return next;
   }
 
+  /**
+   * One session whose snapshot the store cannot write must not stop every conversation (each
+   * step's write-ahead record rides the shared batch). When the store names the session it was
+   * writing, the batch is written again at once without it: the other callers go on; that
+   * session's own steps are refused (their records could not be made durable with the state that
+   * issues them), and its snapshot is tried again when it next changes. Returns undefined when
+   * the refusal is not pinned on a session of this batch (then the whole batch is retried).
+   */
+  #withoutRefusedSession(batch: StoreCommit, err: unknown): StoreCommit | undefined {
+    const entry = err instanceof StoreCommitError ? err.entry : undefined;
+    if (!entry?.startsWith('session ')) return undefined;
+    const bad = entry.slice('session '.length);
+    const sessions = batch.sessions ?? [];
+    if (!sessions.some((s) => s.conversationIdentifier === bad)) return undefined;
+    this.commitFailures += 1;
+    this.refusedSessions += 1;
+    this.lastCommitError = { message: describeError(err), at: Date.now() };
+    const owner = (key: string) => key.slice(0, key.indexOf('/'));
+    const rest: StoreCommit = { ...batch };
+    const kept = sessions.filter((s) => s.conversationIdentifier !== bad);
+    if (kept.length) rest.sessions = kept;
+    else delete rest.sessions;
+    const effects = (batch.effects ?? []).filter(([key, record]) => {
+      if (record.state !== 'started' || owner(key) !== bad) return true;
+      this.#refusedSteps.set(key, err);
+      return false;
+    });
+    if (effects.length) rest.effects = effects;
+    else delete rest.effects;
+    this.#log.error({ err, conversationIdentifier: bad, refusedSessions: this.refusedSessions }, "the store cannot write this session's snapshot; committed the rest without it, its steps are refused");
+    return rest;
+  }
+
+  /**
+   * A refused batch is not lost: what it carried goes back to wait for the next commit, merged
+   * with what changed meanwhile (the newer wins), and a retry is scheduled with a bounded backoff.
+   * 'started' journal records are the exception: their callers get the rejection and do not send
+   * the call, so the record would claim a call that never left.
+   */
+  #failed(batch: StoreCommit, err: unknown): void {
+    this.commitFailures += 1;
+    this.#failuresInRow += 1;
+    this.lastCommitError = { message: describeError(err), at: Date.now() };
+    for (const s of batch.sessions ?? []) {
+      // A live session is snapshotted afresh for the retry (the newest state wins, and a snapshot
+      // that could not be written is not offered again as it was); the refused record stays as a
+      // fallback for one that has no snapshot any more, and for an ended one.
+      if (s.endedAt === undefined) this.#dirty.add(s.conversationIdentifier);
+      if (!this.#carried.has(s.conversationIdentifier)) this.#carried.set(s.conversationIdentifier, s);
+    }
+    this.#cursor ??= batch.cursor;
+    if (batch.seen?.length) this.#seen.unshift(...batch.seen);
+    for (const [key, record] of batch.effects ?? []) {
+      if (record.state !== 'started' && !this.#effects.has(key)) this.#effects.set(key, record);
+    }
+    const retryInMs = Math.min(this.#maxRetryDelayMs, 100 * 2 ** Math.min(this.#failuresInRow - 1, 16));
+    this.#log.error({ err, failures: this.commitFailures, inARow: this.#failuresInRow, retryInMs }, 'store commit failed; its batch is kept and retried');
+    if (this.#closed || this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed) void this.commit().catch(() => {});
+    }, retryInMs);
+  }
+
   #takeBatch(): StoreCommit | undefined {
     const now = Date.now();
     const batch: StoreCommit = {};
     const sessions: PersistedSession[] = [];
+    const taken = new Set<string>();
     for (const id of this.#dirty) {
       const snapshot = this.#snapshotOf(id);
-      if (snapshot !== undefined) sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, snapshot });
+      if (snapshot !== undefined) {
+        sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, snapshot });
+        taken.add(id);
+      }
     }
     this.#dirty.clear();
     for (const [id, snapshot] of this.#ended) {
       sessions.push({ conversationIdentifier: id, schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: now, endedAt: now, snapshot });
+      taken.add(id);
     }
     this.#ended.clear();
+    // What a refused batch held, unless this batch has a newer record of the same conversation.
+    for (const [id, rec] of this.#carried) if (!taken.has(id)) sessions.push(rec);
+    this.#carried.clear();
     if (sessions.length) batch.sessions = sessions;
     if (this.#cursor) batch.cursor = this.#cursor;
     this.#cursor = undefined;
@@ -215,6 +333,11 @@ export class Persistence {
       this.markDirty(key.slice(0, key.indexOf('/')));
       this.#effects.set(key, { state: 'started', at: Date.now() });
       await this.commit();
+      const refused = this.#refusedSteps.get(key);
+      if (refused !== undefined) {
+        this.#refusedSteps.delete(key);
+        throw refused;
+      }
     }
     let output: T;
     try {
@@ -234,8 +357,17 @@ export class Persistence {
   async close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.commit();
-    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    // The last attempt: if the store refuses it, close() rejects, so the app knows its last
+    // changes are not saved — and no retry is left behind.
+    try {
+      await this.commit();
+    } finally {
+      this.#closed = true;
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+    }
     await this.#chain;
   }
 }

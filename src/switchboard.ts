@@ -19,7 +19,7 @@ import { SessionRegistry } from './engine/registry.js';
 import { restoreSessions } from './engine/restore.js';
 import { healthOf } from './engine/health.js';
 import { EngineMetrics, wireMetrics } from './engine/metrics.js';
-import { subscribe } from './engine/subscription.js';
+import { planSubscription } from './engine/subscription.js';
 import type { Switchboard } from './engine/types.js';
 import { contactsFor, viewOf } from './engine/views.js';
 
@@ -37,6 +37,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const pickRep: PickRep = options.pickRep ?? ((req) => directory.pickRep(req));
   const maxIdLength = DEFAULT_MAX_ID_LENGTH;
   const events = new AppEvents(log);
+  // Every option is checked before the store is opened: it holds a lock a failed construction would keep.
+  const subscriptionPlan = planSubscription(options, tokens, !!options.store);
   const ownsStore = !!options.store && 'path' in options.store;
   const store: SessionStore | undefined = options.store ? ('path' in options.store ? openLmdbSessionStore(options.store) : options.store) : undefined;
   const persistence = store ? new Persistence(store, log.child({ component: 'store' }), (conv) => registry.persistedSnapshot(conv), options.persistence) : undefined;
@@ -70,7 +72,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const restoreCounters = { restored: 0, finishedStale: 0 };
   client?.on('breaker', (change) => events.emit('breaker', change));
   wireMetrics(metrics, events, client);
-  const subscription = subscribe(options, (event) => intake.ingest(event), { tokens, persistence, events, log, metrics });
+  const subscription = subscriptionPlan?.create((event) => intake.ingest(event), { persistence, events, log, metrics });
 
   return {
     async start() {
@@ -104,7 +106,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       ...intake.counters,
       ...(client ? { interactions: client.stats() } : {}),
       ...(subscription ? { pubsub: subscription.stats() } : {}),
-      ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps } } : {}),
+      ...(persistence ? { store: { commits: persistence.commits, ...restoreCounters, skippedSteps: persistence.skippedSteps, ...persistence.failureStats() } } : {}),
     }),
     health: (healthOptions) =>
       healthOf(

@@ -9,7 +9,7 @@ import { createSwitchboard, type SwitchboardOptions } from '../src/switchboard.j
 import { createRecordingInteractionService, type RecordingInteractionService } from '../src/io/recording-interaction-service.js';
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
 import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
-import { currentChartHash, SCHEMA_VERSION } from '../src/persistence.js';
+import { currentChartHash, Persistence, SCHEMA_VERSION } from '../src/persistence.js';
 import { DeadlineExceededError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
 
@@ -321,6 +321,27 @@ describe('the LMDB store', () => {
     await two.close();
   });
 
+  it('a 2,000-byte conversation id routes and persists, and does not stop other conversations', async () => {
+    const api = createRecordingInteractionService();
+    const a = createSwitchboard({ interactions: api, store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
+    const long = { ...newConversation(), conversationIdentifier: `conv-${'x'.repeat(1_995)}` };
+    const plain = newConversation();
+    for (const conv of [long, plain]) {
+      a.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+      a.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    }
+    await a.settled();
+    // Each conversation's offer went out: its write-ahead record was committed.
+    expect(api.callsTo('POST /agentWork')).toHaveLength(2);
+    expect(a.stats().store).toMatchObject({ commitFailures: 0 });
+    await a.stop();
+    const b = createSwitchboard({ interactions: createRecordingInteractionService(), store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
+    await b.start();
+    expect(b.session(long.conversationIdentifier)?.pendingRoutings).toHaveLength(1);
+    expect(b.session(plain.conversationIdentifier)?.pendingRoutings).toHaveLength(1);
+    await b.stop();
+  });
+
   it('serves a switchboard across a restart', async () => {
     const api = createRecordingInteractionService();
     const a = createSwitchboard({ interactions: api, store: { path: dir }, directory: directoryEntries, logger: pino({ level: 'silent' }) });
@@ -333,5 +354,132 @@ describe('the LMDB store', () => {
     await b.start();
     expect(b.session(conv.conversationIdentifier)?.pendingRoutings).toHaveLength(1);
     await b.stop();
+  });
+});
+
+describe('a commit the store refuses', () => {
+  let dir: string;
+  beforeEach(() => {
+    vi.useRealTimers();
+    dir = mkdtempSync(join(tmpdir(), 'switchboard-refused-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loses nothing: its sessions, cursor, seen keys and done records are retried with what changed meanwhile (newer wins); its callers get the rejection', async () => {
+    const store = openLmdbSessionStore({ path: dir });
+    const lines: string[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    const version = new Map([['a', 1], ['b', 1]]);
+    // While `refuse` is set, the answer a step recorded cannot be serialized: the real store
+    // refuses every batch that carries its 'done' record.
+    let refuse = false;
+    const answer = {
+      get psrId(): string {
+        if (refuse) throw new Error('not serializable');
+        return '0JR000000000001';
+      },
+    };
+    // No timed flushes: only explicit commits and the retries.
+    const p = new Persistence(store, log, (id) => ({ id, v: version.get(id) }), { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
+
+    refuse = true;
+    // A step that was answered: its 'done' record waits for the next commit.
+    await p.journaled('a/r1/route', 'repeat', async () => answer);
+    p.markDirty('a');
+    p.markDirty('b');
+    p.markSeen('event:1');
+    const withCursor = p.commit({ topic: '/event/x', replayId: Buffer.from([1]) });
+    let sent = false;
+    const step = p.journaled('a/r1/agentWork', 'repeat', async () => {
+      sent = true;
+      return {};
+    });
+    await expect(withCursor).rejects.toMatchObject({ code: 'SB_STORE_COMMIT', entry: 'journal record a/r1/route' });
+    // A write-ahead record that is not durable: the call does not leave.
+    await expect(step).rejects.toMatchObject({ code: 'SB_STORE_COMMIT' });
+    expect(sent).toBe(false);
+    expect(p.commitFailures).toBeGreaterThanOrEqual(1);
+    expect(p.failureStats()).toMatchObject({ retryPending: true, lastCommitError: { message: expect.stringContaining('SB_STORE_COMMIT') } });
+    expect(lines.some((l) => l.includes('store commit failed; its batch is kept and retried'))).toBe(true);
+    expect(await store.loadCursor('/event/x')).toBeUndefined();
+
+    // a changes meanwhile; then the store accepts again and the retry writes everything.
+    version.set('a', 2);
+    p.markDirty('a');
+    refuse = false;
+    await vi.waitFor(async () => expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([1])), { timeout: 10_000, interval: 20 });
+    const saved = new Map((await store.loadSessions()).map((r) => [r.conversationIdentifier, r.snapshot]));
+    expect(saved).toEqual(new Map([['a', { id: 'a', v: 2 }], ['b', { id: 'b', v: 1 }]]));
+    expect(await store.loadSeen(10)).toEqual(['event:1']);
+    expect(await store.effect('a/r1/route')).toMatchObject({ state: 'done', output: { psrId: '0JR000000000001' } });
+    // The refused write-ahead record is not written: that call never left.
+    expect(await store.effect('a/r1/agentWork')).toBeUndefined();
+    expect(p.failureStats().retryPending).toBe(false);
+
+    // The same step, tried again, goes out once and is journaled.
+    await p.journaled('a/r1/agentWork', 'repeat', async () => {
+      sent = true;
+      return { agentWorkId: '0Bz' };
+    });
+    expect(sent).toBe(true);
+    await p.close();
+    expect(await store.effect('a/r1/agentWork')).toMatchObject({ state: 'done', output: { agentWorkId: '0Bz' } });
+    await store.close();
+  });
+
+  it("one session the store cannot write does not stop the others: the batch is written without it, and only its own steps are refused", async () => {
+    const store = openLmdbSessionStore({ path: dir });
+    let bWritable = false;
+    const snapshotOf = (id: string): unknown =>
+      id === 'b' && !bWritable
+        ? {
+            get broken(): never {
+              throw new Error('not serializable');
+            },
+          }
+        : { id };
+    const p = new Persistence(store, pino({ level: 'silent' }), snapshotOf, { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
+    p.markDirty('a');
+    p.markDirty('b');
+    p.markSeen('event:1');
+    const withCursor = p.commit({ topic: '/event/x', replayId: Buffer.from([1]) });
+    const sent: string[] = [];
+    const stepA = p.journaled('a/r1/agentWork', 'repeat', async () => void sent.push('a'));
+    const stepB = p.journaled('b/r1/agentWork', 'repeat', async () => void sent.push('b'));
+    await withCursor;
+    await stepA;
+    await expect(stepB).rejects.toMatchObject({ code: 'SB_STORE_COMMIT', entry: 'session b' });
+    expect(sent).toEqual(['a']);
+    expect((await store.loadSessions()).map((r) => r.conversationIdentifier)).toEqual(['a']);
+    expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([1]));
+    expect(await store.loadSeen(10)).toEqual(['event:1']);
+    expect(await store.effect('a/r1/agentWork')).toBeDefined();
+    expect(await store.effect('b/r1/agentWork')).toBeUndefined();
+    expect(p.failureStats()).toMatchObject({ refusedSessions: expect.any(Number), lastCommitError: { message: expect.stringContaining('session b') } });
+    expect(p.refusedSessions).toBeGreaterThanOrEqual(1);
+
+    // Once b can be written again, its next change is saved and its steps go out.
+    bWritable = true;
+    await p.journaled('b/r1/agentWork', 'repeat', async () => void sent.push('b'));
+    expect(sent).toEqual(['a', 'b']);
+    await p.close();
+    expect((await store.loadSessions()).map((r) => r.conversationIdentifier).sort()).toEqual(['a', 'b']);
+    await store.close();
+  });
+
+  it('close() rejects when its last commit is refused, and leaves no retry behind', async () => {
+    const store = createMemorySessionStore();
+    const unserializable = {
+      get broken(): never {
+        throw new Error('not serializable');
+      },
+    };
+    const p = new Persistence(store, pino({ level: 'silent' }), () => unserializable, { flushDelayMs: 60_000, maxRetryDelayMs: 50 });
+    p.markDirty('a');
+    await expect(p.close()).rejects.toThrow('not serializable');
+    expect(p.failureStats()).toMatchObject({ commitFailures: 1, retryPending: false });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(p.commitFailures).toBe(1);
+    expect(store.commits).toBe(0);
   });
 });

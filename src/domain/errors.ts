@@ -210,3 +210,60 @@ export class FencedError extends SwitchboardError {
     this.currentEpoch = currentEpoch;
   }
 }
+
+// ── The store ────────────────────────────────────────────────────────────────────────────────────
+
+/** Who holds a store's lock, as its lock file says. */
+export interface StoreLockHolder {
+  pid: number;
+  host: string;
+  /** ISO time the holder opened the store. */
+  since: string;
+}
+
+/** Another process (or another open in this one) holds the store: two writers would lose dedupe keys and fight over the cursor. */
+export class StoreLockedError extends SwitchboardError {
+  readonly path: string;
+  readonly holder: StoreLockHolder;
+  constructor(path: string, holder: StoreLockHolder, hint: string) {
+    super('SB_STORE_LOCKED', `store ${path} is in use by pid ${holder.pid} on ${holder.host} since ${holder.since}: ${hint}`);
+    this.path = path;
+    this.holder = holder;
+  }
+}
+
+/** The store's files are damaged or missing: nothing was mapped or changed. Restore from a backup (docs/operations.md). */
+export class StoreCorruptError extends SwitchboardError {
+  readonly path: string;
+  constructor(path: string, what: string, options?: { cause?: unknown }) {
+    super(
+      'SB_STORE_CORRUPT',
+      `store ${path} is damaged: ${what}. Nothing was changed. Stop, restore the directory from a backup (docs/operations.md, "Backing up"); to start empty on purpose, move the directory away`,
+      options,
+    );
+    this.path = path;
+  }
+}
+
+/** The store's directory cannot be created, read or written (a file in the way, permissions, a read-only file system). */
+export class StoreAccessError extends SwitchboardError {
+  readonly path: string;
+  /** The system's error code (ENOTDIR, EACCES, EROFS, …) when there was one. */
+  readonly sysCode: string | undefined;
+  constructor(path: string, reason: string, sysCode?: string, options?: { cause?: unknown }) {
+    super('SB_STORE_ACCESS', `store ${path}: ${reason}`, options);
+    this.path = path;
+    this.sysCode = sysCode;
+  }
+}
+
+/** A commit was refused; none of its batch was written. The persistence layer keeps the batch and retries it. */
+export class StoreCommitError extends SwitchboardError {
+  /** The entry being written when the store refused, e.g. `session <conversationIdentifier>`, when known. */
+  readonly entry: string | undefined;
+  constructor(reason: string, options?: { cause?: unknown; entry?: string }) {
+    const at = options?.entry ? ` (writing ${options.entry.length > 200 ? `${options.entry.slice(0, 200)}…` : options.entry})` : '';
+    super('SB_STORE_COMMIT', `store commit failed, nothing of it was written: ${reason}${at}`, options);
+    this.entry = options?.entry;
+  }
+}

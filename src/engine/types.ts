@@ -6,6 +6,7 @@ import type { MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWor
 import type { Contact, Directory } from '../directory.js';
 import type { BreakerChange, ClientStats } from '../io/interaction-api/index.js';
 import type { PubSubIntakeStats } from '../io/pubsub/index.js';
+import type { CommitFailureStats } from '../persistence.js';
 import type { PendingRouting, RepPresence, SessionEmitted, WarmTransfer } from '../machines/session.js';
 
 export type IngestResult =
@@ -97,8 +98,8 @@ export interface SwitchboardStats {
   expiredSessions: number;
   /** Sleeping sessions woken by an event, since start. Growing fast while `hibernated` stays low means sessions are woken soon after they fall asleep: `hibernateAfterMs` is too short for the traffic. */
   wakes: number;
-  /** Store commits, sessions restored, steps not repeated after a restart (when `store` is configured). */
-  store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number };
+  /** Store commits, sessions restored, steps not repeated after a restart, refused commits (when `store` is configured). */
+  store?: { commits: number; restored: number; finishedStale: number; skippedSteps: number } & CommitFailureStats;
 }
 
 /**

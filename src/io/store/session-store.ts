@@ -40,7 +40,11 @@ export interface SessionStore {
   loadCursor(topic: string): Promise<Buffer | undefined>;
   /** The most recent `limit` dedupe keys, oldest first. */
   loadSeen(limit: number): Promise<string[]>;
-  /** Atomic: every part of the commit is durable, or none is. */
+  /**
+   * Atomic: every part of the commit is durable, or none is — also when one entry is refused half
+   * way. Ids of any length must work (a store with a key limit keys long ids by a digest, keys.ts).
+   * Every implementation passes test/io/store/contract.ts.
+   */
   commit(batch: StoreCommit): Promise<void>;
   effect(key: string): Promise<EffectRecord | undefined>;
   /** Drop journal entries older than this time. */
@@ -76,12 +80,18 @@ export function createMemorySessionStore(): MemorySessionStore {
       return seen.slice(-limit);
     },
     async commit(batch) {
+      // Every copy is made before anything is applied: a value that cannot be copied fails the
+      // commit with nothing of its batch applied, as the contract asks.
+      const putSessions = (batch.sessions ?? []).map((s) => [s.conversationIdentifier, copy(s)] as const);
+      const putEffects = (batch.effects ?? []).map(([key, record]) => [key, copy(record)] as const);
+      const cursor = batch.cursor ? ([batch.cursor.topic, Buffer.from(batch.cursor.replayId)] as const) : undefined;
+      const newSeen = [...(batch.seen ?? [])];
       commits += 1;
-      for (const s of batch.sessions ?? []) sessions.set(s.conversationIdentifier, copy(s));
+      for (const [id, s] of putSessions) sessions.set(id, s);
       for (const id of batch.removed ?? []) sessions.delete(id);
-      if (batch.cursor) cursors.set(batch.cursor.topic, Buffer.from(batch.cursor.replayId));
-      if (batch.seen?.length) seen.push(...batch.seen);
-      for (const [key, record] of batch.effects ?? []) effects.set(key, copy(record));
+      if (cursor) cursors.set(cursor[0], cursor[1]);
+      seen.push(...newSeen);
+      for (const [key, record] of putEffects) effects.set(key, record);
     },
     async effect(key) {
       const e = effects.get(key);

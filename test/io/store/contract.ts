@@ -1,101 +1,198 @@
-// The SessionStore contract every store passes. Minimal version: round trip, all-or-nothing, long
-// ids and reopen; the full suite replaces this file.
-import { randomBytes } from 'node:crypto';
+// The contract every SessionStore keeps, whatever holds the data: the memory store, LMDB, and the
+// fleet's Postgres store run this same suite. A store plugs in with a function that opens a fresh,
+// empty store and says how to restart it and clean up.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PersistedSession, SessionStore } from '../../../src/io/store/session-store.js';
+import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from '../../../src/io/store/session-store.js';
 
 export interface StoreUnderTest {
   store: SessionStore;
+  /** Close this store and open the same data again (a restart). */
   reopen(): Promise<SessionStore>;
+  /** Close and remove everything. */
   cleanup(): Promise<void>;
 }
 
-const session = (id: string, text = 'hello'): PersistedSession => ({
-  conversationIdentifier: id,
-  schemaVersion: 1,
-  chartHash: 'abc',
-  savedAt: 1_700_000_000_000,
-  snapshot: { value: 'active', context: { text, n: 1, nested: [1, { a: null }] } },
-});
+function session(conversationIdentifier: string, n = 1, extra: Partial<PersistedSession> = {}): PersistedSession {
+  return { conversationIdentifier, schemaVersion: 2, chartHash: 'h.h', savedAt: 1_000 + n, snapshot: { value: 'active', context: { n, reps: ['005A'], deadlineAt: 1_700_000_000_000 + n } }, ...extra };
+}
+
+/**
+ * A session no store can write: reading its snapshot throws, so it fails in whatever serialization
+ * a store uses (structured clone, msgpack, JSON) — the way a store refuses an entry.
+ */
+function poisoned(conversationIdentifier: string): PersistedSession {
+  return {
+    conversationIdentifier,
+    schemaVersion: 2,
+    chartHash: 'h.h',
+    savedAt: 1,
+    get snapshot(): unknown {
+      throw new Error('this snapshot cannot be serialized');
+    },
+  } as PersistedSession;
+}
+
+const byId = (a: PersistedSession, b: PersistedSession) => (a.conversationIdentifier < b.conversationIdentifier ? -1 : 1);
 
 export function describeStoreContract(name: string, open: () => Promise<StoreUnderTest>, opts: { durable?: boolean } = {}): void {
   describe(`SessionStore contract: ${name}`, () => {
-    let current: StoreUnderTest | undefined;
-    const start = async () => (current = await open());
+    let sut: StoreUnderTest | undefined;
+    let store: SessionStore;
+    const start = async () => {
+      sut = await open();
+      store = sut.store;
+      return store;
+    };
     afterEach(async () => {
-      await current?.cleanup();
-      current = undefined;
+      await sut?.cleanup();
+      sut = undefined;
     });
 
-    it('reads back what a commit wrote', async () => {
-      const { store } = await start();
-      await store.commit({
-        sessions: [session('c1'), { ...session('c2'), endedAt: 5 }],
-        cursor: { topic: '/event/A', replayId: Buffer.from([0, 1, 255]) },
-        seen: ['e1', 'e2'],
-        effects: [['c1/r1/route', { state: 'done', at: 10, output: { psrId: '0JR' } }]],
-      });
-      await store.commit({ seen: ['e3'], removed: ['c2'], effects: [['c1/r1/offer', { state: 'started', at: 11 }]] });
-      expect(await store.loadSessions()).toEqual([session('c1')]);
-      expect(await store.loadCursor('/event/A')).toEqual(Buffer.from([0, 1, 255]));
-      expect(await store.loadCursor('/event/B')).toBeUndefined();
-      expect(await store.loadSeen(2)).toEqual(['e2', 'e3']);
-      expect(await store.loadSeen(10)).toEqual(['e1', 'e2', 'e3']);
-      expect(await store.effect('c1/r1/route')).toEqual({ state: 'done', at: 10, output: { psrId: '0JR' } });
-      expect(await store.effect('c1/r1/offer')).toEqual({ state: 'started', at: 11 });
-      expect(await store.effect('missing')).toBeUndefined();
-      expect(await store.pruneEffects(11)).toBe(1);
-      // Times are the engine's numbers, kept exactly (a fractional one included).
-      await store.commit({ sessions: [{ ...session('t'), savedAt: 1_733_000_000_123.5, endedAt: Number.MAX_SAFE_INTEGER }], effects: [['f', { state: 'done', at: 0.25 }]] });
-      expect((await store.loadSessions()).find((s) => s.conversationIdentifier === 't')).toMatchObject({ savedAt: 1_733_000_000_123.5, endedAt: Number.MAX_SAFE_INTEGER });
-      expect(await store.effect('f')).toEqual({ state: 'done', at: 0.25 });
-      expect(await store.effect('c1/r1/route')).toBeUndefined();
-    });
-
-    it('writes nothing of a commit that fails', async () => {
-      const { store } = await start();
-      await store.commit({ sessions: [session('keep')], cursor: { topic: 't', replayId: Buffer.from([1]) } });
-      // A snapshot that cannot be serialised (a cycle) fails the whole commit.
-      const cyclic: Record<string, unknown> = {};
-      cyclic.self = cyclic;
-      await expect(
-        store.commit({
-          sessions: [session('new'), { ...session('bad'), snapshot: cyclic }],
-          cursor: { topic: 't', replayId: Buffer.from([2]) },
-          seen: ['x'],
-          effects: [['k', { state: 'started', at: 1 }]],
-        }),
-      ).rejects.toThrow();
-      expect((await store.loadSessions()).map((s) => s.conversationIdentifier)).toEqual(['keep']);
-      expect(await store.loadCursor('t')).toEqual(Buffer.from([1]));
+    it('starts empty', async () => {
+      await start();
+      expect(await store.loadSessions()).toEqual([]);
+      expect(await store.loadCursor('/event/x')).toBeUndefined();
       expect(await store.loadSeen(10)).toEqual([]);
-      expect(await store.effect('k')).toBeUndefined();
+      expect(await store.effect('c/r/route')).toBeUndefined();
     });
 
-    it('keeps ids of any length apart', async () => {
-      const { store } = await start();
-      // Random, so compression cannot shrink it below an index entry's size limit.
-      const long = randomBytes(5_000).toString('hex');
-      const longer = `${long}x`;
-      const step = `${long}/routing/offer`;
-      await store.commit({ sessions: [session(long, 'a'), session(longer, 'b')], effects: [[step, { state: 'done', at: 1 }]], cursor: { topic: long, replayId: Buffer.from([7]) } });
-      const loaded = new Map((await store.loadSessions()).map((s) => [s.conversationIdentifier, s]));
-      expect(loaded.get(long)).toEqual(session(long, 'a'));
-      expect(loaded.get(longer)).toEqual(session(longer, 'b'));
-      expect(await store.effect(step)).toEqual({ state: 'done', at: 1 });
-      expect(await store.loadCursor(long)).toEqual(Buffer.from([7]));
-      await store.commit({ removed: [long] });
-      expect((await store.loadSessions()).map((s) => s.conversationIdentifier)).toEqual([longer]);
+    it('round-trips sessions, the cursor, seen keys and journal records, as copies', async () => {
+      await start();
+      const s1 = session('0Mw000000000001AAA', 1, { endedAt: 5_000 });
+      const s2 = session('conv-2', 2);
+      const replayId = Buffer.from([0, 0, 0, 1, 0, 0, 0, 9]);
+      const effect: EffectRecord = { state: 'done', at: 5, output: { psrId: '0JR000000000001', nested: [1, 'two', null] } };
+      await store.commit({ sessions: [s1, s2], cursor: { topic: '/event/x', replayId }, seen: ['event:a', 'entry:b'], effects: [['conv-2/r1/route', effect], ['conv-2/r1/agentWork', { state: 'started', at: 6 }]] });
+      replayId[7] = 0; // the caller's buffer is not the stored one
+      expect((await store.loadSessions()).sort(byId)).toEqual([s1, s2].sort(byId));
+      expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([0, 0, 0, 1, 0, 0, 0, 9]));
+      expect(await store.loadCursor('/event/other')).toBeUndefined();
+      expect(await store.loadSeen(10)).toEqual(['event:a', 'entry:b']);
+      expect(await store.effect('conv-2/r1/route')).toEqual(effect);
+      expect(await store.effect('conv-2/r1/agentWork')).toEqual({ state: 'started', at: 6 });
+
+      // A later commit overwrites a session and a journal record, and moves the cursor.
+      const s2b = session('conv-2', 3);
+      await store.commit({ sessions: [s2b], cursor: { topic: '/event/x', replayId: Buffer.from([9]) }, effects: [['conv-2/r1/agentWork', { state: 'done', at: 7, output: null }]] });
+      expect((await store.loadSessions()).sort(byId)).toEqual([s1, s2b].sort(byId));
+      expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([9]));
+      expect(await store.effect('conv-2/r1/agentWork')).toEqual({ state: 'done', at: 7, output: null });
     });
 
-    it.runIf(opts.durable !== false)('finds everything again after a reopen', async () => {
-      const under = await start();
-      await under.store.commit({ sessions: [session('c1', 'nul \u0000 and \ud800 stay')], cursor: { topic: 't', replayId: Buffer.from([9]) }, seen: ['a', 'b'], effects: [['k', { state: 'done', at: 3, output: 'ok' }]] });
-      const again = await under.reopen();
-      expect(await again.loadSessions()).toEqual([session('c1', 'nul \u0000 and \ud800 stay')]);
-      expect(await again.loadCursor('t')).toEqual(Buffer.from([9]));
-      expect(await again.loadSeen(5)).toEqual(['a', 'b']);
-      expect(await again.effect('k')).toEqual({ state: 'done', at: 3, output: 'ok' });
+    it('removes sessions, in the same commit as other changes', async () => {
+      await start();
+      await store.commit({ sessions: [session('a'), session('b'), session('c')] });
+      await store.commit({ removed: ['a', 'never-stored'], sessions: [session('d')] });
+      expect((await store.loadSessions()).map((s) => s.conversationIdentifier).sort()).toEqual(['b', 'c', 'd']);
     });
+
+    it('loadSeen gives the most recent keys, oldest first, up to the limit', async () => {
+      await start();
+      await store.commit({ seen: ['k1', 'k2', 'k3'] });
+      await store.commit({ seen: ['k4'] });
+      await store.commit({ seen: ['k5', 'k6'] });
+      expect(await store.loadSeen(4)).toEqual(['k3', 'k4', 'k5', 'k6']);
+      expect(await store.loadSeen(1)).toEqual(['k6']);
+      expect(await store.loadSeen(100)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
+    });
+
+    it('a commit is all or nothing: one refused entry leaves nothing of its batch, and the store goes on', async () => {
+      await start();
+      await store.commit({ sessions: [session('before')], cursor: { topic: '/event/x', replayId: Buffer.from([1]) }, seen: ['old'] });
+      const batch: StoreCommit = {
+        sessions: [session('s1'), poisoned('bad'), session('s2')],
+        removed: ['before'],
+        cursor: { topic: '/event/x', replayId: Buffer.from([2]) },
+        seen: ['new-1', 'new-2'],
+        effects: [['s1/r1/route', { state: 'started', at: 1 }]],
+      };
+      await expect(store.commit(batch)).rejects.toThrow();
+      expect((await store.loadSessions()).map((s) => s.conversationIdentifier)).toEqual(['before']);
+      expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([1]));
+      expect(await store.loadSeen(10)).toEqual(['old']);
+      expect(await store.effect('s1/r1/route')).toBeUndefined();
+
+      // The same batch without the refused entry goes through whole.
+      await store.commit({ ...batch, sessions: [session('s1'), session('s2')] });
+      expect((await store.loadSessions()).map((s) => s.conversationIdentifier).sort()).toEqual(['s1', 's2']);
+      expect(await store.loadCursor('/event/x')).toEqual(Buffer.from([2]));
+      expect(await store.loadSeen(10)).toEqual(['old', 'new-1', 'new-2']);
+      expect(await store.effect('s1/r1/route')).toEqual({ state: 'started', at: 1 });
+    });
+
+    it('keeps records of very long ids (10 KB conversation ids and step keys) apart and intact, beside short ones', async () => {
+      await start();
+      const longA = `A${'x'.repeat(10_000)}`;
+      const longB = `B${'x'.repeat(10_000)}`; // same length, differs in the first character
+      const longC = `${'x'.repeat(10_000)}C`; // same prefix as others, differs at the end
+      const wide = 'ü'.repeat(3_000); // 6,000 bytes of UTF-8
+      const stepKey = `${longA}/${'r'.repeat(2_000)}/agentWork`;
+      await store.commit({
+        sessions: [session(longA, 1), session(longB, 2), session(longC, 3), session(wide, 4), session('short', 5)],
+        cursor: { topic: `/event/${'t'.repeat(3_000)}`, replayId: Buffer.from([7]) },
+        seen: [`event:${'e'.repeat(5_000)}`],
+        effects: [
+          [stepKey, { state: 'done', at: 3, output: { agentWorkId: '0Bz' } }],
+          [`${longB}/r/route`, { state: 'started', at: 4 }],
+        ],
+      });
+      const loaded = (await store.loadSessions()).sort(byId);
+      expect(loaded).toEqual([session(longA, 1), session(longB, 2), session(longC, 3), session(wide, 4), session('short', 5)].sort(byId));
+      expect(await store.loadCursor(`/event/${'t'.repeat(3_000)}`)).toEqual(Buffer.from([7]));
+      expect(await store.loadSeen(1)).toEqual([`event:${'e'.repeat(5_000)}`]);
+      expect(await store.effect(stepKey)).toEqual({ state: 'done', at: 3, output: { agentWorkId: '0Bz' } });
+      expect(await store.effect(`${longB}/r/route`)).toEqual({ state: 'started', at: 4 });
+      expect(await store.effect(`${longC}/r/route`)).toBeUndefined();
+
+      await store.commit({ removed: [longA, wide] });
+      expect((await store.loadSessions()).map((s) => s.conversationIdentifier).sort()).toEqual([longB, longC, 'short'].sort());
+      expect(await store.pruneEffects(4)).toBe(1);
+      expect(await store.effect(stepKey)).toBeUndefined();
+      expect(await store.effect(`${longB}/r/route`)).toEqual({ state: 'started', at: 4 });
+    });
+
+    it('a long id in one conversation does not fail another conversation in the same commit', async () => {
+      await start();
+      const huge = 'c'.repeat(2_000);
+      await store.commit({
+        sessions: [session(huge), session('other')],
+        effects: [[`${huge}/${'e'.repeat(2_000)}/route`, { state: 'started', at: 1 }], ['other/r/route', { state: 'started', at: 1 }]],
+      });
+      expect(await store.effect('other/r/route')).toEqual({ state: 'started', at: 1 });
+      expect((await store.loadSessions()).map((s) => s.conversationIdentifier).sort()).toEqual([huge, 'other'].sort());
+    });
+
+    it('pruneEffects drops journal records older than the given time, and counts them', async () => {
+      await start();
+      await store.commit({ effects: [['c/r/1', { state: 'done', at: 10 }], ['c/r/2', { state: 'started', at: 20 }], ['c/r/3', { state: 'done', at: 30 }]] });
+      expect(await store.pruneEffects(25)).toBe(2);
+      expect(await store.effect('c/r/1')).toBeUndefined();
+      expect(await store.effect('c/r/2')).toBeUndefined();
+      expect(await store.effect('c/r/3')).toEqual({ state: 'done', at: 30 });
+      expect(await store.pruneEffects(25)).toBe(0);
+    });
+
+    if (opts.durable) {
+      it('keeps everything across a restart', async () => {
+        await start();
+        const long = 'L'.repeat(10_000);
+        await store.commit({
+          sessions: [session('s1'), session(long, 2)],
+          cursor: { topic: '/event/x', replayId: Buffer.from([1, 2, 3]) },
+          seen: ['a', 'b'],
+          effects: [['s1/r/route', { state: 'done', at: 1, output: { psrId: 'P' } }], [`${long}/r/route`, { state: 'started', at: 2 }]],
+        });
+        await store.commit({ seen: ['c'], removed: ['gone'] });
+        const again = await sut!.reopen();
+        expect((await again.loadSessions()).sort(byId)).toEqual([session('s1'), session(long, 2)].sort(byId));
+        expect(await again.loadCursor('/event/x')).toEqual(Buffer.from([1, 2, 3]));
+        expect(await again.loadSeen(10)).toEqual(['a', 'b', 'c']);
+        expect(await again.effect('s1/r/route')).toEqual({ state: 'done', at: 1, output: { psrId: 'P' } });
+        expect(await again.effect(`${long}/r/route`)).toEqual({ state: 'started', at: 2 });
+        // Seen keys written after the restart come after the ones before it.
+        await again.commit({ seen: ['d'] });
+        expect(await again.loadSeen(2)).toEqual(['c', 'd']);
+      });
+    }
   });
 }
