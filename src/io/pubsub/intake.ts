@@ -8,11 +8,12 @@
 // skipped. The access token goes into call metadata and nowhere else — never into a log line.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { createActor, fromPromise, type ActorRefFrom, type SnapshotFrom, type StateValue } from 'xstate';
-import { ConfigError, describeError, StoppedError } from '../../domain/errors.js';
+import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
+import { describeError, StoppedError } from '../../domain/errors.js';
 import type { PlatformEvent } from '../../domain/events.js';
 import { subscriptionMachine, type CloseOutcome, type SubscriptionEmitted, type SubscriptionInput } from '../../machines/subscription.js';
 import { createEventCodec } from './codec.js';
+import { checkFields, describeSubscriptionState, untilSubscribed } from './ready.js';
 import { createCursorWriter } from './cursor-writer.js';
 import { RecentIds } from './dedupe.js';
 import {
@@ -82,38 +83,7 @@ export interface PubSubIntake {
   on<K extends keyof PubSubIntakeEvents>(event: K, listener: (e: PubSubIntakeEvents[K]) => void): () => void;
 }
 
-/** `{streaming: {link: {subscribed: 'flowing'}, watchdog: …}}` → `subscribed.flowing`. */
-export function describeSubscriptionState(value: StateValue): string {
-  if (typeof value === 'string') return value;
-  const streaming = (value as Record<string, StateValue>).streaming;
-  if (streaming && typeof streaming === 'object') {
-    let link = (streaming as Record<string, StateValue>).link;
-    const path: string[] = [];
-    while (link !== undefined) {
-      if (typeof link === 'string') {
-        path.push(link);
-        break;
-      }
-      const [key, child] = Object.entries(link)[0]!;
-      path.push(key);
-      link = child;
-    }
-    return path.join('.');
-  }
-  return Object.keys(value)[0] ?? 'unknown';
-}
-
-/** The CCD's payload and type fields must be fields of the topic's schema (SB_CONFIG names those it has). */
-function checkFields(type: { fields?: ReadonlyArray<{ name: string }> }, topic: string, names: { payloadField: string; typeField: string }): void {
-  const fields = (type.fields ?? []).map((f) => f.name);
-  if (fields.length === 0) return;
-  const missing = (['payloadField', 'typeField'] as const).filter((k) => !fields.includes(names[k]));
-  if (missing.length === 0) return;
-  const custom = fields.filter((f) => f.endsWith('__c'));
-  throw new ConfigError(
-    `${missing.map((k) => `pubsub.${k} '${names[k]}'`).join(' and ')} ${missing.length > 1 ? 'are not fields' : 'is not a field'} of ${topic}; its schema has ${(custom.length ? custom : fields).join(', ')} (the CCD's CustomEventPayloadField and CustomEventTypeField)`,
-  );
-}
+export { describeSubscriptionState } from './ready.js';
 
 type Listeners = { [K in keyof PubSubIntakeEvents]: Set<(e: PubSubIntakeEvents[K]) => void> };
 
@@ -249,39 +219,6 @@ export function createPubSubIntake(options: PubSubIntakeOptions): PubSubIntake {
     }
   }
 
-  /**
-   * Resolves once the stream is subscribed — Salesforce took the Subscribe call and our first
-   * FetchRequest with it — so an event published after start() returns is delivered, also from
-   * LATEST. Rejects when the subscription gives up, or after `timeoutMs` (it keeps trying).
-   */
-  function untilSubscribed(a: ActorRefFrom<typeof subscriptionMachine>, timeoutMs: number, lastError: () => string | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        sub.unsubscribe();
-        reject(new PubSubStreamError(grpc.status.DEADLINE_EXCEEDED, `not subscribed to ${o.topic} within ${timeoutMs} ms${lastError() ? ` (last: ${lastError()})` : ''}; the subscription keeps trying`));
-      }, timeoutMs);
-      timer.unref?.();
-      const sub = a.subscribe({
-        next(snapshot) {
-          const state = describeSubscriptionState(snapshot.value);
-          if (state.startsWith('subscribed')) {
-            clearTimeout(timer);
-            sub.unsubscribe();
-            resolve();
-          } else if (snapshot.status !== 'active') {
-            clearTimeout(timer);
-            sub.unsubscribe();
-            reject(new PubSubStreamError(grpc.status.CANCELLED, `the subscription to ${o.topic} ended before it was established (${state})`));
-          }
-        },
-        error(err) {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-    });
-  }
-
   let startPromise: Promise<void> | undefined;
   let stopPromise: Promise<void> | undefined;
 
@@ -349,7 +286,7 @@ export function createPubSubIntake(options: PubSubIntakeOptions): PubSubIntake {
       },
     });
     a.on('*', (e) => onEmitted(e as SubscriptionEmitted));
-    const subscribed = untilSubscribed(a, o.subscribeTimeoutMs, () => lastError);
+    const subscribed = untilSubscribed(a, o.topic, o.subscribeTimeoutMs, () => lastError);
     a.start();
     await subscribed;
   }
