@@ -8,7 +8,7 @@
 // skipped. The access token goes into call metadata and nowhere else — never into a log line.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { createActor, fromPromise, type SnapshotFrom } from 'xstate';
+import { createActor, fromPromise, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { describeError, StoppedError } from '../../domain/errors.js';
 import type { PlatformEvent } from '../../domain/events.js';
 import { subscriptionMachine, type CloseOutcome, type SubscriptionEmitted, type SubscriptionInput } from '../../machines/subscription.js';
