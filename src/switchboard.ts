@@ -11,7 +11,7 @@ import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError,
 import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
 import { stableRequestId, toId15 } from './domain/ids.js';
 import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
-import type { CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from './domain/ports.js';
+import type { CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally, RoutingResultRequest } from './domain/ports.js';
 import { Directory, type Contact, type DirectoryEntries } from './directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
 import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
@@ -450,6 +450,39 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     });
   }
 
+  /** What reportInDoubt reads of a routing (a live child's context, or a saved one). */
+  type RoutingView = { requested?: boolean; reported?: boolean; routingType?: string; routingId?: string; deadlineAt?: number } | undefined;
+
+  /**
+   * Whether a routingResult whose first attempt a crash left in doubt may be sent again. A report
+   * names no request (reference §1.10): Salesforce applies it to the conversation's open request of
+   * that type. Once the first attempt landed, a repeat finds no open request and changes nothing —
+   * unless another request of the same conversation and type is open: the repeat would answer that
+   * one with this one's outcome. So it is taken as done when
+   * - its window has closed: had the first attempt not landed, Salesforce has answered the request
+   *   itself by now (the transfer failed, the rep may retry), so a repeat can change nothing for it
+   *   and can only land on a request opened since — one this restored engine may not know yet;
+   * - another request of the conversation and type is known to be open (not reported, or its own
+   *   report not known to have landed).
+   * A report taken as done that had in fact never landed is answered by Salesforce's timeout: the
+   * documented outcome, and the lesser harm than answering someone else's request.
+   */
+  async function reportInDoubt(key: string, routingType: RoutingResultRequest['routingType'], routings?: RoutingView[]): Promise<InDoubt> {
+    if (!persistence || (await persistence.stepState(key)) !== 'started') return 'repeat';
+    const [conversationIdentifier, routingId] = key.split('/');
+    const views =
+      routings ??
+      Object.values(sessions.get(conversationIdentifier!)?.getSnapshot().children ?? {}).map((child) => (child as { getSnapshot?: () => { context?: RoutingView } } | undefined)?.getSnapshot?.().context);
+    const own = views.find((c) => c?.routingId === routingId);
+    if (!own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt) return 'assume-done';
+    for (const c of views) {
+      if (!c || c.routingId === routingId || !c.requested || (routingType && c.routingType !== routingType)) continue;
+      if (!c.reported) return 'assume-done';
+      if ((await persistence.stepState(`${conversationIdentifier}/${c.routingId}/routingResult`)) !== 'done') return 'assume-done';
+    }
+    return 'repeat';
+  }
+
   function call<I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) {
     return fromEffect<O, EffectInput<I>>((input) => sendStep(what, input.key, priority, inDoubt, input.deadlineAt, (ctx) => fn(input.request, ctx)));
   }
@@ -457,14 +490,22 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const providedRouting = routingMachine.provide({
     actors: {
       // A step whose fate is unknown after a crash is repeated with the same RequestId (derived from
-      // its step key): a repeated consent, cancel or clear is harmless, a repeated AgentWork answers
-      // 15109 (done), a repeated route re-targets the same PSR. A routingResult is repeated too: one
-      // that never left (queued, backing off) would otherwise be lost, and a server that honours
-      // RequestId answers a repeat of one that arrived without applying it twice.
+      // its step key) only where a repeat is safe on a server that does NOT deduplicate RequestIds
+      // (Salesforce is not known to, reference §8.10; docs/operations.md "What a repeat does"): a
+      // repeated consent or clear is harmless, a repeated cancel is refused (10085), a repeated
+      // AgentWork answers 15109 (done), a repeated route re-targets the open PSR. A routingResult
+      // names no request: Salesforce applies it to the conversation's open request, so a repeat
+      // finds none (harmless) — unless another request of the conversation and type is open, which
+      // it would answer in that one's place. So it is repeated only inside its window and with no
+      // such request in sight, else taken as done (reportInDoubt).
       patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
       createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
       createAgentWork: call('POST /agentWork', 'start', 'repeat', (r, c) => api.createAgentWork(r, c)),
-      reportRoutingResult: call('POST /routingResult', 'finish', 'repeat', (r, c) => api.reportRoutingResult(r, c)),
+      reportRoutingResult: fromEffect((input: EffectInput<RoutingResultRequest>) =>
+        reportInDoubt(input.key, input.request.routingType).then((inDoubt) =>
+          sendStep('POST /routingResult', input.key, 'finish', inDoubt, input.deadlineAt, (ctx) => api.reportRoutingResult(input.request, ctx)),
+        ),
+      ),
       cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
       clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),
       pickRep: fromEffect((input: PickRepRequest) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
@@ -650,12 +691,12 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       const c = child?.snapshot?.context;
       if (!c || typeof c.routingId !== 'string') continue;
       // The old chart's step keys, so its journal still stops a step that went out from going twice,
-      // and repeats one whose fate is unknown with the same RequestId — as the live path does.
+      // and treats one whose fate is unknown as the live path does (reportInDoubt).
       // Finishing steps: their window is long gone, so they get the clean-up budget.
       const stepKey = (step: string) => `${conv}/${c.routingId}/${step}`;
-      const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>) => {
+      const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>, inDoubt: InDoubt = 'repeat') => {
         try {
-          await sendStep(what, stepKey(step), priority, 'repeat', Date.now(), run);
+          await sendStep(what, stepKey(step), priority, inDoubt, Date.now(), run);
         } catch {
           // Logged by track(); nothing more can be done for a request abandoned by a chart change.
         }
@@ -666,6 +707,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       if (c.requested && reportOwed && typeof c.workItemId === 'string') {
         await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
           api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
+          await reportInDoubt(stepKey('routingResult'), c.routingType, Object.values(snap?.children ?? {}).map((x) => x?.snapshot?.context as RoutingView)),
         );
       }
       if (c.workOpen && typeof c.workId === 'string') {

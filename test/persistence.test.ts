@@ -199,6 +199,41 @@ describe('restart', () => {
     expect(b.sb.stats().pendingRoutings).toBe(0);
   });
 
+  // Salesforce is not known to deduplicate RequestIds (reference §8.10) and a routingResult names no
+  // request: it answers the conversation's open request of its type. So a report in doubt is
+  // repeated only while nothing else could take it (src/switchboard.ts reportInDoubt).
+  it('repeats, with its RequestId, a routingResult left in doubt inside its window when no other request of the conversation is open', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    a.api.respond('POST /routingResult', () => new Promise(() => {}));
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle();
+    const [first] = a.api.callsTo('POST /routingResult');
+    expect(first).toBeDefined();
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.api.callsTo('POST /routingResult').map((c) => c.ctx.requestId)).toEqual([first!.ctx.requestId]);
+  });
+
+  it('does not repeat a routingResult left in doubt while another request of the conversation and type is open: it could answer that one', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    a.api.respond('POST /routingResult', () => new Promise(() => {}));
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[2] }));
+    await settle();
+    expect(a.api.callsTo('POST /routingResult')).toHaveLength(2);
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.api.callsTo('POST /routingResult')).toEqual([]);
+  });
+
   it('repeats, with its RequestId, a routingResult a session from another chart left in doubt', async () => {
     const store = createMemorySessionStore();
     const a = boot(store);
