@@ -29,6 +29,11 @@ export interface SandboxOptions {
   httpPort?: number;
   /** Port of the gRPC server (0: any free port). */
   grpcPort?: number;
+  /**
+   * Answer a repeated RequestId from memory (src/sandbox/http-server.ts). Default false: Salesforce
+   * is not known to deduplicate on RequestId (reference §8.10).
+   */
+  dedupeRequestIds?: boolean;
 }
 
 export interface Sandbox {
@@ -78,6 +83,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     jwt: { publicKey, clientId: SANDBOX_CLIENT_ID, audience: 'http://sandbox.login' },
     onTokenIssued: (token) => grpc.addToken(token),
     ...(options.httpPort !== undefined ? { port: options.httpPort } : {}),
+    ...(options.dedupeRequestIds !== undefined ? { dedupeRequestIds: options.dedupeRequestIds } : {}),
   });
   return {
     org,

@@ -384,7 +384,16 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
   // the deadline with the clean-up budget only on entry, not on restore). DESIGN §3 invariant 1. (At
   // HEAD 5488f77 the same scenario loses the report earlier, to BUG-3's 'assume-done'.) Seen in the
   // seeded runs after a long gap (e.g. CRASH_SEEDS=1: "SB_DEADLINE" on routingResult in life 3 and 4).
-  it('BUG-7 (fixed): a failure report pending at a crash is sent (late) when the engine restarts after the window', async (ctx) => {
+  //
+  // Since then the sandbox, like Salesforce as far as anyone knows (reference §8.10), no longer
+  // deduplicates RequestIds, and a report whose first attempt a crash left in doubt is no longer sent
+  // once its window has closed (src/switchboard.ts reportInDoubt): a routingResult names no request, so
+  // a late repeat of one that had landed would answer another open request of the conversation, while
+  // one that had not landed was already answered by Salesforce's own timeout. This scenario's report is
+  // in doubt (its attempt went out before the kill), so it now ends as Salesforce's timeout — and is
+  // never sent late. (A report that was still to be started at the crash is still sent late: the chart's
+  // BUG-7 fix, which this scenario no longer reaches.)
+  it('BUG-7 (superseded): a failure report in doubt at a crash is not sent after its window closed; Salesforce’s timeout answers it', async (ctx) => {
     const rig = await rigWith(
       ctx,
       'bug7',
@@ -407,9 +416,11 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     await rig.kill();
     // Down until Salesforce's window has closed.
     await sleep(WINDOW_MS + 500);
+    const mark = http.records.length;
     await rig.spawn();
     await sleep(3_000);
 
-    expect(org.requests.get(request)?.reported, 'routingResults the org received for the request (late is acceptable)').toBe(1);
+    expect(org.requests.get(request), 'the request: unreported by the partner, timed out by Salesforce').toMatchObject({ reported: 0, timedOut: true });
+    expect(http.records.slice(mark).filter((r) => r.endpoint === 'POST /routingResult'), 'routingResults sent after the restart').toEqual([]);
   }, 30_000);
 });
