@@ -454,7 +454,10 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         const lines = log.filter((l) => l.key === key);
         const what = `${id} (${conv}): routingResult journaled ${JSON.stringify(journal?.state ?? null)}, never reached the org${attempts.length ? ` (attempts ${attempts.join(', ')})` : ''}`;
         const inGap = (t: number) => gaps.some(([a, b]) => since(t) >= a && since(t) <= b);
-        if (journal?.state === 'started' && lines.some((l) => /taken as done/.test(l.msg)) && r.timedOut && inGap(r.at + windowMs)) {
+        // Salesforce credits a report to the conversation's oldest open request of its type, so the
+        // request its timeout answered may be a sibling of this one (whose own report this took).
+        const timedOutInConv = [...org.requests.values()].some((o) => o.conversationIdentifier === conv && o.routingType === r.routingType && o.timedOut && o.reported === 0);
+        if (journal?.state === 'started' && lines.some((l) => /taken as done/.test(l.msg)) && timedOutInConv && inGap(r.at + windowMs)) {
           // Sent before a kill, its fate unknown, and its window closed while no engine ran: a repeat
           // could only land on another request of the conversation (the sandbox, like Salesforce, does
           // not deduplicate RequestIds), so the engine takes it as done. Had it never landed, as here,
