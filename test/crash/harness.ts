@@ -180,7 +180,7 @@ export interface CrashReport {
     lateInGap: number;
     /** Steps that reached the org again after they had succeeded there (crash repeats), by endpoint, all harmless. */
     repeatsAfterSuccess: Record<string, number>;
-    /** Repeated POST /agentWork steps that offered the work to the same rep again, the first offer having ended. */
+    /** Repeated POST /agentWork (POST /route) steps that offered the work to the same rep (created a PSR) again, the first having ended. */
     reOffers: number;
     /** Reports in doubt at a kill, not repeated because their window closed meanwhile, that had never landed: Salesforce's timeout answered. */
     answeredByTimeout: number;
@@ -427,7 +427,10 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       if (recs.length > 1 && recs.slice(0, -1).every((r) => r.result !== 'ok')) repeatedAfterFailure += 1;
       if (firstOk < 0) continue;
       for (const again of recs.slice(firstOk + 1)) {
-        const reOffer = again.result === 'ok' && again.endpoint === 'POST /agentWork';
+        // Likewise a repeated route that created a PSR: the org keeps one per work item and answers a
+        // route while it is open by re-targeting it, so the earlier one had ended (accepted, or
+        // cleared by another request of the conversation) — a new route for this request, not a second PSR.
+        const reOffer = again.result === 'ok' && (again.endpoint === 'POST /agentWork' || again.endpoint === 'POST /route');
         const twice = !reOffer && again.result === 'ok' && !/^(retargeted|none)\b/.test(again.applied ?? '') && again.endpoint !== 'PATCH /consent';
         if (reOffer) reOffers += 1;
         else if (twice) problems.push(`step applied twice by the org: ${k}: ${recs.map((r) => `${r.result === 'ok' ? (r.applied ?? 'ok') : r.result}`).join(' → ')}`);
@@ -693,7 +696,7 @@ export function summary(rep: CrashReport): string {
     `  kills (${f.kills}):\n    ${kills}`,
     `  lives (start ms/end): ${lives}`,
     `  conversations ${f.conversations}, RoutingRequested ${f.requests} (rejected at cap ${f.conferencesRejectedAtCap}), org calls ${f.orgCalls}, peak reps ${f.peakParticipants}`,
-    `  late ${f.late} (in a kill gap ${f.lateInGap}, under load ${f.lateUnderLoad.length}${f.lateUnderLoad.length ? `: ${f.lateUnderLoad.slice(0, 3).join('; ')}${f.lateUnderLoad.length > 3 ? '; …' : ''}` : ''}), harmless repeats after success ${JSON.stringify(f.repeatsAfterSuccess)}, re-offers ${f.reOffers}, reports in doubt answered by Salesforce's timeout ${f.answeredByTimeout}, unnamed offers left ${JSON.stringify(f.unnamedOffersLeft)}, repeated after a failed attempt ${f.repeatedAfterFailure}, journal-skipped steps ${f.skippedSteps}, sessions restored ${f.restoredSessions}`,
+    `  late ${f.late} (in a kill gap ${f.lateInGap}, under load ${f.lateUnderLoad.length}${f.lateUnderLoad.length ? `: ${f.lateUnderLoad.slice(0, 3).join('; ')}${f.lateUnderLoad.length > 3 ? '; …' : ''}` : ''}), harmless repeats after success ${JSON.stringify(f.repeatsAfterSuccess)}, re-offers/re-routes ${f.reOffers}, reports in doubt answered by Salesforce's timeout ${f.answeredByTimeout}, unnamed offers left ${JSON.stringify(f.unnamedOffersLeft)}, repeated after a failed attempt ${f.repeatedAfterFailure}, journal-skipped steps ${f.skippedSteps}, sessions restored ${f.restoredSessions}`,
     `  relay dropped ${f.relayDropped}, held until ready ${f.relayHeld}; startConversation re-sent ${f.conversationRetries}`,
     `  outcomes ${JSON.stringify(f.outcomes)}`,
     `  open src/ bugs seen (classified, see OPEN_BUGS): ${JSON.stringify(f.knownBugs)}`,

@@ -315,7 +315,10 @@ export async function expectInvariants(e2e: E2E): Promise<void> {
   for (const [key, recs] of byKey) {
     const firstOk = recs.findIndex((r) => r.result === 'ok');
     if (firstOk < 0) continue;
-    const twice = recs.slice(firstOk + 1).filter((r) => r.result === 'ok' && r.endpoint !== 'PATCH /consent' && !/^(retargeted|none)\b/.test(r.applied ?? ''));
+    // A repeated AgentWork or route the org made anew is a re-offer / re-route: the org refuses (15109)
+    // or re-targets while the earlier one is live, so that one had ended.
+    const renewable = (r: OrgRecord) => r.endpoint === 'PATCH /consent' || r.endpoint === 'POST /agentWork' || r.endpoint === 'POST /route';
+    const twice = recs.slice(firstOk + 1).filter((r) => r.result === 'ok' && !renewable(r) && !/^(retargeted|none)\b/.test(r.applied ?? ''));
     expect(twice.map((r) => r.applied ?? 'ok'), `${key} applied again after it succeeded`).toEqual([]);
   }
   // No second live offer for one request.
