@@ -11,7 +11,7 @@ import { ConfigError, describeError, NotProvidedError, ParseError, StoppedError,
 import type { AgentWorkEvent, MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from './domain/events.js';
 import { stableRequestId, toId15 } from './domain/ids.js';
 import { parseAgentWorkEvent, parsePlatformEvent, type ParseOptions } from './domain/parse.js';
-import type { CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally, RoutingResultRequest } from './domain/ports.js';
+import type { CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally, RoutingResultRequest, ClearRouteRequest } from './domain/ports.js';
 import { Directory, type Contact, type DirectoryEntries } from './directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from './io/auth/index.js';
 import { createInteractionClient, type BreakerChange, type ClientStats, type InteractionClient, type InteractionClientLimits } from './io/interaction-api/index.js';
@@ -451,7 +451,24 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   }
 
   /** What reportInDoubt reads of a routing (a live child's context, or a saved one). */
-  type RoutingView = { requested?: boolean; reported?: boolean; routingType?: string; routingId?: string; deadlineAt?: number } | undefined;
+  type RoutingView = { requested?: boolean; reported?: boolean; routingType?: string; routingId?: string; deadlineAt?: number; routeOpen?: boolean } | undefined;
+
+  function routingViews(conversationIdentifier: string): RoutingView[] {
+    return Object.values(sessions.get(conversationIdentifier)?.getSnapshot().children ?? {}).map((child) => (child as { getSnapshot?: () => { context?: RoutingView } } | undefined)?.getSnapshot?.().context);
+  }
+
+  /**
+   * Whether a DELETE /route whose first attempt a crash left in doubt may be sent again. Its body
+   * names no PSR: it clears whatever PSR the conversation has. While another routing of the
+   * conversation has a route open, that PSR is (or is about to be) the other one's, and a repeat
+   * would clear it; that routing clears the PSR at its own end, so nothing is left open by not
+   * repeating.
+   */
+  async function clearInDoubt(key: string): Promise<InDoubt> {
+    if (!persistence || (await persistence.stepState(key)) !== 'started') return 'repeat';
+    const [conversationIdentifier, routingId] = key.split('/');
+    return routingViews(conversationIdentifier!).some((c) => c && c.routingId !== routingId && c.routeOpen) ? 'assume-done' : 'repeat';
+  }
 
   /**
    * Whether a routingResult whose first attempt a crash left in doubt may be sent again. A report
@@ -470,9 +487,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   async function reportInDoubt(key: string, routingType: RoutingResultRequest['routingType'], routings?: RoutingView[]): Promise<InDoubt> {
     if (!persistence || (await persistence.stepState(key)) !== 'started') return 'repeat';
     const [conversationIdentifier, routingId] = key.split('/');
-    const views =
-      routings ??
-      Object.values(sessions.get(conversationIdentifier!)?.getSnapshot().children ?? {}).map((child) => (child as { getSnapshot?: () => { context?: RoutingView } } | undefined)?.getSnapshot?.().context);
+    const views = routings ?? routingViews(conversationIdentifier!);
     const own = views.find((c) => c?.routingId === routingId);
     if (!own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt) return 'assume-done';
     for (const c of views) {
@@ -507,7 +522,9 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
         ),
       ),
       cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
-      clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),
+      clearRoute: fromEffect((input: EffectInput<ClearRouteRequest>) =>
+        clearInDoubt(input.key).then((inDoubt) => sendStep('DELETE /route', input.key, 'finish', inDoubt, input.deadlineAt, (ctx) => api.clearRoute(input.request, ctx))),
+      ),
       pickRep: fromEffect((input: PickRepRequest) => track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
       routeExternally: fromEffect((input: ExternalRouteRequest) =>
         track('routeExternally', `${input.conversationIdentifier}/external`, () => {
