@@ -188,6 +188,9 @@ export interface CrashReport {
     unnamedOffersLeft: string[];
     /** Reports late while an engine ran that the engine started in time by its own accounting (or whose loop was blocked): the machine was slow. */
     lateUnderLoad: string[];
+    /** Repeated reports that answered an open request of their conversation (Salesforce answers in order), and requests answered so instead of by their own report. */
+    reportsCreditedInOrder: number;
+    answeredByAnother: number;
     /** RequestIds that reached the org again after a failed attempt (allowed: the failure had no effect). */
     repeatedAfterFailure: number;
     skippedSteps: number;
@@ -416,6 +419,8 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     let repeatedAfterFailure = 0;
     const repeatsAfterSuccess: Record<string, number> = {};
     let reOffers = 0;
+    let reportsCreditedInOrder = 0;
+    let answeredByAnother = 0;
     const orgByKey = new Map<string, OrgRecord[]>();
     for (const r of org.records) {
       if (!r.key) continue;
@@ -431,6 +436,14 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         // route while it is open by re-targeting it, so the earlier one had ended (accepted, or
         // cleared by another request of the conversation) — a new route for this request, not a second PSR.
         const reOffer = again.result === 'ok' && (again.endpoint === 'POST /agentWork' || again.endpoint === 'POST /route');
+        // A repeated routingResult that answered an open request is not a second answer to anything:
+        // a report names no request, and Salesforce answers the conversation's requests of a type in
+        // order, one report each — it cannot tell whose report is whose. What must hold is judged per
+        // request below, by the org: every request answered exactly once.
+        if (again.result === 'ok' && again.endpoint === 'POST /routingResult') {
+          reportsCreditedInOrder += 1;
+          continue;
+        }
         const twice = !reOffer && again.result === 'ok' && !/^(retargeted|none)\b/.test(again.applied ?? '') && again.endpoint !== 'PATCH /consent';
         if (reOffer) reOffers += 1;
         else if (twice) problems.push(`step applied twice by the org: ${k}: ${recs.map((r) => `${r.result === 'ok' ? (r.applied ?? 'ok') : r.result}`).join(' → ')}`);
@@ -439,9 +452,15 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     }
 
     // 1: each RoutingRequested gets exactly one routingResult, in time. Judged per request by the
-    // step's RequestId (stableRequestId of `<conversation>/<routingId>/routingResult`), not by the
-    // org's own bookkeeping, which credits a routingResult to the oldest unanswered request of the
-    // conversation and type.
+    // step's RequestId (stableRequestId of `<conversation>/<routingId>/routingResult`) — or, when
+    // its own report never reached the org, by the report the org credited to it: Salesforce answers
+    // a conversation's requests of a type in order, so another report of the conversation (a repeat
+    // after a crash) may have answered it, and its own, taken as done, then had nothing left to answer.
+    const creditedBy = new Map<string, OrgRecord>();
+    for (const rec of org.records) {
+      const m = rec.endpoint === 'POST /routingResult' && rec.result === 'ok' ? /^answered (\S+)/.exec(rec.applied ?? '') : null;
+      if (m && !creditedBy.has(m[1]!)) creditedBy.set(m[1]!, rec);
+    }
     const gaps = kills.map((k) => [k.at, (k.nextReadyAt ?? Infinity) + READY_SLACK_MS] as const);
     const late: LateRequest[] = [];
     const lostReports = new Map<string, number>();
@@ -451,6 +470,17 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       const conv = r.conversationIdentifier;
       const key = `${conv}/${id}/routingResult`;
       const sent = (byRequestId.get(stableRequestId(key)) ?? []).filter((x) => x.orgCalled && x.status < 300);
+      const credit = creditedBy.get(id);
+      if (sent.length === 0 && credit && r.reported === 1) {
+        answeredByAnother += 1;
+        const deadline = r.at + windowMs;
+        if (credit.at > deadline) {
+          const d = since(deadline);
+          const gap = gaps.findIndex(([a, b]) => d >= a && d <= b);
+          late.push({ routingEventId: id, conversationIdentifier: conv, deadline: d, reportedAt: since(credit.at), ...(gap >= 0 ? { gap: gap + 1 } : {}) });
+        }
+        continue;
+      }
       if (sent.length === 0) {
         const journal = store.effects.get(key);
         const attempts = (byRequestId.get(stableRequestId(key)) ?? []).map((x) => `#${x.seq} ${x.status}${x.orgCalled ? '' : ' (not at the org)'}`);
@@ -655,6 +685,8 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         answeredByTimeout,
         unnamedOffersLeft: unnamedLeft,
         lateUnderLoad,
+        reportsCreditedInOrder,
+        answeredByAnother,
         repeatedAfterFailure,
         skippedSteps: lives.reduce((n, l) => n + (statsOf(l)?.store?.skippedSteps ?? 0), 0),
         restoredSessions: lives.reduce((n, l) => n + (statsOf(l)?.store?.restored ?? 0), 0),
@@ -696,7 +728,7 @@ export function summary(rep: CrashReport): string {
     `  kills (${f.kills}):\n    ${kills}`,
     `  lives (start ms/end): ${lives}`,
     `  conversations ${f.conversations}, RoutingRequested ${f.requests} (rejected at cap ${f.conferencesRejectedAtCap}), org calls ${f.orgCalls}, peak reps ${f.peakParticipants}`,
-    `  late ${f.late} (in a kill gap ${f.lateInGap}, under load ${f.lateUnderLoad.length}${f.lateUnderLoad.length ? `: ${f.lateUnderLoad.slice(0, 3).join('; ')}${f.lateUnderLoad.length > 3 ? '; …' : ''}` : ''}), harmless repeats after success ${JSON.stringify(f.repeatsAfterSuccess)}, re-offers/re-routes ${f.reOffers}, reports in doubt answered by Salesforce's timeout ${f.answeredByTimeout}, unnamed offers left ${JSON.stringify(f.unnamedOffersLeft)}, repeated after a failed attempt ${f.repeatedAfterFailure}, journal-skipped steps ${f.skippedSteps}, sessions restored ${f.restoredSessions}`,
+    `  late ${f.late} (in a kill gap ${f.lateInGap}, under load ${f.lateUnderLoad.length}${f.lateUnderLoad.length ? `: ${f.lateUnderLoad.slice(0, 3).join('; ')}${f.lateUnderLoad.length > 3 ? '; …' : ''}` : ''}), harmless repeats after success ${JSON.stringify(f.repeatsAfterSuccess)}, re-offers/re-routes ${f.reOffers}, reports in doubt answered by Salesforce's timeout ${f.answeredByTimeout}, repeated reports credited in order ${f.reportsCreditedInOrder} (requests answered so ${f.answeredByAnother}), unnamed offers left ${JSON.stringify(f.unnamedOffersLeft)}, repeated after a failed attempt ${f.repeatedAfterFailure}, journal-skipped steps ${f.skippedSteps}, sessions restored ${f.restoredSessions}`,
     `  relay dropped ${f.relayDropped}, held until ready ${f.relayHeld}; startConversation re-sent ${f.conversationRetries}`,
     `  outcomes ${JSON.stringify(f.outcomes)}`,
     `  open src/ bugs seen (classified, see OPEN_BUGS): ${JSON.stringify(f.knownBugs)}`,
