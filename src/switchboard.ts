@@ -450,8 +450,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     });
   }
 
-  /** What reportInDoubt reads of a routing (a live child's context, or a saved one). */
-  type RoutingView = { requested?: boolean; reported?: boolean; routingType?: string; routingId?: string; deadlineAt?: number; routeOpen?: boolean } | undefined;
+  /** What reportInDoubt and clearInDoubt read of a routing (a live child's context, or a saved one). */
+  type RoutingView = { routingId?: string; deadlineAt?: number; routeOpen?: boolean } | undefined;
 
   function routingViews(conversationIdentifier: string): RoutingView[] {
     return Object.values(sessions.get(conversationIdentifier)?.getSnapshot().children ?? {}).map((child) => (child as { getSnapshot?: () => { context?: RoutingView } } | undefined)?.getSnapshot?.().context);
@@ -472,30 +472,21 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
 
   /**
    * Whether a routingResult whose first attempt a crash left in doubt may be sent again. A report
-   * names no request (reference §1.10): Salesforce applies it to the conversation's open request of
-   * that type. Once the first attempt landed, a repeat finds no open request and changes nothing —
-   * unless another request of the same conversation and type is open: the repeat would answer that
-   * one with this one's outcome. So it is taken as done when
-   * - its window has closed: had the first attempt not landed, Salesforce has answered the request
-   *   itself by now (the transfer failed, the rep may retry), so a repeat can change nothing for it
-   *   and can only land on a request opened since — one this restored engine may not know yet;
-   * - another request of the conversation and type is known to be open (not reported, or its own
-   *   report not known to have landed).
-   * A report taken as done that had in fact never landed is answered by Salesforce's timeout: the
-   * documented outcome, and the lesser harm than answering someone else's request.
+   * names no request (reference §1.10): Salesforce applies it to the conversation's oldest open
+   * request of that type, one report each, so a repeat never answers a request twice — it answers
+   * its own request if the first attempt never landed, else the next open one of the conversation
+   * (whose own report then finds nothing open: the requests are answered in order, as they are
+   * whenever concurrent requests finish out of order), else nothing. A report is still lost if it
+   * is not sent, so it is repeated — inside its window. Once the window has closed, a first attempt
+   * that never landed has been answered by Salesforce's own timeout (the transfer failed, the rep
+   * may retry): a repeat can no longer help that request and could only answer one opened since,
+   * which this restored engine may not know yet. It is then taken as done.
    */
-  async function reportInDoubt(key: string, routingType: RoutingResultRequest['routingType'], routings?: RoutingView[]): Promise<InDoubt> {
+  async function reportInDoubt(key: string, routings?: RoutingView[]): Promise<InDoubt> {
     if (!persistence || (await persistence.stepState(key)) !== 'started') return 'repeat';
     const [conversationIdentifier, routingId] = key.split('/');
-    const views = routings ?? routingViews(conversationIdentifier!);
-    const own = views.find((c) => c?.routingId === routingId);
-    if (!own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt) return 'assume-done';
-    for (const c of views) {
-      if (!c || c.routingId === routingId || !c.requested || (routingType && c.routingType !== routingType)) continue;
-      if (!c.reported) return 'assume-done';
-      if ((await persistence.stepState(`${conversationIdentifier}/${c.routingId}/routingResult`)) !== 'done') return 'assume-done';
-    }
-    return 'repeat';
+    const own = (routings ?? routingViews(conversationIdentifier!)).find((c) => c?.routingId === routingId);
+    return !own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt ? 'assume-done' : 'repeat';
   }
 
   function call<I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) {
@@ -509,15 +500,14 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       // (Salesforce is not known to, reference §8.10; docs/operations.md "What a repeat does"): a
       // repeated consent or clear is harmless, a repeated cancel is refused (10085), a repeated
       // AgentWork answers 15109 (done), a repeated route re-targets the open PSR. A routingResult
-      // names no request: Salesforce applies it to the conversation's open request, so a repeat
-      // finds none (harmless) — unless another request of the conversation and type is open, which
-      // it would answer in that one's place. So it is repeated only inside its window and with no
-      // such request in sight, else taken as done (reportInDoubt).
+      // names no request: Salesforce applies it to the conversation's oldest open request of its
+      // type, so a repeat answers nothing twice; it is repeated inside its window and taken as done
+      // after it (reportInDoubt).
       patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
       createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
       createAgentWork: call('POST /agentWork', 'start', 'repeat', (r, c) => api.createAgentWork(r, c)),
       reportRoutingResult: fromEffect((input: EffectInput<RoutingResultRequest>) =>
-        reportInDoubt(input.key, input.request.routingType).then((inDoubt) =>
+        reportInDoubt(input.key).then((inDoubt) =>
           sendStep('POST /routingResult', input.key, 'finish', inDoubt, input.deadlineAt, (ctx) => api.reportRoutingResult(input.request, ctx)),
         ),
       ),
@@ -724,7 +714,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       if (c.requested && reportOwed && typeof c.workItemId === 'string') {
         await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
           api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
-          await reportInDoubt(stepKey('routingResult'), c.routingType, Object.values(snap?.children ?? {}).map((x) => x?.snapshot?.context as RoutingView)),
+          await reportInDoubt(stepKey('routingResult'), Object.values(snap?.children ?? {}).map((x) => x?.snapshot?.context as RoutingView)),
         );
       }
       if (c.workOpen && typeof c.workId === 'string') {

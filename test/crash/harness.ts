@@ -471,7 +471,8 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       const key = `${conv}/${id}/routingResult`;
       const sent = (byRequestId.get(stableRequestId(key)) ?? []).filter((x) => x.orgCalled && x.status < 300);
       const credit = creditedBy.get(id);
-      if (sent.length === 0 && credit && r.reported === 1) {
+      const takenAsDone = sent.length === 0 && store.effects.get(key)?.state === 'started' && log.some((l) => l.key === key && /taken as done/.test(l.msg));
+      if (sent.length === 0 && credit && r.reported === 1 && !takenAsDone) {
         answeredByAnother += 1;
         const deadline = r.at + windowMs;
         if (credit.at > deadline) {
@@ -489,8 +490,10 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         const inGap = (t: number) => gaps.some(([a, b]) => since(t) >= a && since(t) <= b);
         // Salesforce credits a report to the conversation's oldest open request of its type, so the
         // request its timeout answered may be a sibling of this one (whose own report this took).
+        // (Its own request may then show as answered — by a later report of the conversation — while
+        // a younger one is left to the timeout: the loss is counted for the conversation either way.)
         const timedOutInConv = [...org.requests.values()].some((o) => o.conversationIdentifier === conv && o.routingType === r.routingType && o.timedOut && o.reported === 0);
-        if (journal?.state === 'started' && lines.some((l) => /taken as done/.test(l.msg)) && timedOutInConv && inGap(r.at + windowMs)) {
+        if (takenAsDone && timedOutInConv && inGap(r.at + windowMs)) {
           // Sent before a kill, its fate unknown, and its window closed while no engine ran: a repeat
           // could only land on another request of the conversation (the sandbox, like Salesforce, does
           // not deduplicate RequestIds), so the engine takes it as done. Had it never landed, as here,
