@@ -347,10 +347,12 @@ export class Persistence {
       if (rec?.state === 'started' && isApiError(err, 'already-done')) output = {} as T;
       else throw err;
     }
-    // 'done' rides with the next commit: if it is lost in a crash, the step is repeated with the
-    // same RequestId, which is safe — so no step waits for a second fsync.
+    // 'done' is committed at once, without waiting for the flush delay (nor making the step wait for
+    // it): until it is durable the step is in doubt and a crash repeats it, and Salesforce is not
+    // known to deduplicate RequestIds (reference §8.10), so every millisecond of doubt is a chance to
+    // apply a step twice (a second routingResult).
     this.#effects.set(key, { state: 'done', at: Date.now(), output: output ?? null });
-    this.#schedule();
+    void this.commit().catch((err: unknown) => this.#log.error({ err }, 'store commit failed'));
     return output;
   }
 

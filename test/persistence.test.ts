@@ -203,6 +203,42 @@ describe('restart', () => {
     expect(b.sb.stats().pendingRoutings).toBe(0);
   });
 
+  // Salesforce is not known to deduplicate RequestIds (reference §8.10) and a routingResult names no
+  // request: it answers the conversation's oldest open request of its type. So a report in doubt is
+  // repeated inside its window, and taken as done after it (src/switchboard.ts reportInDoubt).
+  it('repeats, with its RequestId, a routingResult left in doubt inside its window', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    a.api.respond('POST /routingResult', () => new Promise(() => {}));
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle();
+    const [first] = a.api.callsTo('POST /routingResult');
+    expect(first).toBeDefined();
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.api.callsTo('POST /routingResult').map((c) => c.ctx.requestId)).toEqual([first!.ctx.requestId]);
+  });
+
+  it('does not repeat a routingResult left in doubt once its window has closed: Salesforce has answered the request itself', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    a.api.respond('POST /routingResult', () => new Promise(() => {}));
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await settle();
+    expect(a.api.callsTo('POST /routingResult')).toHaveLength(1);
+    // Down past the 60-second window.
+    vi.setSystemTime(Date.now() + 61_000);
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.api.callsTo('POST /routingResult')).toEqual([]);
+  });
+
   it('repeats, with its RequestId, a routingResult a session from another chart left in doubt', async () => {
     const store = createMemorySessionStore();
     const a = boot(store);

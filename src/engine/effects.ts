@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, NotProvidedError } from '../domain/errors.js';
 import { stableRequestId } from '../domain/ids.js';
-import type { AgentWorkRequest, AgentWorkResponse, CallContext, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally } from '../domain/ports.js';
+import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally, RoutingResultRequest } from '../domain/ports.js';
 import { fromEffect } from '../machines/effect.js';
 import { CLEANUP_BUDGET_MS, routingMachine, type EffectInput } from '../machines/routing.js';
 import type { InDoubt, Persistence } from '../persistence.js';
@@ -36,6 +36,9 @@ export function mayHaveBeenApplied(err: unknown): boolean {
   return err instanceof InteractionApiError && err.kind === 'retryable' && !(err instanceof CircuitOpenError) && err.status !== 429;
 }
 
+/** What the in-doubt rules read of a routing request: a live child's context, or a saved one. */
+export type RoutingView = { routingId?: string; deadlineAt?: number; routeOpen?: boolean } | undefined;
+
 export interface StepRunnerOptions {
   api: InteractionService;
   persistence?: Persistence | undefined;
@@ -45,6 +48,8 @@ export interface StepRunnerOptions {
   routeExternally?: RouteExternally | undefined;
   /** Whether a session is live: the answer to its call marks it for the next commit. */
   isLive: (conversationIdentifier: string) => boolean;
+  /** What the routing children of a live session hold (their contexts), for steps left in doubt. */
+  routingsOf?: ((conversationIdentifier: string) => RoutingView[]) | undefined;
   /** Told of every call's end: what, how long, its error if it failed, and its window's end. */
   onCall?: ((what: string, ms: number, err: unknown, windowEnd?: number) => void) | undefined;
 }
@@ -55,6 +60,7 @@ export class StepRunner {
   readonly #log: Logger;
   readonly #isLive: (conversationIdentifier: string) => boolean;
   readonly #onCall: StepRunnerOptions['onCall'];
+  readonly #routingsOf: (conversationIdentifier: string) => RoutingView[];
   readonly #inFlight = new Set<Promise<unknown>>();
   /** AgentWorks created by a POST /agentWork answered after its window, and cancelled then. */
   abandonedOffersCancelled = 0;
@@ -67,6 +73,7 @@ export class StepRunner {
     this.#log = options.log;
     this.#isLive = options.isLive;
     this.#onCall = options.onCall;
+    this.#routingsOf = options.routingsOf ?? (() => []);
     const api = this.#api;
     const { pickRep, routeExternally } = options;
     const call = <I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) =>
@@ -74,16 +81,25 @@ export class StepRunner {
     this.routing = routingMachine.provide({
       actors: {
         // A step whose fate is unknown after a crash is repeated with the same RequestId (derived from
-        // its step key): a repeated consent, cancel or clear is harmless, a repeated AgentWork answers
-        // 15109 (done), a repeated route re-targets the same PSR. A routingResult is repeated too: one
-        // that never left (queued, backing off) would otherwise be lost, and a server that honours
-        // RequestId answers a repeat of one that arrived without applying it twice.
+        // its step key) only where a repeat is safe on a server that does NOT deduplicate RequestIds
+        // (Salesforce is not known to, reference §8.10; docs/operations.md "What a repeat does"): a
+        // repeated consent or clear is harmless, a repeated cancel is refused (10085), a repeated
+        // AgentWork answers 15109 (done), a repeated route re-targets the open PSR. A routingResult
+        // names no request: Salesforce applies it to the conversation's oldest open request of its
+        // type, so a repeat answers nothing twice; it is repeated inside its window and taken as done
+        // after it (reportInDoubt).
         patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
         createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
         createAgentWork: fromEffect((input: EffectInput<AgentWorkRequest>) => this.offer(input)),
-        reportRoutingResult: call('POST /routingResult', 'finish', 'repeat', (r, c) => api.reportRoutingResult(r, c)),
+        reportRoutingResult: fromEffect((input: EffectInput<RoutingResultRequest>) =>
+          this.reportInDoubt(input.key).then((inDoubt) =>
+            this.sendStep('POST /routingResult', input.key, 'finish', inDoubt, input.deadlineAt, (ctx) => api.reportRoutingResult(input.request, ctx)),
+          ),
+        ),
         cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
-        clearRoute: call('DELETE /route', 'finish', 'repeat', (r, c) => api.clearRoute(r, c)),
+        clearRoute: fromEffect((input: EffectInput<ClearRouteRequest>) =>
+          this.#clearInDoubt(input.key).then((inDoubt) => this.sendStep('DELETE /route', input.key, 'finish', inDoubt, input.deadlineAt, (ctx) => api.clearRoute(input.request, ctx))),
+        ),
         pickRep: fromEffect((input: PickRepRequest) => this.track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
         routeExternally: fromEffect((input: ExternalRouteRequest) =>
           this.track('routeExternally', `${input.conversationIdentifier}/external`, () => {
@@ -93,6 +109,38 @@ export class StepRunner {
         ),
       },
     });
+  }
+
+  /**
+   * Whether a DELETE /route whose first attempt a crash left in doubt may be sent again. Its body
+   * names no PSR: it clears whatever PSR the conversation has. While another routing of the
+   * conversation has a route open, that PSR is (or is about to be) the other one's, and a repeat
+   * would clear it; that routing clears the PSR at its own end, so nothing is left open by not
+   * repeating.
+   */
+  async #clearInDoubt(key: string): Promise<InDoubt> {
+    if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return 'repeat';
+    const [conversationIdentifier, routingId] = key.split('/');
+    return this.#routingsOf(conversationIdentifier!).some((c) => c && c.routingId !== routingId && c.routeOpen) ? 'assume-done' : 'repeat';
+  }
+
+  /**
+   * Whether a routingResult whose first attempt a crash left in doubt may be sent again. A report
+   * names no request (reference §1.10): Salesforce applies it to the conversation's oldest open
+   * request of that type, one report each, so a repeat never answers a request twice — it answers
+   * its own request if the first attempt never landed, else the next open one of the conversation
+   * (whose own report then finds nothing open: the requests are answered in order, as they are
+   * whenever concurrent requests finish out of order), else nothing. A report is still lost if it
+   * is not sent, so it is repeated — inside its window. Once the window has closed, a first attempt
+   * that never landed has been answered by Salesforce's own timeout (the transfer failed, the rep
+   * may retry): a repeat can no longer help that request and could only answer one opened since,
+   * which this restored engine may not know yet. It is then taken as done.
+   */
+  async reportInDoubt(key: string, routings?: RoutingView[]): Promise<InDoubt> {
+    if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return 'repeat';
+    const [conversationIdentifier, routingId] = key.split('/');
+    const own = (routings ?? this.#routingsOf(conversationIdentifier!)).find((c) => c?.routingId === routingId);
+    return !own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt ? 'assume-done' : 'repeat';
   }
 
   /** Calls and rep picks in flight. */

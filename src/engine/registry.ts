@@ -108,6 +108,12 @@ export class SessionRegistry {
     return [...[...this.#live.values()].map((a) => a.getSnapshot()), ...this.#asleep.values()];
   }
 
+  /** The contexts of a live session's routing children. */
+  routingContexts(conversationIdentifier: string): Array<{ routingId?: string; deadlineAt?: number; routeOpen?: boolean } | undefined> {
+    const children = this.#live.get(conversationIdentifier)?.getSnapshot().children ?? {};
+    return Object.values(children).map((child) => (child as { getSnapshot?: () => { context?: { routingId?: string; deadlineAt?: number; routeOpen?: boolean } } } | undefined)?.getSnapshot?.().context);
+  }
+
   /** Routing requests in progress (only awake sessions have any). */
   pendingRoutings(): number {
     let n = 0;

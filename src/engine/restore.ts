@@ -5,8 +5,8 @@
 import type { Logger } from 'pino';
 import type { CallContext, InteractionService } from '../domain/ports.js';
 import type { PersistedSession } from '../io/store/index.js';
-import type { Persistence } from '../persistence.js';
-import type { StepRunner } from './effects.js';
+import type { InDoubt, Persistence } from '../persistence.js';
+import type { RoutingView, StepRunner } from './effects.js';
 import { isIdleSnapshot, type SessionRegistry } from './registry.js';
 
 export interface RestoreOptions {
@@ -74,12 +74,12 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
     const c = child?.snapshot?.context;
     if (!c || typeof c.routingId !== 'string') continue;
     // The old chart's step keys, so its journal still stops a step that went out from going twice,
-    // and repeats one whose fate is unknown with the same RequestId — as the live path does.
+    // and treats one whose fate is unknown as the live path does (reportInDoubt).
     // Finishing steps: their window is long gone, so they get the clean-up budget.
     const stepKey = (step: string) => `${conv}/${c.routingId}/${step}`;
-    const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>) => {
+    const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>, inDoubt: InDoubt = 'repeat') => {
       try {
-        await runner.sendStep(what, stepKey(step), priority, 'repeat', Date.now(), run);
+        await runner.sendStep(what, stepKey(step), priority, inDoubt, Date.now(), run);
       } catch {
         // Logged by the runner; nothing more can be done for a request abandoned by a chart change.
       }
@@ -90,6 +90,7 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
     if (c.requested && reportOwed && typeof c.workItemId === 'string') {
       await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
         api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
+        await runner.reportInDoubt(stepKey('routingResult'), Object.values(snap?.children ?? {}).map((x) => x?.snapshot?.context as RoutingView)),
       );
     }
     if (c.workOpen && typeof c.workId === 'string') {

@@ -263,6 +263,8 @@ export const routingMachine = setup({
     mustReport: ({ context }) => context.requested && !context.reported,
     canReport: ({ context }) => context.requested && !context.reported && !!context.workItemId,
     workIsOpen: ({ context }) => context.workOpen && !!context.workId,
+    /** An offer made, not answered, whose AgentWork id Salesforce never told (15109 answered its repeat). */
+    offerUnnamed: ({ context }) => context.workOpen && !context.workId,
     routeIsOpen: ({ context }) => context.routeOpen,
     answeredAccepted: ({ context }) => context.pendingAnswer === 'accepted',
     answeredDeclined: ({ context }) => context.pendingAnswer === 'declined',
@@ -560,7 +562,18 @@ export const routingMachine = setup({
             REP_ACCEPTED: { description: 'The connector relayed onAgentWorkEvent ACCEPTED for this AgentWork.', target: '#routing.routed', actions: 'recordAccepted' },
             REP_JOINED: { description: 'ParticipantChanged add for the offered rep: the offer was accepted.', guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
             REP_DECLINED: { description: 'The connector relayed onAgentWorkEvent DECLINED for this AgentWork.', target: 'declined', actions: 'recordDeclined' },
-            OFFER_TIMED_OUT: { description: 'The rep left the offer unanswered for the offer timeout.', target: 'cancellingOffer' },
+            OFFER_TIMED_OUT: [
+              {
+                // POST /agentWork repeated after a restart met 15109: the AgentWork exists, but without a
+                // deduplicating server nothing tells its id, so it cannot be cancelled. Offering anyone
+                // else would make a second live offer: end the request instead.
+                description: 'Unanswered, and its AgentWork id is unknown (15109 on a repeat): it cannot be cancelled, so no one else is offered the work.',
+                guard: 'offerUnnamed',
+                target: '#routing.failing',
+                actions: { type: 'fail', params: { outcome: 'noAnswer', cancelReason: 'Unavailable', message: 'no answer to an offer whose AgentWork id is unknown (15109 on a repeat); it could not be cancelled' } },
+              },
+              { description: 'The rep left the offer unanswered for the offer timeout.', target: 'cancellingOffer' },
+            ],
           },
         },
         declined: {

@@ -255,14 +255,22 @@ export const sessionMachine = setup({
       if (!pending) return;
       let workIndex = pending.workId ? withoutKey(context.workIndex, pending.workId) : context.workIndex;
       if (event.workId) workIndex = withKey(workIndex, event.workId, event.routingId);
-      const held = event.workId ? context.heldWork.filter((w) => w.workId === event.workId) : [];
+      // An offer without an id (POST /agentWork answered 15109 on a repeat) owns the answers held for
+      // no known AgentWork, when it is the only such offer — as forwardAgentWork does for later ones.
+      const unnamedOnly = !event.workId && Object.values(context.routings).every((r) => r.routingId === event.routingId || !r.offeredTo || r.workId);
+      const held = event.workId
+        ? context.heldWork.filter((w) => w.workId === event.workId)
+        : unnamedOnly
+          ? context.heldWork.filter((w) => !workIndex[w.workId])
+          : [];
+      const heldIds = new Set(held.map((w) => w.workId));
       const offered: PendingRouting = extend(pending, { offeredTo: event.userId });
       if (event.workId) offered.workId = event.workId;
       if (event.psrId) offered.psrId = event.psrId;
       enqueue.assign({
         routings: withKey(context.routings, event.routingId, offered),
         workIndex,
-        heldWork: held.length ? context.heldWork.filter((w) => w.workId !== event.workId) : context.heldWork,
+        heldWork: held.length ? context.heldWork.filter((w) => !heldIds.has(w.workId)) : context.heldWork,
       });
       for (const w of held) {
         const routed = toRoutingEvent(w);

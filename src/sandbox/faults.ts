@@ -57,7 +57,7 @@ export const FAULT_ERRORS = {
 /** Body code of a 429. Salesforce documents no code for rate limiting (reference §1.3, open question 5). */
 export const RATE_LIMIT_CODE = 429;
 
-export type InjectedKind = 'rateLimit' | 'failNext' | 'errorRate';
+export type InjectedKind = 'rateLimit' | 'failNext' | 'errorRate' | 'lostAnswer';
 
 /** A failure the plan injects for one call. */
 export interface InjectedFault {
@@ -105,6 +105,7 @@ export class FaultPlan {
   readonly #errorRate = new Map<FaultTarget, { rate: number; error: FaultError }>();
   readonly #rate = new Map<FaultTarget, RateRule>();
   readonly #failNext = new Map<FaultTarget, FaultError[]>();
+  readonly #loseAnswer = new Map<FaultTarget, number>();
   readonly #expired = new Set<string>();
 
   constructor(options: FaultPlanOptions = {}) {
@@ -157,6 +158,30 @@ export class FaultPlan {
     return this;
   }
 
+  /**
+   * The next `n` calls to `target` that the org applies lose their answer: the server resets the
+   * connection instead of answering, so the caller sees a network error (and may retry) although
+   * the call took effect — a response lost in transit, or a timeout after the server acted.
+   */
+  loseAnswerNext(target: FaultTarget, n = 1): this {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`loseAnswerNext count must be an integer ≥ 0, got ${n}`);
+    this.#loseAnswer.set(target, (this.#loseAnswer.get(target) ?? 0) + n);
+    return this;
+  }
+
+  /** Whether the answer to this applied call is to be lost (consumes one scripted loss). */
+  takeLostAnswer(endpoint: SandboxEndpoint): boolean {
+    for (const t of [endpoint, '*'] as FaultTarget[]) {
+      const left = this.#loseAnswer.get(t) ?? 0;
+      if (left > 0) {
+        if (left === 1) this.#loseAnswer.delete(t);
+        else this.#loseAnswer.set(t, left - 1);
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Calls with this access token are answered 401 / 10004 from now on. */
   expireToken(token: string): this {
     this.#expired.add(token);
@@ -174,6 +199,7 @@ export class FaultPlan {
     this.#errorRate.delete(target);
     this.#rate.delete(target);
     this.#failNext.delete(target);
+    this.#loseAnswer.delete(target);
     return this;
   }
 
@@ -184,6 +210,7 @@ export class FaultPlan {
     this.#errorRate.clear();
     this.#rate.clear();
     this.#failNext.clear();
+    this.#loseAnswer.clear();
     this.#expired.clear();
     this.#random = mulberry32(this.seed);
     return this;

@@ -3,13 +3,14 @@
 // (src/sandbox/token-endpoint.ts). It checks headers and bodies as strictly as the reference
 // describes, maps the wire bodies onto the org's InteractionService methods and the results back onto
 // the documented response bodies and success statuses, injects faults (src/sandbox/faults.ts),
-// answers a repeated RequestId from memory, and records every request.
+// answers a repeated RequestId from memory when asked to (`dedupeRequestIds`), and records every
+// request.
 //
 // Order of checks for an Interaction Service call:
 //   route (404/405) → injected latency → Authorization (401 / 10004, expired tokens included) →
 //   rate limit (429 + Retry-After) → scripted failures and the error rate → OrgId, AuthorizationContext,
 //   RequestId, AuthorizationContextType → empty body (10100) → Content-Type (10016) → body parse →
-//   RequestId replay → field validation → the org.
+//   RequestId replay (only with `dedupeRequestIds`) → field validation → the org.
 //
 // Where the reference is silent (documented choices):
 // - HTTP status per code: 10004 → 401, 10094 → 503, 500 and 2xxxx → 500, every other code → 400.
@@ -20,10 +21,17 @@
 //   elsewhere. 429's body code is 429 (Salesforce documents none).
 // - Malformed JSON, wrong field types and bad enum values without a dedicated code → 10089
 //   ("Invalid parameters passed to API.").
-// - A RequestId seen before for the same method+path: if its first attempt succeeded, the stored
-//   answer is replayed (header `x-sandbox-replayed: true`, record `replayed: true`) without calling
-//   the org; if it failed, the call runs again; if the body differs, 400 / 10016 (a RequestId names
-//   one request). The last 100,000 RequestIds are remembered.
+// - RequestId replay is OFF by default, because Salesforce is not known to deduplicate on RequestId
+//   and there is evidence that it does not (reference §8.10: its own connector sent one fixed
+//   RequestId on every POST /interactions for months). Off, a repeated RequestId is an ordinary new
+//   request and the org applies it again, as Salesforce most plausibly would: what each repeat then
+//   does is the org model's business (src/sandbox/org.ts, docs/operations.md). With
+//   `dedupeRequestIds: true`, a RequestId seen before for the same method+path: if its first
+//   attempt succeeded, the stored answer is replayed (header `x-sandbox-replayed: true`, record
+//   `replayed: true`) without calling the org; if it failed, the call runs again; if the body
+//   differs, 400 / 10016 (a RequestId names one request). The last 100,000 RequestIds are remembered.
+// - `faults.loseAnswerNext(endpoint)`: the org applies the call and the connection is reset instead
+//   of answering (record `injected: 'lostAnswer'`, with the status the org would have answered).
 // - Codes picked where several could apply: a bad AuthorizationContextType value → 10093; bad
 //   channelAddressIdentifier on consent / messagingSession → 10069; a workItemId not 15 chars →
 //   15110 on POST /agentWork (as the org), 10012 on routingResult and Chatbot PATCH /agentWork; a
@@ -123,6 +131,12 @@ export interface InteractionServerOptions {
   maxRoutingAttributeLength?: number;
   /** 10008 above this. Default 25 MiB. */
   maxAttachmentBytes?: number;
+  /**
+   * Answer a repeated RequestId from memory instead of calling the org again. Default false:
+   * Salesforce is not known to deduplicate (reference §8.10), so the engine must be safe without it;
+   * turn it on only to test a server that does.
+   */
+  dedupeRequestIds?: boolean;
 }
 
 export interface InteractionServer {
@@ -349,6 +363,7 @@ export async function startInteractionServer(options: InteractionServerOptions):
   if (!isText(authorizationContext)) throw new TypeError('authorizationContext is required');
   const faults = options.faults ?? new FaultPlan();
   const features = { conferenceRouting: true, cancelReason: true, conferenceAgentAction: true, ...options.features };
+  const dedupe = options.dedupeRequestIds === true;
   const maxAttachment = options.maxAttachmentBytes ?? DEFAULT_ATTACHMENT_LIMIT;
   const records: HttpRecord[] = [];
   const issued = new Set<string>();
@@ -714,6 +729,16 @@ export async function startInteractionServer(options: InteractionServerOptions):
     return shape === 'detail' ? { success: false, errorDetail: { code, message } } : { code, message };
   }
 
+  /** The org applied the call; its answer is lost: the connection is reset (recorded with what the org answered). */
+  function loseAnswer(res: ServerResponse, rec: HttpRecord, outcome: Outcome): void {
+    rec.injected = 'lostAnswer';
+    rec.status = outcome.status;
+    rec.response = outcome.body;
+    rec.durationMs = Date.now() - rec.receivedAt;
+    res.socket?.resetAndDestroy();
+    res.destroy();
+  }
+
   function send(res: ServerResponse, rec: HttpRecord, status: number, body: Json, headers: Record<string, string> = {}): void {
     rec.status = status;
     rec.response = body;
@@ -837,6 +862,14 @@ export async function startInteractionServer(options: InteractionServerOptions):
       if (parseError) throw parseError;
       const p = parsed!;
 
+      if (!dedupe) {
+        const outcome = await route.run(p, async (fn) => {
+          rec.orgCalled = true;
+          return fn({ key: requestId, priority: 'start' });
+        });
+        if (outcome.status < 300 && faults.takeLostAnswer(ep)) return loseAnswer(res, rec, outcome);
+        return send(res, rec, outcome.status, outcome.body);
+      }
       // The same request again: answer from memory (never calling the org twice for one RequestId).
       const key = `${req.method} ${rec.path} ${requestId.toLowerCase()}`;
       const fingerprint = createHash('sha256')
@@ -866,6 +899,7 @@ export async function startInteractionServer(options: InteractionServerOptions):
         if (!outcome) replays.delete(key);
         settle(outcome);
       }
+      if (outcome.status < 300 && faults.takeLostAnswer(ep)) return loseAnswer(res, rec, outcome);
       const slowAnswer = faults.answerLatencyFor(ep);
       if (slowAnswer > 0) await delay(slowAnswer);
       send(res, rec, outcome.status, outcome.body);

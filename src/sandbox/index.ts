@@ -34,6 +34,11 @@ export interface SandboxOptions {
    * sign with a key it already has. Default: a fresh 2048-bit RSA key pair, in memory only.
    */
   privateKey?: KeyObject | string;
+  /**
+   * Answer a repeated RequestId from memory (src/sandbox/http-server.ts). Default false: Salesforce
+   * is not known to deduplicate on RequestId (reference §8.10).
+   */
+  dedupeRequestIds?: boolean;
 }
 
 export interface Sandbox {
@@ -84,6 +89,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     jwt: { publicKey, clientId: SANDBOX_CLIENT_ID, audience: 'http://sandbox.login' },
     onTokenIssued: (token) => grpc.addToken(token),
     ...(options.httpPort !== undefined ? { port: options.httpPort } : {}),
+    ...(options.dedupeRequestIds !== undefined ? { dedupeRequestIds: options.dedupeRequestIds } : {}),
   });
   return {
     org,

@@ -4,6 +4,30 @@
 // SessionStatusChanged), relays connector agent-work events, times a routing request out after 60 s,
 // and plays scripted reps. The demo and tests use it in process; the sandbox servers put HTTP and
 // gRPC in front of the same model.
+//
+// A repeated call is applied again: the org knows nothing of RequestIds (Salesforce is not known to
+// deduplicate on them, reference §8.10). What a repeat does is what the same call does to the state
+// the first one left, as Salesforce most plausibly behaves (docs/operations.md, "What a repeat
+// does"); each org record says what the call changed (`applied`), so a test can tell a harmless
+// repeat from a step applied twice:
+// - PATCH /consent sets a status: a repeat sets the same one.
+// - POST /route: one PSR per MessagingSession (a PSR routes the work item); a route while one is
+//   open re-targets it and keeps its id (`retargeted`), else a PSR is created (`created`).
+// - DELETE /route clears whatever PSR the conversation has (the body names no PSR): `removed`, or
+//   `none` when there is none — a repeat after a new PSR was created would clear that one.
+// - POST /agentWork: 15109 while the same rep holds an active (assigned or accepted) AgentWork for
+//   the work item [ISA-ERR]; a repeat after the first was declined or cancelled makes a new offer.
+// - PATCH /agentWork Cancel: only assigned work can be cancelled [DOC-agentWork-patch]; a repeat
+//   gets 10085.
+// - POST /routingResult names no request (reference §1.10): it answers the oldest unanswered
+//   RoutingRequested of the conversation (and routingType) — `answered <routingEventId>`. One that
+//   finds no open request comes for a request already answered or timed out; the reference is
+//   silent, so the org does what a server plausibly does with a result for nothing in progress:
+//   it accepts it (202) and changes nothing (`applied: 'none'`). Strict where it matters: a repeat
+//   that lands while another request of the conversation is open answers *that* one — no server
+//   could tell it from a real report — and a test sees it as the step applied twice.
+// - POST /interactions: an end user's open conversation is reused (`existing`), so a repeat starts
+//   no second conversation — the message itself would be posted again.
 import { randomUUID } from 'node:crypto';
 import type { RoutingType } from '../domain/enums.js';
 import { InteractionApiError } from '../domain/errors.js';
@@ -42,11 +66,15 @@ export interface OrgRecord {
   body: unknown;
   result: 'ok' | string;
   key?: string;
+  /** What the call changed, for calls whose repeat is not obviously harmless (see the header). */
+  applied?: string;
 }
 
 interface AgentWork {
   workId: string;
   userId: string;
+  /** routingContext.routingCorrelationId of the request that made it, when sent. */
+  correlationId?: string;
   status: 'Assigned' | 'Accepted' | 'Declined' | 'Cancelled' | 'Closed';
   timer?: NodeJS.Timeout;
 }
@@ -60,6 +88,7 @@ interface Conversation extends ConversationRef {
 }
 
 interface PendingRequest {
+  routingEventId: string;
   conversationIdentifier: string;
   routingType: RoutingType;
   at: number;
@@ -132,11 +161,11 @@ export class SandboxOrg implements InteractionService {
     this.#later(this.#opts.eventDelayMs, () => this.#opts.publish(event));
   }
 
-  #record<T>(endpoint: string, body: unknown, ctx: CallContext | undefined, run: () => T): Promise<T> {
+  #record<T>(endpoint: string, body: unknown, ctx: CallContext | undefined, run: (rec: OrgRecord) => T): Promise<T> {
     const rec: OrgRecord = { at: Date.now(), endpoint, body: structuredClone(body), result: 'ok', ...(ctx ? { key: ctx.key } : {}) };
     this.records.push(rec);
     try {
-      return Promise.resolve(run());
+      return Promise.resolve(run(rec));
     } catch (err) {
       rec.result = err instanceof Error ? err.message : String(err);
       return Promise.reject(err);
@@ -156,6 +185,7 @@ export class SandboxOrg implements InteractionService {
     const conv = this.#conversation('RoutingRequested', conversationIdentifier);
     const event = routingRequested(conv, routingType, target, { workRecordId: null });
     const pending: PendingRequest = {
+      routingEventId: event.routingEventId,
       conversationIdentifier,
       routingType,
       at: Date.now(),
@@ -222,11 +252,15 @@ export class SandboxOrg implements InteractionService {
   // ---- the Interaction Service ----
 
   postInteraction(req: InteractionRequest, ctx: CallContext): Promise<InteractionResponse> {
-    return this.#record('POST /interactions', req, ctx, () => {
+    return this.#record('POST /interactions', req, ctx, (rec) => {
       if (!req.to || req.to.length > 240) throw apiError('POST /interactions', 10027, 'invalid to');
       if (!req.from || req.from.length > 255) throw apiError('POST /interactions', 10028, 'invalid from');
       const existing = [...this.conversations.values()].find((c) => !c.ended && c.channelAddressIdentifier === req.to && c.endUserClientId === req.from);
-      if (existing) return { conversationIdentifier: existing.conversationIdentifier, workItemIds: [existing.workItemId] };
+      if (existing) {
+        rec.applied = 'existing';
+        return { conversationIdentifier: existing.conversationIdentifier, workItemIds: [existing.workItemId] };
+      }
+      rec.applied = 'created';
       const conv: Conversation = {
         conversationIdentifier: randomUUID(),
         channelAddressIdentifier: req.to,
@@ -247,11 +281,12 @@ export class SandboxOrg implements InteractionService {
   }
 
   createRoute(req: RouteRequest, ctx: CallContext): Promise<RouteResponse> {
-    return this.#record('POST /route', req, ctx, () => {
+    return this.#record('POST /route', req, ctx, (rec) => {
       const conv = this.#conversation('POST /route', req.conversationIdentifier);
       const info = req.routingInfo;
       if (info && 'flow' in info && (!info.flow.flowId || !info.flow.queueId)) throw apiError('POST /route', 10024, 'flow routing needs flowId and fallback queueId');
-      const psrId = sfid('0JR', ++this.#seq);
+      const psrId = conv.psr?.psrId ?? sfid('0JR', ++this.#seq);
+      rec.applied = conv.psr ? `retargeted ${psrId}` : `created ${psrId}`;
       conv.psr = { psrId, routingType: req.routingType };
       const res: RouteResponse = { psrId, workItemId: conv.workItemId, routingCorrelationId: randomUUID() };
       if (info && 'flow' in info) {
@@ -263,14 +298,15 @@ export class SandboxOrg implements InteractionService {
   }
 
   clearRoute(req: ClearRouteRequest, ctx: CallContext): Promise<void> {
-    return this.#record('DELETE /route', req, ctx, () => {
+    return this.#record('DELETE /route', req, ctx, (rec) => {
       const conv = this.#conversation('DELETE /route', req.conversationIdentifier);
+      rec.applied = conv.psr ? `removed ${conv.psr.psrId}` : 'none';
       delete conv.psr;
     });
   }
 
   createAgentWork(req: AgentWorkRequest, ctx: CallContext): Promise<AgentWorkResponse> {
-    return this.#record('POST /agentWork', req, ctx, () => {
+    return this.#record('POST /agentWork', req, ctx, (rec) => {
       if (req.workItemId.length !== 15) throw apiError('POST /agentWork', 15110, 'invalid workItemId');
       const conv = [...this.conversations.values()].find((c) => c.workItemId === req.workItemId);
       if (!conv) throw apiError('POST /agentWork', 15111, 'unknown workItemId');
@@ -279,8 +315,13 @@ export class SandboxOrg implements InteractionService {
       for (const w of conv.works.values()) {
         if (w.userId === req.userId && (w.status === 'Assigned' || w.status === 'Accepted')) throw apiError('POST /agentWork', 15109, 'an active AgentWork already exists');
       }
-      const work: AgentWork = { workId: sfid('0Bz', ++this.#seq), userId: req.userId, status: 'Assigned' };
+      const correlationId = req.routingContext?.routingCorrelationId;
+      const work: AgentWork = { workId: sfid('0Bz', ++this.#seq), userId: req.userId, status: 'Assigned', ...(correlationId ? { correlationId } : {}) };
+      // Two live offers for one request are legal to Salesforce (the first rep can still accept, and
+      // both join, DOC-agentWork-patch) but never what a partner wants: noted for tests to check.
+      const alsoLive = correlationId ? [...conv.works.values()].filter((w) => w.correlationId === correlationId && w.status === 'Assigned').map((w) => w.workId) : [];
       conv.works.set(work.workId, work);
+      rec.applied = `created ${work.workId}${alsoLive.length ? ` while ${alsoLive.join(', ')} live for the same request` : ''}`;
       this.#later(this.#opts.eventDelayMs, () => this.#opts.relay({ workId: work.workId, workItemId: conv.workItemId, workEvent: 'ASSIGNED' }));
       if (rep.behaviour !== 'ignore') {
         work.timer = this.#later(rep.answerAfterMs ?? 500, () => this.#answer(conv, work, rep.behaviour === 'accept'));
@@ -302,7 +343,7 @@ export class SandboxOrg implements InteractionService {
   }
 
   patchAgentWork(req: PatchAgentWorkRequest, ctx: CallContext): Promise<void> {
-    return this.#record('PATCH /agentWork', req, ctx, () => {
+    return this.#record('PATCH /agentWork', req, ctx, (rec) => {
       const found = [...this.conversations.values()].map((c) => [c, c.works.get(req.workId)] as const).find(([, w]) => w);
       if (!found) throw apiError('PATCH /agentWork', 10082, 'invalid workId');
       const [, work] = found;
@@ -310,23 +351,25 @@ export class SandboxOrg implements InteractionService {
         if (work!.status !== 'Assigned') throw apiError('PATCH /agentWork', 10085, 'the AgentWork is not in a state that can be cancelled');
         clearTimeout(work!.timer);
         work!.status = 'Cancelled';
+        rec.applied = `cancelled ${req.workId}`;
       } else if (req.status === 'Close') work!.status = 'Closed';
     });
   }
 
   reportRoutingResult(req: RoutingResultRequest, ctx: CallContext): Promise<void> {
-    return this.#record('POST /routingResult', req, ctx, () => {
+    return this.#record('POST /routingResult', req, ctx, (rec) => {
       if (req.success && req.errorMessage !== undefined) throw apiError('POST /routingResult', 10033, 'errorMessage must be absent when success is true');
       if (!req.success && !req.errorMessage) throw apiError('POST /routingResult', 10034, 'errorMessage is required when success is false');
       const conv = this.#conversation('POST /routingResult', req.conversationIdentifier);
       if (req.workItemId !== conv.workItemId) throw apiError('POST /routingResult', 15107, 'conversationId does not match the workItemId');
       // The request this answers: the oldest of this conversation and type still unanswered.
       const pending = [...this.requests.values()].filter((r) => r.conversationIdentifier === req.conversationIdentifier && (!req.routingType || r.routingType === req.routingType));
-      const target = pending.find((r) => r.reported === 0) ?? pending.at(-1);
-      if (target) {
-        target.reported += 1;
-        if (Date.now() - target.at > this.#opts.routingTimeoutMs || target.timedOut) target.lateReports += 1;
-        clearTimeout(target.timer);
+      const open = pending.find((r) => r.reported === 0);
+      rec.applied = open ? `answered ${open.routingEventId}` : 'none';
+      if (open) {
+        open.reported += 1;
+        if (Date.now() - open.at > this.#opts.routingTimeoutMs || open.timedOut) open.lateReports += 1;
+        clearTimeout(open.timer);
       }
     });
   }

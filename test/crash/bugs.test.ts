@@ -21,6 +21,12 @@ import type { PersistenceOptions } from '../../src/persistence.js';
 import { ACCEPT_QUEUE, FALLBACK_QUEUE, FLOW, INITIAL_QUEUE, repId, routingFor, sleep, startRig, waitFor, type CastRep, type Rig } from './rig.js';
 
 const WINDOW_MS = 5_000;
+/**
+ * Each reproduction's own budget: a few engine lives on real timers, run concurrently with the
+ * others, on a machine that may be busy with other work (CI shares two cores). Its waits are bounded
+ * on their own; this only keeps a slow machine from failing a run that is still making progress.
+ */
+const BUDGET_MS = 120_000;
 const A01 = repId('A01');
 const B01 = repId('B01');
 const B02 = repId('B02');
@@ -146,7 +152,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
 
     expect(acceptedFor(rig, request), 'reps who accepted this one request').toEqual([B01]);
     expect(participants(rig, conv)).toBe(2);
-  }, 30_000);
+  }, BUDGET_MS);
 
   // Fixed in a367ddf — was BUG-2 (src/switchboard.ts startConversation + src/persistence.ts): the initial routing that
   // startConversation() starts exists only in memory until the next store commit (25 ms flush), but
@@ -184,7 +190,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
 
     expect(org.conversations.get(conv!)?.psr, 'the PSR of the initial routing').toBeUndefined();
     expect(participants(rig, conv!)).toBe(1);
-  }, 30_000);
+  }, BUDGET_MS);
 
   // Was BUG-2b (the residue of BUG-2): startConversation() answered the app before the routing it
   // started was durable, so a crash right after the answer lost the routing without a trace (seen
@@ -206,7 +212,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     await waitFor(() => participants(rig, conv) > 0, 8_000);
 
     expect(participants(rig, conv), 'reps in the conversation after the restart').toBe(1);
-  }, 30_000);
+  }, BUDGET_MS);
 
   // Fixed in a367ddf — was BUG-3 (src/switchboard.ts: reportRoutingResult is journaled 'assume-done'): the journal writes
   // 'started' for POST /routingResult before the call goes out; if the engine dies before the call
@@ -245,7 +251,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     await sleep(300);
 
     expect(org.requests.get(request)?.reported, 'routingResults the org received for the request').toBe(1);
-  }, 30_000);
+  }, BUDGET_MS);
 
   // Fixed in a367ddf — was BUG-4 (src/machines/routing.ts offering step key + src/persistence.ts): the journal keys an offer
   // by its slot *and the picked rep* (`agentWork:<n>:<userId>`), and the pick is not journaled. The
@@ -304,7 +310,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
 
     expect(acceptedFor(rig, request), 'reps who accepted this one request').toEqual([B02]);
     expect(participants(rig, y)).toBe(2);
-  }, 30_000);
+  }, BUDGET_MS);
 
   // Fixed in a367ddf — was BUG-5 (src/machines/session.ts occupiedSeats + finishRouting): the cap counts the reps present
   // (from ParticipantChanged) plus the Conference requests still pending. When a rep accepts, the
@@ -338,7 +344,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
 
     expect(rig.finished.get(second)?.outcome, 'the second request, at the cap').toBe('rejected');
     expect(participants(rig, conv), 'reps in the conference (cap 2)').toBeLessThanOrEqual(2);
-  }, 30_000);
+  }, BUDGET_MS);
 
   // Fixed in a367ddf — was BUG-6 (src/io/interaction-api/operations.ts createAgentWork.alreadyDone + routing.ts offering):
   // POST /agentWork answered 15109 ("an active AgentWork already exists" for this rep and
@@ -371,7 +377,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     const offered = calls.filter((r) => r.endpoint === 'POST /agentWork' && r.status < 300 && r.seq < report.seq);
 
     expect({ success: (report.body as { success: boolean }).success, offeredBefore: offered.length }, 'a success is reported only once some rep really has the offer').not.toEqual({ success: true, offeredBefore: 0 });
-  }, 30_000);
+  }, BUDGET_MS);
 
   // BUG: BUG-7 (src/machines/routing.ts failing.sendingFailure: the deadline of the report is fixed in the
   // invoke input): a failure report that was pending when the engine died (here a first attempt
@@ -384,7 +390,16 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
   // the deadline with the clean-up budget only on entry, not on restore). DESIGN §3 invariant 1. (At
   // HEAD 5488f77 the same scenario loses the report earlier, to BUG-3's 'assume-done'.) Seen in the
   // seeded runs after a long gap (e.g. CRASH_SEEDS=1: "SB_DEADLINE" on routingResult in life 3 and 4).
-  it('BUG-7 (fixed): a failure report pending at a crash is sent (late) when the engine restarts after the window', async (ctx) => {
+  //
+  // Since then the sandbox, like Salesforce as far as anyone knows (reference §8.10), no longer
+  // deduplicates RequestIds, and a report whose first attempt a crash left in doubt is no longer sent
+  // once its window has closed (src/switchboard.ts reportInDoubt): a routingResult names no request, so
+  // a late repeat of one that had landed would answer another open request of the conversation, while
+  // one that had not landed was already answered by Salesforce's own timeout. This scenario's report is
+  // in doubt (its attempt went out before the kill), so it now ends as Salesforce's timeout — and is
+  // never sent late. (A report that was still to be started at the crash is still sent late: the chart's
+  // BUG-7 fix, which this scenario no longer reaches.)
+  it('BUG-7 (superseded): a failure report in doubt at a crash is not sent after its window closed; Salesforce’s timeout answers it', async (ctx) => {
     const rig = await rigWith(
       ctx,
       'bug7',
@@ -407,9 +422,11 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     await rig.kill();
     // Down until Salesforce's window has closed.
     await sleep(WINDOW_MS + 500);
+    const mark = http.records.length;
     await rig.spawn();
     await sleep(3_000);
 
-    expect(org.requests.get(request)?.reported, 'routingResults the org received for the request (late is acceptable)').toBe(1);
-  }, 30_000);
+    expect(org.requests.get(request), 'the request: unreported by the partner, timed out by Salesforce').toMatchObject({ reported: 0, timedOut: true });
+    expect(http.records.slice(mark).filter((r) => r.endpoint === 'POST /routingResult'), 'routingResults sent after the restart').toEqual([]);
+  }, BUDGET_MS);
 });

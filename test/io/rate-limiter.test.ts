@@ -11,7 +11,18 @@ beforeAll(async () => {
   fake = await FakeScrt.start();
 });
 afterAll(() => fake.close());
-afterEach(() => fake.reset());
+// Every client a test made is closed (its calls finished or stopped) before the next test: a test that
+// failed or timed out on a loaded machine must not leave calls arriving during the next one.
+const clients: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  fake.reset();
+});
+function newClient(overrides: Parameters<typeof makeClient>[1] = {}) {
+  const made = makeClient(fake, overrides);
+  clients.push(made.client);
+  return made;
+}
 
 const participant = (i: number) => ({
   conversationIdentifier: `c-${i}`,
@@ -22,25 +33,31 @@ const route = (i: number) => ({ conversationIdentifier: `route-${i}`, routingTyp
 const result = (i: number) => ({ conversationIdentifier: `result-${i}`, workItemId: '0MwSB000000AAAA', success: true, externallyRouted: false });
 
 describe('rate limiter', () => {
-  it('never lets more than requestsPerSecond requests arrive in any 1-second window (5,000-call burst at 1,000 rps)', async () => {
-    const RPS = 1_000;
-    const { client } = makeClient(fake, { limits: { requestsPerSecond: RPS }, logger: createLogger({ level: 'warn' }) });
-    const calls = Array.from({ length: 5_000 }, (_, i) => client.removeParticipant(participant(i), start));
+  it('never lets more than requestsPerSecond requests arrive in any 1-second window (a burst of five seconds’ worth)', async () => {
+    const RPS = 400;
+    const CALLS = 5 * RPS;
+    // On a loaded machine a request can sit in the fake's accept queue past the timeout and be
+    // retried: a retry is a real arrival, and it counts against the window below as it would at
+    // Salesforce. The request timeout is generous so that retries stay rare, not so that they vanish.
+    const { client: api } = newClient({ limits: { requestsPerSecond: RPS, requestTimeoutMs: 20_000 }, logger: createLogger({ level: 'warn' }) });
+    const calls = Array.from({ length: CALLS }, (_, i) => api.removeParticipant(participant(i), start));
     // The backlog is visible while it drains.
-    expect(client.stats().queue.size).toBeGreaterThan(0);
+    expect(api.stats().queue.size).toBeGreaterThan(0);
     await Promise.all(calls);
-    // Receive timestamps taken by the server as each request arrived.
+    // Every logical call arrived (a retry carries its call's RequestId, so repeats are not new calls)…
+    const requestIds = new Set(fake.apiRequests.map((r) => r.headers.requestid));
+    expect(requestIds.size).toBe(CALLS);
+    // …and every arrival, retries included (Salesforce counts those too), respects the window. The
+    // receive timestamps are taken by the server as each request arrived.
     const arrivals = fake.apiRequests.map((r) => r.receivedAt);
-    expect(arrivals).toHaveLength(5_000);
     const max = maxInAnyWindow(arrivals, 1_000);
-    console.info(`max requests arriving in any 1-s window: ${max} (limit ${RPS})`);
+    console.info(`max requests arriving in any 1-s window: ${max} (limit ${RPS}); ${arrivals.length} arrivals for ${CALLS} calls`);
     expect(max).toBeLessThanOrEqual(RPS);
-    expect(client.stats().queue).toEqual({ size: 0, pending: 0 });
-    await client.close();
-  }, 30_000);
+    expect(api.stats().queue).toEqual({ size: 0, pending: 0 });
+  }, 60_000);
 
   it("serves 'finish' calls enqueued behind a backlog of 'start' calls first (concurrency-bound)", async () => {
-    const { client } = makeClient(fake, { limits: { concurrency: 1 } });
+    const { client } = newClient({ limits: { concurrency: 1 } });
     fake.always('POST', api('route'), { status: 202, delayMs: 5, body: { success: true } });
     const starts = Array.from({ length: 20 }, (_, i) => client.createRoute(route(i), start));
     const finishes = Array.from({ length: 3 }, (_, i) => client.reportRoutingResult(result(i), finish));
@@ -52,7 +69,7 @@ describe('rate limiter', () => {
   });
 
   it("serves 'finish' calls before queued 'start' calls when the rate is the bottleneck", async () => {
-    const { client } = makeClient(fake, { limits: { requestsPerSecond: 20 } });
+    const { client } = newClient({ limits: { requestsPerSecond: 20 } });
     // The first second's worth goes at once; the rest wait for the rate.
     const admitted = 20;
     const starts = Array.from({ length: 25 }, (_, i) => client.createRoute(route(i), start));
@@ -79,7 +96,7 @@ describe('rate limiter', () => {
   });
 
   it("doesn't count breaker-rejected calls against the rate", async () => {
-    const { client } = makeClient(fake, {
+    const { client } = newClient({
       limits: { requestsPerSecond: 5, breaker: { volumeThreshold: 1, resetTimeout: 60_000 }, retry: { maxAttempts: 1 } },
     });
     fake.script('POST', api('route'), { status: 503 });

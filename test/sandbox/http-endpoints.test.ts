@@ -243,7 +243,129 @@ describe('JSON endpoints', () => {
   });
 });
 
-describe('RequestId replay', () => {
+describe('RequestId: no replay by default (Salesforce is not known to deduplicate, reference §8.10)', () => {
+  it('a repeat of a succeeded call reaches the org again and is applied again', async () => {
+    const conv = await sb.converse();
+    const requestId = randomUUID();
+    const body = { conversationIdentifier: conv.conversationIdentifier, routingType: 'Initial' };
+    const first = await sb.call('POST', 'route', body, { requestId });
+    const second = await sb.call('POST', 'route', body, { requestId });
+    expect([first.status, second.status]).toEqual([202, 202]);
+    expect(second.headers.get('x-sandbox-replayed')).toBeNull();
+    expect(orgCalls('POST /route')).toHaveLength(2);
+    expect(sb.server.records.filter((r) => r.requestId === requestId).map((r) => [r.replayed ?? false, r.orgCalled])).toEqual([
+      [false, true],
+      [false, true],
+    ]);
+  });
+
+  it('the same RequestId with a different body is not refused: it is just another request', async () => {
+    const conv = await sb.converse();
+    const requestId = randomUUID();
+    await sb.call('POST', 'route', { conversationIdentifier: conv.conversationIdentifier, routingType: 'Initial' }, { requestId });
+    const other = await sb.call('POST', 'route', { conversationIdentifier: conv.conversationIdentifier, routingType: 'Transfer' }, { requestId });
+    expect(other.status).toBe(202);
+    expect(orgCalls('POST /route')).toHaveLength(2);
+  });
+});
+
+describe('what a repeat does at the org (the same RequestId, applied again)', () => {
+  const applied = (endpoint: string) => orgCalls(endpoint).map((r) => (r.result === 'ok' ? r.applied : r.result.split(':')[0]));
+
+  it('POST /route re-targets the open PSR and keeps its id', async () => {
+    const conv = await sb.converse();
+    const requestId = randomUUID();
+    const body = { conversationIdentifier: conv.conversationIdentifier, routingType: 'Transfer', routingInfo: { queueId: '00GSB000000QUE1' } };
+    const a = await sb.call('POST', 'route', body, { requestId });
+    const b = await sb.call('POST', 'route', body, { requestId });
+    expect(b.body.psrId).toBe(a.body.psrId);
+    expect(applied('POST /route')).toEqual([`created ${a.body.psrId}`, `retargeted ${a.body.psrId}`]);
+    expect(sb.org.audit().openPsrs).toEqual([`${conv.conversationIdentifier}:${a.body.psrId}`]);
+  });
+
+  it('DELETE /route again finds no PSR and changes nothing — but clears one created since', async () => {
+    const conv = await sb.converse();
+    const route = await sb.call('POST', 'route', { conversationIdentifier: conv.conversationIdentifier, routingType: 'Initial' });
+    const requestId = randomUUID();
+    const clear = { conversationIdentifier: conv.conversationIdentifier, cancelReason: 'Unavailable' };
+    await sb.call('DELETE', 'route', clear, { requestId });
+    expect((await sb.call('DELETE', 'route', clear, { requestId })).status).toBe(202);
+    const next = await sb.call('POST', 'route', { conversationIdentifier: conv.conversationIdentifier, routingType: 'Initial' });
+    await sb.call('DELETE', 'route', clear, { requestId });
+    expect(applied('DELETE /route')).toEqual([`removed ${route.body.psrId}`, 'none', `removed ${next.body.psrId}`]);
+  });
+
+  it('POST /agentWork again while the first is offered → 15109; after it was declined → a new offer', async () => {
+    const conv = await sb.converse();
+    const requestId = randomUUID();
+    const body = { userId: BOB, workItemId: conv.workItemId, capacityWeight: 1 };
+    const first = await sb.call('POST', 'agentWork', body, { requestId });
+    expect(await sb.call('POST', 'agentWork', body, { requestId })).toMatchObject({ status: 400, body: { code: 15109 } });
+    await sb.call('PATCH', 'agentWork', { workId: first.body.agentWorkId, contextType: 'Agent', status: 'Cancel' });
+    const again = await sb.call('POST', 'agentWork', body, { requestId });
+    expect(again.status).toBe(202);
+    expect(again.body.agentWorkId).not.toBe(first.body.agentWorkId);
+    expect(applied('POST /agentWork')).toEqual([`created ${first.body.agentWorkId}`, '15109', `created ${again.body.agentWorkId}`]);
+  });
+
+  it('POST /agentWork for a request while another AgentWork of it is offered is noted as a second live offer', async () => {
+    const conv = await sb.converse();
+    const routingContext = { conversationIdentifier: conv.conversationIdentifier, routingType: 'Transfer', routingCorrelationId: randomUUID() };
+    const first = await sb.call('POST', 'agentWork', { userId: BOB, workItemId: conv.workItemId, capacityWeight: 1, routingContext });
+    await sb.call('POST', 'agentWork', { userId: ANN, workItemId: conv.workItemId, capacityWeight: 1, routingContext });
+    expect(applied('POST /agentWork')[1]).toMatch(new RegExp(`while ${first.body.agentWorkId} live for the same request$`));
+  });
+
+  it('PATCH /agentWork Cancel again → 10085 (only assigned work can be cancelled)', async () => {
+    const conv = await sb.converse();
+    const work = await sb.call('POST', 'agentWork', { userId: BOB, workItemId: conv.workItemId, capacityWeight: 1 });
+    const requestId = randomUUID();
+    const cancel = { workId: work.body.agentWorkId, contextType: 'Agent', status: 'Cancel' };
+    expect((await sb.call('PATCH', 'agentWork', cancel, { requestId })).status).toBe(202);
+    expect(await sb.call('PATCH', 'agentWork', cancel, { requestId })).toMatchObject({ status: 400, body: { errorDetail: { code: 10085 } } });
+  });
+
+  it('POST /routingResult again: with no request open it changes nothing; with another one open it answers that one', async () => {
+    const conv = await sb.converse();
+    const c = conv.conversationIdentifier;
+    const first = sb.org.requestRouting(c, 'Conference', { queueId: '00GSB000000QUE1' });
+    const requestId = randomUUID();
+    const body = { conversationIdentifier: c, workItemId: conv.workItemId, success: true, externallyRouted: false, routingType: 'Conference' };
+    await sb.call('POST', 'routingResult', body, { requestId });
+    expect((await sb.call('POST', 'routingResult', body, { requestId })).status).toBe(202);
+    expect(sb.org.requests.get(first)!.reported).toBe(1);
+    const second = sb.org.requestRouting(c, 'Conference', { queueId: '00GSB000000QUE1' });
+    await sb.call('POST', 'routingResult', body, { requestId });
+    expect(applied('POST /routingResult')).toEqual([`answered ${first}`, 'none', `answered ${second}`]);
+    expect(sb.org.audit().reportedTwice).toEqual([]);
+  });
+
+  it('POST /interactions again reuses the end user\'s open conversation', async () => {
+    const requestId = randomUUID();
+    const json = { to: CHANNEL, from: 'enduser-again', interactions: [textInteraction('hi', randomUUID(), 7)] };
+    const a = await sb.call('POST', 'interactions', undefined, { requestId, raw: interactionForm(json) });
+    const b = await sb.call('POST', 'interactions', undefined, { requestId, raw: interactionForm(json) });
+    expect(b.body.conversationIdentifier).toBe(a.body.conversationIdentifier);
+    expect(applied('POST /interactions')).toEqual(['created', 'existing']);
+  });
+
+  it('faults.loseAnswerNext: the org applies the call, the caller gets a reset connection', async () => {
+    const conv = await sb.converse();
+    sb.faults.loseAnswerNext('POST /route');
+    await expect(sb.call('POST', 'route', { conversationIdentifier: conv.conversationIdentifier, routingType: 'Initial' })).rejects.toThrow();
+    expect(applied('POST /route')).toEqual([expect.stringMatching(/^created /)]);
+    expect(sb.server.records.at(-1)).toMatchObject({ endpoint: 'POST /route', injected: 'lostAnswer', status: 202, orgCalled: true });
+    // Once only.
+    expect((await sb.call('POST', 'route', { conversationIdentifier: conv.conversationIdentifier, routingType: 'Initial' })).status).toBe(202);
+  });
+});
+
+describe('RequestId replay (dedupeRequestIds: true)', () => {
+  beforeEach(async () => {
+    await sb.close();
+    sb = await startSandbox({ dedupeRequestIds: true, org: { flowChooses: (flowId) => (flowId === '300SB000000FLOW' ? ANN : undefined) } });
+  });
+
   it('a repeat of a succeeded call gets the same answer without a second org call', async () => {
     const conv = await sb.converse();
     const requestId = randomUUID();

@@ -238,6 +238,8 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
     const requestId = ctx.requestId ?? randomUUID();
     const breaker = breakers[ep.class];
     let refreshed = false;
+    /** An earlier attempt reached Salesforce and its outcome is unknown (timeout, reset, 5xx): it may have been applied. */
+    let mayHaveApplied = false;
     counters.calls++;
 
     const once = (attempt: number) => {
@@ -256,6 +258,10 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
               sent = true;
               return send(ep, ex, accessToken, requestId, attempt, ctx.answerBy ?? ctx.deadlineAt);
             });
+          } catch (err) {
+            // Only retryable failures are sent again; a 401 or a 4xx refusal applied nothing.
+            if (sent && isApiError(err, 'retryable') && (err as InteractionApiError).status !== 429) mayHaveApplied = true;
+            throw err;
           } finally {
             // Nothing reached Salesforce (deadline, no token, open breaker): the rate slot is free again.
             if (!sent) slot.unused();
@@ -293,6 +299,9 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
       });
     } catch (err) {
       if (ex.alreadyDone && isApiError(err, 'already-done')) return ex.alreadyDone();
+      // Salesforce is not known to deduplicate RequestIds (reference §8.10): a retry of a call whose
+      // earlier attempt may have been applied can meet that attempt's own work (15109).
+      if (ex.retryMetItself && mayHaveApplied && isApiError(err, 'already-done')) return ex.retryMetItself();
       counters.failures++;
       throw err;
     }

@@ -15,6 +15,11 @@ export interface Exchange<T> {
   parse: (body: Json) => T;
   /** The result when Salesforce answers 15109 (already done); absent → the error is thrown. */
   alreadyDone?: () => T;
+  /**
+   * The result when a retry meets 15109 after an earlier attempt of the same call may have been
+   * applied (timeout, reset, 5xx): that attempt made the work. Absent → the error is thrown.
+   */
+  retryMetItself?: () => T;
 }
 
 export type RequestOf<K extends Operation> = Parameters<InteractionService[K]>[0];
@@ -52,8 +57,12 @@ export const OPERATIONS: { readonly [K in Operation]: OperationSpec<K> } = {
       // 15109 ("an active AgentWork already exists" for this rep and MessagingSession) is thrown as an
       // already-done error: it also answers an offer to a rep who is already in the conversation or
       // holds another offer, so only the caller knows whether it means "done" (its own step, repeated
-      // after a restart) or "this rep cannot take it".
+      // after a restart) or "this rep cannot take it" — except on a retry inside this call after an
+      // attempt that may have been applied: then it is this call's own AgentWork, whose id the lost
+      // answer held. Reported as an offer without an id, never as a refusal (which would let the
+      // routing offer the work to another rep while this offer is live).
       parse: wire.fromAgentWorkResponse,
+      retryMetItself: () => ({}),
     }),
   },
   patchAgentWork: { validate: v.validatePatchAgentWork, exchange: json(wire.patchAgentWorkBody) },
