@@ -867,8 +867,7 @@ export async function startInteractionServer(options: InteractionServerOptions):
           rec.orgCalled = true;
           return fn({ key: requestId, priority: 'start' });
         });
-        if (outcome.status < 300 && faults.takeLostAnswer(ep)) return loseAnswer(res, rec, outcome);
-        return send(res, rec, outcome.status, outcome.body);
+        return answer(res, rec, ep, outcome);
       }
       // The same request again: answer from memory (never calling the org twice for one RequestId).
       const key = `${req.method} ${rec.path} ${requestId.toLowerCase()}`;
@@ -899,10 +898,7 @@ export async function startInteractionServer(options: InteractionServerOptions):
         if (!outcome) replays.delete(key);
         settle(outcome);
       }
-      if (outcome.status < 300 && faults.takeLostAnswer(ep)) return loseAnswer(res, rec, outcome);
-      const slowAnswer = faults.answerLatencyFor(ep);
-      if (slowAnswer > 0) await delay(slowAnswer);
-      send(res, rec, outcome.status, outcome.body);
+      return answer(res, rec, ep, outcome);
     } catch (err) {
       if (err instanceof HttpFail) {
         const body = err.plain ? { code: err.code, message: err.message } : errorBody(shape, err.code, err.message);
@@ -915,6 +911,14 @@ export async function startInteractionServer(options: InteractionServerOptions):
       }
       return send(res, rec, 500, errorBody(shape, 500, MESSAGES[500]!));
     }
+  }
+
+  /** The org's outcome goes back — unless the fault plan loses it, or holds it back a while. */
+  async function answer(res: ServerResponse, rec: HttpRecord, ep: SandboxEndpoint, outcome: Outcome): Promise<void> {
+    if (outcome.status < 300 && faults.takeLostAnswer(ep)) return loseAnswer(res, rec, outcome);
+    const slowAnswer = faults.answerLatencyFor(ep);
+    if (slowAnswer > 0) await delay(slowAnswer);
+    send(res, rec, outcome.status, outcome.body);
   }
 
   function parseBody(route: Route, data: Buffer, contentType: string | undefined, tooLarge: boolean): Parsed {
