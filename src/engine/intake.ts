@@ -51,6 +51,8 @@ export interface IntakeOptions {
   dedupeWindow: number;
   consentStatus?: ConsentStatus | undefined;
   isStopped: () => boolean;
+  /** Rejects when the store may no longer write for this engine (a fenced store whose lease moved). */
+  checkWritable?: (() => Promise<void>) | undefined;
 }
 
 export class Intake {
@@ -187,6 +189,10 @@ export class Intake {
       this.counters.refusedSessions += 1;
       throw new LimitError('sessions.max', `${this.#o.maxSessions} sessions held: no new conversation is started`);
     }
+    // POST /interactions has no journal record whose commit would be fenced: a host that lost the
+    // org must not open conversations for it, so the lease is checked first.
+    await this.#o.checkWritable?.();
+    if (this.#o.isStopped()) throw new StoppedError();
     const key = `interaction/${randomUUID()}`;
     const res = await this.#o.runner.track('POST /interactions', key, () =>
       api.postInteraction({ to: req.to, from: req.from, interaction: { kind: 'text', text: req.text } }, { key, priority: 'start' }),

@@ -44,6 +44,11 @@ export interface PostgresSessionStore extends SessionStore {
    * and throws `FencedError` (`SB_FENCED`). `undefined` turns the check off (single-host use).
    */
   fence(epoch: number | undefined): void;
+  /**
+   * Resolves while the lease is still at the fenced epoch (at once when unfenced); throws
+   * `FencedError` otherwise. For a call that has no write-ahead record of its own.
+   */
+  checkLease(): Promise<void>;
 }
 
 /** Dedupe keys kept per org; pruning trims the log to this tail (the window reads far fewer). */
@@ -149,6 +154,11 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
         throw new ConfigError(`fence(epoch): the epoch must be a positive integer (a lease's), got ${String(next)}`);
       }
       epoch = next;
+    },
+
+    async checkLease() {
+      if (epoch === undefined) return;
+      await write('checking the lease', async () => undefined);
     },
 
     async loadSessions() {
