@@ -39,6 +39,11 @@ export {
   StoppedError,
   InvalidArgumentError,
   LimitError,
+  StoreError,
+  StoreSchemaError,
+  FencedError,
+  ForwardTimeoutError,
+  ForwardedError,
   isApiError,
   type ApiErrorKind,
 } from './domain/errors.js';
@@ -88,3 +93,5 @@ export {
 } from './io/pubsub/index.js';
 export { createMemoryCursorStore, createFileCursorStore, type CursorStore } from './io/store/index.js';
 export { subscriptionMachine } from './machines/subscription.js';
+export { createFleet, type Fleet, type FleetOptions, type FleetOrg, type FleetEvents, type FleetOrgEvent, type ForwardResult } from './fleet/fleet.js';
+export type { PostgresStoreChoice, StoreOption } from './switchboard.js';

@@ -150,5 +150,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       log.info({ inFlight: runner.inFlight }, 'switchboard stopped');
     },
     halt: () => halt(),
+    flush: async () => {
+      await persistence?.commit();
+    },
   };
 }

@@ -178,6 +178,10 @@ export class Intake {
     }
     this.counters.ingested += 1;
     actor.send({ type: 'AGENT_WORK', event: w });
+    // What the event changed may sit in a routing child, whose moves do not mark the session: mark it
+    // here, so the next commit holds the event's effect (the fleet's inbox deletes the forwarded
+    // event in that same commit).
+    this.#o.persistence?.markDirty(conv);
     return { ok: true, kind: 'AgentWork', conversationIdentifier: conv };
   }
 

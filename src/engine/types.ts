@@ -142,4 +142,6 @@ export interface Switchboard {
    * wire finish). The store's content stays as last committed, for the org's next owner.
    */
   halt(): Promise<void>;
+  /** Commits every change made so far now (a no-op without a store). */
+  flush(): Promise<void>;
 }

@@ -49,6 +49,14 @@ export interface PostgresSessionStore extends SessionStore {
    * `FencedError` otherwise. For a call that has no write-ahead record of its own.
    */
   checkLease(): Promise<void>;
+  /**
+   * Deletes these rows of the fleet's inbox in the next commit, in its transaction: the inputs they
+   * hold were applied to the engine whose changes that commit writes, so an input is removed exactly
+   * when its effect is durable. Resolves once that commit is; a refused commit rejects.
+   */
+  consumeInbox(ids: readonly number[]): Promise<void>;
+  /** Commits the inbox deletions still waiting, on their own when no engine commit carried them. */
+  flushInbox(): Promise<void>;
 }
 
 /** Dedupe keys kept per org; pruning trims the log to this tail (the window reads far fewer). */
@@ -106,6 +114,9 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
 
   let epoch: number | undefined;
   let closed = false;
+  /** Inbox rows to delete with the next commit, and who waits for that commit. */
+  let inboxIds: number[] = [];
+  let inboxWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
 
   const live = (operation: string) => {
     if (closed) throw storeError(operation, new Error('the store is closed'));
@@ -144,7 +155,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
     }
   }
 
-  return {
+  const store: PostgresSessionStore = {
     orgId,
     get epoch() {
       return epoch;
@@ -202,7 +213,79 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
       // holding no connection and no lock.
       const snapshots = sessions.map((x) => Buffer.from(JSON.stringify(x.snapshot), 'utf8'));
       const outputs = effects.map(([, r]) => (r.output === undefined ? null : Buffer.from(JSON.stringify(r.output), 'utf8')));
+      const consumed = inboxIds;
+      const waiters = inboxWaiters;
+      inboxIds = [];
+      inboxWaiters = [];
+      try {
+        await commitTx(consumed, sessions, snapshots, removed, seen, effects, outputs, batch);
+      } catch (err) {
+        if (err instanceof FencedError) for (const w of waiters) w.reject(err);
+        else {
+          // Not written: the deletions ride with the next commit, as the engine's changes do.
+          inboxIds = [...consumed, ...inboxIds];
+          inboxWaiters = [...waiters, ...inboxWaiters];
+        }
+        throw err;
+      }
+      for (const w of waiters) w.resolve();
+    },
+
+    consumeInbox(ids) {
+      if (!ids.length) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        inboxIds.push(...ids);
+        inboxWaiters.push({ resolve, reject });
+      });
+    },
+
+    async flushInbox() {
+      if (inboxIds.length) await store.commit({});
+    },
+
+    async effect(key) {
+      const rows = await read<EffectRow>('reading the effect journal', `SELECT state, at, output FROM ${s}.effects WHERE org_id = $1 AND key_hash = $2`, [orgId, digest(key)]);
+      const row = rows[0];
+      if (!row) return undefined;
+      const record: EffectRecord = { state: row.state, at: row.at };
+      if (row.output !== null) record.output = JSON.parse(row.output.toString('utf8')) as unknown;
+      return record;
+    },
+
+    async pruneEffects(olderThan) {
+      return write('pruning the effect journal', async (client) => {
+        const pruned = await client.query(`DELETE FROM ${s}.effects WHERE org_id = $1 AND at < $2`, [orgId, olderThan]);
+        await client.query(
+          `DELETE FROM ${s}.seen WHERE org_id = $1 AND seq <= (SELECT seq FROM ${s}.seen WHERE org_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`,
+          [orgId, SEEN_KEPT],
+        );
+        return pruned.rowCount ?? 0;
+      });
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (ownPool) await pool.end();
+    },
+  };
+  return store;
+
+
+  async function commitTx(
+    consumed: number[],
+    sessions: PersistedSession[],
+    snapshots: Buffer[],
+    removed: string[],
+    seen: string[],
+    effects: Array<[string, EffectRecord]>,
+    outputs: Array<Buffer | null>,
+    batch: StoreCommit,
+  ): Promise<void> {
       await write('commit', async (client) => {
+        if (consumed.length) {
+          await client.query(`DELETE FROM ${s}.inbox WHERE org_id = $1 AND id = ANY($2::bigint[])`, [orgId, consumed]);
+        }
         if (sessions.length) {
           await client.query(
             `INSERT INTO ${s}.sessions (org_id, id_hash, conversation_id, schema_version, chart_hash, saved_at, ended_at, snapshot)
@@ -245,32 +328,5 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
           );
         }
       });
-    },
-
-    async effect(key) {
-      const rows = await read<EffectRow>('reading the effect journal', `SELECT state, at, output FROM ${s}.effects WHERE org_id = $1 AND key_hash = $2`, [orgId, digest(key)]);
-      const row = rows[0];
-      if (!row) return undefined;
-      const record: EffectRecord = { state: row.state, at: row.at };
-      if (row.output !== null) record.output = JSON.parse(row.output.toString('utf8')) as unknown;
-      return record;
-    },
-
-    async pruneEffects(olderThan) {
-      return write('pruning the effect journal', async (client) => {
-        const pruned = await client.query(`DELETE FROM ${s}.effects WHERE org_id = $1 AND at < $2`, [orgId, olderThan]);
-        await client.query(
-          `DELETE FROM ${s}.seen WHERE org_id = $1 AND seq <= (SELECT seq FROM ${s}.seen WHERE org_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`,
-          [orgId, SEEN_KEPT],
-        );
-        return pruned.rowCount ?? 0;
-      });
-    },
-
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (ownPool) await pool.end();
-    },
-  };
+  }
 }
