@@ -27,10 +27,10 @@ export interface RigOrg {
 export const ROUTING = { ...DEFAULT_ROUTING, fallbackQueueId: FALLBACK_QUEUE };
 
 /** Starts one sandbox per org. Its reps accept fast: the fleet's tests are about ownership, not routing paths. */
-export async function startOrgs(n: number, prefix = 'FLT'): Promise<RigOrg[]> {
+export async function startOrgs(n: number, prefix = 'FLT', routingWindowMs: number = ROUTING.routingWindowMs): Promise<RigOrg[]> {
   const out: RigOrg[] = [];
   for (let i = 0; i < n; i++) {
-    const sandbox = await startSandbox({ reps: CAST.map(({ queueIds: _q, ...r }) => r), routingTimeoutMs: ROUTING.routingWindowMs, seed: i + 1 });
+    const sandbox = await startSandbox({ reps: CAST.map(({ queueIds: _q, ...r }) => r), routingTimeoutMs: routingWindowMs, seed: i + 1 });
     const o = sandbox.switchboardOptions();
     const orgId = `00D${prefix}${String(i + 1).padStart(15 - 3 - prefix.length, '0')}`;
     out.push({
@@ -43,7 +43,7 @@ export async function startOrgs(n: number, prefix = 'FLT'): Promise<RigOrg[]> {
 }
 
 /** The fleet's config of an org, from its wire description (what a host process receives). */
-export function fleetOrgOf(w: OrgWire): FleetOrg {
+export function fleetOrgOf(w: OrgWire, routingWindowMs: number = ROUTING.routingWindowMs): FleetOrg {
   const queues = [INITIAL_QUEUE, QUEUE, DECLINE_QUEUE, REFUSE_QUEUE, IGNORE_QUEUE, FALLBACK_QUEUE];
   return {
     orgId: w.orgId,
@@ -65,7 +65,7 @@ export function fleetOrgOf(w: OrgWire): FleetOrg {
         queues: queues.map((queueId) => ({ queueId, name: queueId })),
         flows: [{ flowId: FLOW, name: 'Triage' }],
       },
-      routing: ROUTING,
+      routing: { ...ROUTING, routingWindowMs },
     },
   };
 }
@@ -104,9 +104,28 @@ export function expectOrgInvariants(org: RigOrg, label = org.orgId): void {
   expect(Object.fromEntries(reported), `${label}: org-reaching POST /routingResult per conversation`).toEqual(Object.fromEntries(requested));
 }
 
-/** Every RoutingRequested of the org answered (or timed out by the org), no call unanswered. */
+/**
+ * Every RoutingRequested of the org answered (or timed out by the org), its clean-up done (no PSR,
+ * no offer left: the calls after a failed routingResult), no call unanswered.
+ */
 export function orgQuiet(org: RigOrg): boolean {
-  return [...org.sandbox.org.requests.values()].every((r) => r.reported > 0 || r.timedOut) && org.sandbox.http.records.every((r) => r.status !== 0);
+  const audit = org.sandbox.org.audit();
+  return (
+    [...org.sandbox.org.requests.values()].every((r) => r.reported > 0 || r.timedOut) &&
+    audit.openPsrs.length === 0 &&
+    audit.offeredWork.length === 0 &&
+    org.sandbox.http.records.every((r) => r.status !== 0)
+  );
+}
+
+/** Waits for orgQuiet; on a timeout the invariant checks that follow say what is left. */
+export async function settle(orgs: RigOrg[], timeoutMs = 30_000): Promise<void> {
+  await until('every org quiet', () => orgs.every(orgQuiet), timeoutMs).catch(() => undefined);
+}
+
+/** The org-reaching calls of one conversation (for a failure's message). */
+export function callsOf(org: RigOrg, conv: string): string[] {
+  return org.sandbox.http.records.filter((r) => r.orgCalled && JSON.stringify(r.body ?? '').includes(conv)).map((r) => `${r.seq} ${r.endpoint} ${r.status}`);
 }
 
 export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
