@@ -76,6 +76,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     stopped = true;
     if (fenced) log.error({ orgId: fenced.orgId, epoch: fenced.epoch, currentEpoch: fenced.currentEpoch }, 'commit refused: another host owns this org now; halting at once');
     else log.warn('halting at once');
+    runner.halt();
     registry.close();
     if (fenced) events.emit('fenced', { error: fenced });
     // The subscription's last cursor commit is refused like any other; only its stream must end.

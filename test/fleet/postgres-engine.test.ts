@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FencedError } from '../../src/domain/errors.js';
 import { createLeaseManager } from '../../src/fleet/lease.js';
 import { openPostgresSessionStore } from '../../src/io/store/postgres-store.js';
+import { createMemorySessionStore, type SessionStore } from '../../src/io/store/session-store.js';
 import { createSwitchboard, type SwitchboardEvents } from '../../src/switchboard.js';
 import { DEFAULT_ROUTING, FALLBACK_QUEUE, QUEUE, startE2E, waitFor } from '../e2e/fixture.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -101,5 +102,32 @@ it('a fenced store refuses startConversation before POST /interactions leaves', 
   } finally {
     await e2e.stop();
     await leases.stop().catch(() => undefined);
+  }
+});
+
+it('halt() stops a step whose write-ahead commit is under way from leaving, even on an unfenced store', async () => {
+  // A store whose commits take a while: halt() lands between a step's journal commit and its call.
+  const inner = createMemorySessionStore();
+  let slow = false;
+  const store: SessionStore = {
+    ...inner,
+    commit: async (batch) => {
+      if (slow) await new Promise((r) => setTimeout(r, 300));
+      return inner.commit(batch);
+    },
+  };
+  const e2e = await startE2E({ store });
+  try {
+    const { conv } = await e2e.converse();
+    await e2e.quiesce();
+    slow = true;
+    const mark = e2e.mark();
+    e2e.request(conv, 'Transfer', { queueId: QUEUE });
+    await waitFor('the step waiting for its commit', () => e2e.sb.stats().inFlightEffects > 0);
+    await e2e.sb.halt();
+    await new Promise((r) => setTimeout(r, 600));
+    expect(e2e.sandbox.http.records.slice(mark).filter((r) => r.orgCalled).map((r) => r.endpoint)).toEqual([]);
+  } finally {
+    await e2e.stop();
   }
 });
