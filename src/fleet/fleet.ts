@@ -144,6 +144,8 @@ export function createFleet(options: FleetOptions): Fleet {
     'org.error': new Set(),
   };
   let orgs = new Map<string, FleetOrg>();
+  /** Orgs whose switchboard failed to start here: not taken again before `retryAt` (backing off). */
+  const failed = new Map<string, { attempts: number; retryAt: number }>();
   let orgsReadAt = -Infinity;
   let timer: NodeJS.Timeout | undefined;
   let balancing: Promise<void> | undefined;
@@ -198,9 +200,14 @@ export function createFleet(options: FleetOptions): Fleet {
         await sb.halt();
         log.error({ orgId, err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'org switchboard failed to start: lease released');
         if (leases.epochOf(orgId) === epoch) await leases.release(orgId).catch(() => undefined);
+        // A misconfigured org (bad credentials, a wrong topic) must not be restarted in a tight
+        // loop: this host waits 1 s, 2 s, 4 s… (at most a minute) before trying it again.
+        const attempts = (failed.get(orgId)?.attempts ?? 0) + 1;
+        failed.set(orgId, { attempts, retryAt: performance.now() + Math.min(60_000, 1_000 * 2 ** (attempts - 1)) });
         emit('org.error', { orgId, error });
         return;
       }
+      failed.delete(orgId);
       if (leases.epochOf(orgId) !== epoch) return; // lost while starting: the lost handler halted it
       emit('org.acquired', { orgId, epoch });
       inbox?.drain(orgId);
@@ -217,7 +224,9 @@ export function createFleet(options: FleetOptions): Fleet {
     r.leaving = true;
     try {
       await r.started.catch(() => undefined);
-      await r.sb.stop({ drainMs });
+      // Whatever the last commit's fate, the lease goes: the next owner restores what was committed,
+      // and the journal makes it repeat (with the same RequestId) only what may not have been done.
+      await r.sb.stop({ drainMs }).catch((err: unknown) => log.error({ orgId, err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'stopping the org for its handover failed'));
       await r.store.flushInbox().catch(() => undefined);
       running.delete(orgId);
       if (leases.epochOf(orgId) === r.epoch) {
@@ -256,6 +265,7 @@ export function createFleet(options: FleetOptions): Fleet {
     for (const orgId of ids) {
       if (state !== 'running' || running.size >= share) break;
       if (running.has(orgId) || busy.has(orgId)) continue;
+      if ((failed.get(orgId)?.retryAt ?? 0) > performance.now()) continue;
       const lease = await leases.acquire(orgId).catch((err: unknown) => {
         log.warn({ orgId, err: { message: (err as Error).message } }, 'acquiring a lease failed');
         return undefined;

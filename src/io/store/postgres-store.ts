@@ -282,51 +282,51 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
     outputs: Array<Buffer | null>,
     batch: StoreCommit,
   ): Promise<void> {
-      await write('commit', async (client) => {
-        if (consumed.length) {
-          await client.query(`DELETE FROM ${s}.inbox WHERE org_id = $1 AND id = ANY($2::bigint[])`, [orgId, consumed]);
-        }
-        if (sessions.length) {
-          await client.query(
-            `INSERT INTO ${s}.sessions (org_id, id_hash, conversation_id, schema_version, chart_hash, saved_at, ended_at, snapshot)
-             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::integer[], $5::text[], $6::float8[], $7::float8[], $8::bytea[])
-             ON CONFLICT (org_id, id_hash) DO UPDATE SET
-               schema_version = EXCLUDED.schema_version, chart_hash = EXCLUDED.chart_hash,
-               saved_at = EXCLUDED.saved_at, ended_at = EXCLUDED.ended_at, snapshot = EXCLUDED.snapshot`,
-            [
-              orgId,
-              sessions.map((x) => digest(x.conversationIdentifier)),
-              sessions.map((x) => x.conversationIdentifier),
-              sessions.map((x) => x.schemaVersion),
-              sessions.map((x) => x.chartHash),
-              sessions.map((x) => x.savedAt),
-              sessions.map((x) => x.endedAt ?? null),
-              snapshots,
-            ],
-          );
-        }
-        if (removed.length) {
-          await client.query(`DELETE FROM ${s}.sessions WHERE org_id = $1 AND id_hash = ANY($2::bytea[])`, [orgId, removed.map(digest)]);
-        }
-        if (batch.cursor) {
-          await client.query(
-            `INSERT INTO ${s}.cursors (org_id, topic_hash, topic, replay_id) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (org_id, topic_hash) DO UPDATE SET replay_id = EXCLUDED.replay_id`,
-            [orgId, digest(batch.cursor.topic), batch.cursor.topic, batch.cursor.replayId],
-          );
-        }
-        if (seen.length) {
-          // The identity is drawn in the order rows are produced, so ORDER BY keeps the batch's order.
-          await client.query(`INSERT INTO ${s}.seen (org_id, key) SELECT $1::text, k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n`, [orgId, seen]);
-        }
-        if (effects.length) {
-          await client.query(
-            `INSERT INTO ${s}.effects (org_id, key_hash, step_key, state, at, output)
-             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::float8[], $6::bytea[])
-             ON CONFLICT (org_id, key_hash) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, output = EXCLUDED.output`,
-            [orgId, effects.map(([k]) => digest(k)), effects.map(([k]) => k), effects.map(([, r]) => r.state), effects.map(([, r]) => r.at), outputs],
-          );
-        }
-      });
+    await write('commit', async (client) => {
+      if (consumed.length) {
+        await client.query(`DELETE FROM ${s}.inbox WHERE org_id = $1 AND id = ANY($2::bigint[])`, [orgId, consumed]);
+      }
+      if (sessions.length) {
+        await client.query(
+          `INSERT INTO ${s}.sessions (org_id, id_hash, conversation_id, schema_version, chart_hash, saved_at, ended_at, snapshot)
+           SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::integer[], $5::text[], $6::float8[], $7::float8[], $8::bytea[])
+           ON CONFLICT (org_id, id_hash) DO UPDATE SET
+             schema_version = EXCLUDED.schema_version, chart_hash = EXCLUDED.chart_hash,
+             saved_at = EXCLUDED.saved_at, ended_at = EXCLUDED.ended_at, snapshot = EXCLUDED.snapshot`,
+          [
+            orgId,
+            sessions.map((x) => digest(x.conversationIdentifier)),
+            sessions.map((x) => x.conversationIdentifier),
+            sessions.map((x) => x.schemaVersion),
+            sessions.map((x) => x.chartHash),
+            sessions.map((x) => x.savedAt),
+            sessions.map((x) => x.endedAt ?? null),
+            snapshots,
+          ],
+        );
+      }
+      if (removed.length) {
+        await client.query(`DELETE FROM ${s}.sessions WHERE org_id = $1 AND id_hash = ANY($2::bytea[])`, [orgId, removed.map(digest)]);
+      }
+      if (batch.cursor) {
+        await client.query(
+          `INSERT INTO ${s}.cursors (org_id, topic_hash, topic, replay_id) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (org_id, topic_hash) DO UPDATE SET replay_id = EXCLUDED.replay_id`,
+          [orgId, digest(batch.cursor.topic), batch.cursor.topic, batch.cursor.replayId],
+        );
+      }
+      if (seen.length) {
+        // The identity is drawn in the order rows are produced, so ORDER BY keeps the batch's order.
+        await client.query(`INSERT INTO ${s}.seen (org_id, key) SELECT $1::text, k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n`, [orgId, seen]);
+      }
+      if (effects.length) {
+        await client.query(
+          `INSERT INTO ${s}.effects (org_id, key_hash, step_key, state, at, output)
+           SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::float8[], $6::bytea[])
+           ON CONFLICT (org_id, key_hash) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, output = EXCLUDED.output`,
+          [orgId, effects.map(([k]) => digest(k)), effects.map(([k]) => k), effects.map(([, r]) => r.state), effects.map(([, r]) => r.at), outputs],
+        );
+      }
+    });
   }
 }
