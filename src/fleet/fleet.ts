@@ -184,36 +184,37 @@ export function createFleet(options: FleetOptions): Fleet {
       return;
     }
     busy.add(orgId);
+    let r: Running | undefined;
     try {
       const store = await openPostgresSessionStore({ pool, orgId, ...(options.schema ? { schema: options.schema } : {}), logger: log });
       store.fence(epoch);
       const sb = createSwitchboard({ logger: log.child({ orgId }), ...org.switchboard, store });
       sb.on('fenced', (e) => leases.fenced(orgId, e.error.epoch));
       options.onSwitchboard?.(orgId, sb);
-      const r: Running = { epoch, store, sb, started: Promise.resolve(), leaving: false };
+      r = { epoch, store, sb, started: Promise.resolve(), leaving: false };
       r.started = sb.start();
       running.set(orgId, r);
-      try {
-        await r.started;
-      } catch (error) {
-        running.delete(orgId);
-        await sb.halt();
-        log.error({ orgId, err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'org switchboard failed to start: lease released');
-        if (leases.epochOf(orgId) === epoch) await leases.release(orgId).catch(() => undefined);
-        // A misconfigured org (bad credentials, a wrong topic) must not be restarted in a tight
-        // loop: this host waits 1 s, 2 s, 4 s… (at most a minute) before trying it again.
-        const attempts = (failed.get(orgId)?.attempts ?? 0) + 1;
-        failed.set(orgId, { attempts, retryAt: performance.now() + Math.min(60_000, 1_000 * 2 ** (attempts - 1)) });
-        emit('org.error', { orgId, error });
-        return;
-      }
-      failed.delete(orgId);
-      if (leases.epochOf(orgId) !== epoch) return; // lost while starting: the lost handler halted it
-      emit('org.acquired', { orgId, epoch });
-      inbox?.drain(orgId);
+      await r.started;
+    } catch (error) {
+      // Options the switchboard refuses (SB_CONFIG), a store that cannot open, a start that fails:
+      // the lease must not stay held by a host that does not run the org.
+      if (r && running.get(orgId) === r) running.delete(orgId);
+      await r?.sb.halt();
+      log.error({ orgId, err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'org switchboard failed to start: lease released');
+      if (leases.epochOf(orgId) === epoch) await leases.release(orgId).catch(() => undefined);
+      // A misconfigured org (bad credentials, a wrong topic) must not be restarted in a tight
+      // loop: this host waits 1 s, 2 s, 4 s… (at most a minute) before trying it again.
+      const attempts = (failed.get(orgId)?.attempts ?? 0) + 1;
+      failed.set(orgId, { attempts, retryAt: performance.now() + Math.min(60_000, 1_000 * 2 ** (attempts - 1)) });
+      emit('org.error', { orgId, error });
+      return;
     } finally {
       busy.delete(orgId);
     }
+    failed.delete(orgId);
+    if (leases.epochOf(orgId) !== epoch) return; // lost while starting: the lost handler halted it
+    emit('org.acquired', { orgId, epoch });
+    inbox?.drain(orgId);
   }
 
   /** Graceful handover: drain and commit the org's switchboard, then release so another host takes it at once. */

@@ -110,4 +110,28 @@ it('shares the orgs, forwards inputs to their owners, hands orgs over with zero 
   expect(b.fleet.owned()).not.toContain(victim.orgId);
   await new Promise((r) => setTimeout(r, 300));
   expect(victim.sandbox.http.records.slice(mark).filter((r) => r.orgCalled)).toEqual([]);
+  await b.fleet.stop();
+});
+
+it('an org whose switchboard cannot start is reported, its lease released, and the other orgs run', async () => {
+  const [good] = await startOrgs(1, 'FLG');
+  orgs.push(good!);
+  const bad = { ...fleetOrgOf(good!.wire), orgId: '00DFLTBADCONFIG' };
+  // A routing window past Salesforce's 60 s: createSwitchboard refuses it (SB_CONFIG).
+  bad.switchboard = { ...bad.switchboard, routing: { routingWindowMs: 90_000 } };
+  const fleet = createFleet({ postgres: db.url, hostId: 'host-c', orgs: [fleetOrgOf(good!.wire), bad], leaseTtlMs: 3_000, balanceEveryMs: 100, logger: pino({ level: 'silent' }) });
+  fleets.push(fleet);
+  const errors: Array<FleetEvents['org.error']> = [];
+  fleet.on('org.error', (e) => errors.push(e));
+  await fleet.start();
+  await until('the bad org reported', () => errors.length > 0, 10_000);
+  expect(errors[0]).toMatchObject({ orgId: bad.orgId, error: { code: 'SB_CONFIG' } });
+  await until('the good org running', () => fleet.owned().includes(good!.orgId));
+  expect(fleet.owned()).not.toContain(bad.orgId);
+  const lease = await db.sql<{ owner: string | null }>('SELECT owner FROM switchboard.leases WHERE org_id = $1', [bad.orgId]);
+  expect(lease[0]!.owner).toBeNull();
+  // Backing off: not retried at once.
+  await new Promise((r) => setTimeout(r, 400));
+  expect(errors.length).toBe(1);
+  await fleet.stop();
 });
