@@ -75,8 +75,16 @@ async function converse(orgs: RigOrg[], fleet: Host[], perOrg: number, r: () => 
   return convs;
 }
 
-function relayAt(orgs: RigOrg[], fleet: Host[], r: () => number): void {
-  for (const org of orgs) org.sandbox.onAgentWork((event) => pick(fleet.filter((h) => h.alive), r).send({ type: 'agentWork', orgId: org.orgId, event }));
+/** Agent-work events relayed to random live hosts, as a load balancer would; each noted with its time. */
+function relayAt(orgs: RigOrg[], fleet: Host[], r: () => number): Array<{ orgId: string; at: number }> {
+  const relayed: Array<{ orgId: string; at: number }> = [];
+  for (const org of orgs) {
+    org.sandbox.onAgentWork((event) => {
+      relayed.push({ orgId: org.orgId, at: Date.now() });
+      pick(fleet.filter((h) => h.alive), r).send({ type: 'agentWork', orgId: org.orgId, event });
+    });
+  }
+  return relayed;
 }
 
 for (const seed of SEEDS) {
@@ -87,19 +95,28 @@ for (const seed of SEEDS) {
     const orgIds = orgs.map((o) => o.orgId);
     const fleet = await fleetOf(3, orgs, `s${seed}`);
     await until('every org owned once', () => allOwned(fleet, orgIds), 30_000);
-    relayAt(orgs, fleet, r);
+    const relayed = relayAt(orgs, fleet, r);
     const convs = await converse(orgs, fleet, 18, r);
 
-    // Round 1: a conference for every conversation, and a host killed while they are in flight.
-    const round1 = convs.map(({ org, conv }) => ({ org, conv, id: org.sandbox.org.requestRouting(conv, 'Conference', { queueId: QUEUE }) }));
-    await new Promise((res) => setTimeout(res, Math.floor(r() * 400)));
+    // Round 1: a conference for every conversation, and a host killed while they are in flight:
+    // right after the k-th offer (seeded) of its orgs reached the org, so reps answer offers of
+    // orgs that have no owner for a while — those agent-work events wait in the inbox.
     const victim = pick(fleet.filter((h) => h.owned.size > 0), r);
     const victimOrgs = [...victim.owned];
+    const offersBefore = orgs.filter((o) => victimOrgs.includes(o.orgId)).reduce((n, o) => n + o.sandbox.http.records.filter((x) => x.endpoint === 'POST /agentWork').length, 0);
+    const k = 1 + Math.floor(r() * 20);
+    const round1 = convs.map(({ org, conv }) => ({ org, conv, id: org.sandbox.org.requestRouting(conv, 'Conference', { queueId: QUEUE }) }));
+    await until(`offer #${k} of the victim's orgs`, () => orgs.filter((o) => victimOrgs.includes(o.orgId)).reduce((n, o) => n + o.sandbox.http.records.filter((x) => x.endpoint === 'POST /agentWork').length, 0) >= offersBefore + k, 20_000);
     victim.kill('SIGKILL');
+    const killedAt = Date.now();
     await until('the victim\'s orgs taken over', () => allOwned(fleet, orgIds), 20_000);
+    const takenAt = Date.now();
     await settle(orgs);
     for (const o of orgs) expectOrgInvariants(o, `${o.orgId} after the crash (seed ${seed}, ${victim.hostId} owned ${victimOrgs.join(' ')})`);
     expect(round1.every(({ org, id }) => org.sandbox.org.requests.get(id)!.reported === 1)).toBe(true);
+    // Agent-work events for the victim's orgs arrived while nobody owned them; all were applied (no
+    // offer is left offered, above) by the orgs' next owners.
+    expect(relayed.filter((x) => victimOrgs.includes(x.orgId) && x.at >= killedAt && x.at <= takenAt).length, 'agent-work events relayed during the takeover').toBeGreaterThan(0);
 
     // Round 2: conferences in flight while a host is stopped gracefully: none fails.
     const round2 = convs.map(({ org, conv }) => ({ org, conv, id: org.sandbox.org.requestRouting(conv, 'Conference', { queueId: QUEUE }) }));

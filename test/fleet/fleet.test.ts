@@ -4,6 +4,7 @@
 // halting the org's switchboard.
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Contact } from '../../src/directory.js';
 import { createFleet, type Fleet, type FleetEvents } from '../../src/fleet/fleet.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { QUEUE, expectOrgInvariants, fleetOrgOf, orgQuiet, startOrgs, startRequest, until, type RigOrg } from './rig.js';
@@ -82,15 +83,26 @@ it('shares the orgs, forwards inputs to their owners, hands orgs over with zero 
   // Each conversation's rep accepted through the relay (forwarded for half), so each has a rep.
   await until('a rep in every conversation', () => convs.every(({ org, conv }) => (org.sandbox.org.conversations.get(conv)?.participants.size ?? 0) >= 1));
 
+  // getContacts on either host: the owner leaves out the rep already in the conversation; the other
+  // host answers from the org's directory.
+  const { org: first, conv: firstConv } = convs[0]!;
+  const ownerHost = a.fleet.owned().includes(first.orgId) ? a.fleet : b.fleet;
+  const otherHost = ownerHost === a.fleet ? b.fleet : a.fleet;
+  await until('the rep present on the owner', () => (ownerHost.switchboard(first.orgId)?.session(firstConv)?.reps.length ?? 0) > 0);
+  const present = ownerHost.switchboard(first.orgId)!.session(firstConv)!.reps[0]!.userId;
+  const ids = (cs: Contact[]) => cs.map((c) => c.id);
+  expect(ids(otherHost.getContacts(first.orgId, firstConv, 'Transfer'))).toContain(present);
+  expect(ids(ownerHost.getContacts(first.orgId, firstConv, 'Transfer'))).not.toContain(present);
+
   // Transfers in flight while host a stops: b takes a's orgs with zero failed requests.
-  const ids = convs.map(({ org, conv }) => ({ org, conv, id: org.sandbox.org.requestRouting(conv, 'Conference', { queueId: QUEUE }) }));
+  const requests = convs.map(({ org, conv }) => ({ org, conv, id: org.sandbox.org.requestRouting(conv, 'Conference', { queueId: QUEUE }) }));
   const aOrgs = a.fleet.owned();
   hosts.splice(0, 1);
   await a.fleet.stop();
   expect(a.seen['org.released'].map((e) => e.orgId)).toEqual(expect.arrayContaining(aOrgs));
   await until('b owns every org', () => b.fleet.owned().length === orgs.length);
   await until('every request answered', () => orgs.every(orgQuiet));
-  for (const { org, conv, id } of ids) {
+  for (const { org, conv, id } of requests) {
     const req = org.sandbox.org.requests.get(id)!;
     expect(req.timedOut, `request ${id} timed out`).toBe(false);
     const results = org.sandbox.http.records.filter((r) => r.endpoint === 'POST /routingResult' && r.orgCalled && (r.body as { conversationIdentifier?: string }).conversationIdentifier === conv && (r.body as { routingType?: string }).routingType === 'Conference');
