@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ForwardedError, ForwardTimeoutError } from '../domain/errors.js';
 import type { Logger } from '../io/log.js';
-import { DEFAULT_SCHEMA, inTransaction, quoteSchema, storeError, txLimits } from '../io/store/postgres-schema.js';
+import { DEFAULT_SCHEMA, inTransaction, migrate, quoteSchema, storeError, txLimits } from '../io/store/postgres-schema.js';
 import type { PostgresSessionStore } from '../io/store/postgres-store.js';
 import type { IngestResult, StartConversationRequest } from '../switchboard.js';
 
@@ -195,9 +195,10 @@ export function createInbox(o: InboxOptions): Inbox {
         batch.push(row.id);
         const result = runner.apply(input) as IngestResult;
         if (!result.ok && result.error.code === 'SB_STOPPED') {
-          // Halted under us: the row stays for the next owner.
-          applied.delete(row.id);
-          batch.pop();
+          // Halted under us: this row and the batch's stay for the next owner (which may be this
+          // host again, so they must not stay marked as applied here).
+          for (const id of batch) applied.delete(id);
+          batch = [];
           return;
         }
         continue;
@@ -220,6 +221,8 @@ export function createInbox(o: InboxOptions): Inbox {
 
   const inbox: Inbox = {
     async start() {
+      // Usually done already by the host's lease manager; cheap when the schema is current.
+      await migrate(o.pool, o.schema, limits);
       await connect();
       poll = setInterval(() => {
         for (const orgId of o.owned()) inbox.drain(orgId);

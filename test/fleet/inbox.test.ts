@@ -19,7 +19,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function owner(orgId: string, apply: (input: InboxInput) => unknown) {
+async function owner(orgId: string, apply: (input: InboxInput) => unknown, pollMs = 100) {
   const pool = db.pool({ max: 4 });
   const leases = createLeaseManager({ pool, hostId: `owner-${orgId}`, ttlMs: 60_000 });
   await leases.start();
@@ -39,7 +39,7 @@ async function owner(orgId: string, apply: (input: InboxInput) => unknown) {
     flush: async () => undefined,
   };
   let live = true;
-  const inbox = createInbox({ pool, connection: { connectionString: db.url }, log: pino({ level: 'silent' }), owned: () => (live ? [orgId] : []), runnerOf: (id) => (live && id === orgId ? runner : undefined), onFree: () => {}, pollMs: 100 });
+  const inbox = createInbox({ pool, connection: { connectionString: db.url }, log: pino({ level: 'silent' }), owned: () => (live ? [orgId] : []), runnerOf: (id) => (live && id === orgId ? runner : undefined), onFree: () => {}, pollMs });
   inboxes.push(inbox);
   await inbox.start();
   return { inbox, applied, leases, stopOwning: () => (live = false) };
@@ -99,4 +99,32 @@ it('gives up on a forwarded call no owner answers, leaving it in the inbox', asy
   const s = await sender();
   await expect(s.ask(orgId, { kind: 'startConversation', request: { to: 'chan', from: 'eu', text: 'hi' } }, 300)).rejects.toMatchObject({ code: 'SB_FORWARD_TIMEOUT', orgId });
   expect(await rows(orgId)).toBe(1);
+});
+
+it('listens again after its connection drops, and drains what came meanwhile', async () => {
+  const orgId = '00DINBOX0000005';
+  // No poll to fall back on: only the listener can bring the input in.
+  const o = await owner(orgId, () => ({ ok: true, kind: 'AgentWork' }), 600_000);
+  const s = await sender();
+  await s.put(orgId, { kind: 'agentWork', event: { n: 0 } });
+  await until('the first applied', () => o.applied.length === 1);
+  // Every LISTEN connection of the database dropped (a failover, a proxy restart): wake-ups sent
+  // before the owner listens again are lost, so it must look at its inbox once reconnected.
+  await db.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`);
+  await s.put(orgId, { kind: 'agentWork', event: { n: 1 } });
+  await until('the second applied', async () => o.applied.length === 2 && (await rows(orgId)) === 0, 10_000);
+});
+
+it('an engine halted mid-batch leaves the whole batch for the next owner, this host included', async () => {
+  const orgId = '00DINBOX0000006';
+  let calls = 0;
+  // The second input meets a halted engine (SB_STOPPED): the first one's effect was never committed.
+  // Both wait before the owner starts, so its first drain takes them in one batch.
+  const s = await sender();
+  await s.put(orgId, { kind: 'agentWork', event: { n: 0 } });
+  await s.put(orgId, { kind: 'agentWork', event: { n: 1 } });
+  const o = await owner(orgId, () => (++calls === 2 ? { ok: false, error: { code: 'SB_STOPPED' } } : { ok: true, kind: 'AgentWork' }));
+  // Owning the org again (the poll stands for the next drain), the host applies both.
+  await until('both applied and removed', async () => (await rows(orgId)) === 0, 5_000);
+  expect(o.applied.map((x) => (x as { event: { n: number } }).event.n)).toEqual([0, 1, 0, 1]);
 });
