@@ -46,6 +46,8 @@ export {
   StoreError,
   StoreSchemaError,
   FencedError,
+  ForwardTimeoutError,
+  ForwardedError,
   isApiError,
   type ApiErrorKind,
   type StoreLockHolder,
@@ -96,3 +98,5 @@ export {
 } from './io/pubsub/index.js';
 export { createMemoryCursorStore, createFileCursorStore, type CursorStore } from './io/store/index.js';
 export { subscriptionMachine } from './machines/subscription.js';
+export { createFleet, type Fleet, type FleetOptions, type FleetOrg, type FleetEvents, type FleetOrgEvent, type ForwardResult } from './fleet/fleet.js';
+export type { PostgresStoreChoice, StoreOption } from './switchboard.js';

@@ -4,7 +4,7 @@
 // journaled by its step key: written 'started' before the call goes out and 'done' with its answer,
 // so a step that completed before a crash is not repeated after it.
 import type { Logger } from 'pino';
-import { describeError, isApiError, StoreCommitError } from './domain/errors.js';
+import { describeError, isApiError, StoreCommitError, FencedError } from './domain/errors.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
@@ -215,6 +215,14 @@ export class Persistence {
    * the call, so the record would claim a call that never left.
    */
   #failed(batch: StoreCommit, err: unknown): void {
+    if (err instanceof FencedError) {
+      // Final: the org's lease moved on, the engine halts, and the new owner restores what was
+      // committed before. Nothing is kept or retried for a store that will never write again here.
+      this.commitFailures += 1;
+      this.lastCommitError = { message: describeError(err), at: Date.now() };
+      this.#closed = true;
+      return;
+    }
     this.commitFailures += 1;
     this.#failuresInRow += 1;
     this.lastCommitError = { message: describeError(err), at: Date.now() };

@@ -2,12 +2,11 @@
 // them — the step runner that makes every call, the session registry, intake, restore, the
 // subscription — and returns the public facade. The engine's behaviour lives in those rooms; this
 // file only decides what is connected to what (ARCHITECTURE in the README has the map).
-import { ConfigError, StoppedError } from './domain/errors.js';
+import { ConfigError, FencedError, StoppedError } from './domain/errors.js';
 import { DEFAULT_MAX_ID_LENGTH } from './domain/parse.js';
 import type { PickRep } from './domain/ports.js';
 import { Directory } from './directory.js';
 import { createLogger } from './io/log.js';
-import { openLmdbSessionStore, type SessionStore } from './io/store/index.js';
 import { sessionMachine } from './machines/session.js';
 import { Persistence } from './persistence.js';
 import { checkConversationId, checkDuration, checkOptions } from './public-input.js';
@@ -19,6 +18,7 @@ import { SessionRegistry } from './engine/registry.js';
 import { restoreSessions } from './engine/restore.js';
 import { healthOf } from './engine/health.js';
 import { EngineMetrics, wireMetrics } from './engine/metrics.js';
+import { engineStoreFrom } from './engine/store.js';
 import { planSubscription } from './engine/subscription.js';
 import type { Switchboard } from './engine/types.js';
 import { contactsFor, viewOf } from './engine/views.js';
@@ -26,6 +26,7 @@ import { contactsFor, viewOf } from './engine/views.js';
 export { DEFAULT_PLATFORM_PARTICIPANT_CAP, type AuthOptions, type OrgOptions, type RoutingOptions, type SessionLimits, type SwitchboardOptions } from './engine/options.js';
 export * from './engine/types.js';
 export { startNow } from './engine/effects.js';
+export type { PostgresStoreChoice, StoreOption } from './engine/store.js';
 
 export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   if (!options || typeof options !== 'object') throw new ConfigError('createSwitchboard needs options');
@@ -39,8 +40,9 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const events = new AppEvents(log);
   // Every option is checked before the store is opened: it holds a lock a failed construction would keep.
   const subscriptionPlan = planSubscription(options, tokens, !!options.store);
-  const ownsStore = !!options.store && 'path' in options.store;
-  const store: SessionStore | undefined = options.store ? ('path' in options.store ? openLmdbSessionStore(options.store) : options.store) : undefined;
+  // A fenced commit calls halt() (defined below, before any commit can run).
+  const engineStore = engineStoreFrom(options.store, options.org?.orgId, log, (err) => void halt(err));
+  const store = engineStore?.store;
   const persistence = store ? new Persistence(store, log.child({ component: 'store' }), (conv) => registry.persistedSnapshot(conv), options.persistence) : undefined;
   const metrics = new EngineMetrics(options.metrics?.meter, {
     sessions: () => registry.size,
@@ -68,15 +70,40 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     dedupeWindow: limits.dedupeWindow,
     consentStatus: options.consentStatus,
     isStopped: () => stopped,
+    checkWritable: engineStore?.checkWritable,
   });
   const restoreCounters = { restored: 0, finishedStale: 0 };
   client?.on('breaker', (change) => events.emit('breaker', change));
   wireMetrics(metrics, events, client);
   const subscription = subscriptionPlan?.create((event) => intake.ingest(event), { persistence, events, log, metrics });
+  let halted = false;
+
+  /**
+   * Stop now, for an engine whose org another host owns (or may own) by now. No drain and no last
+   * commit: the store would refuse it, and the new owner restores from what was committed. Every
+   * step still waiting for its write-ahead commit is refused with the store's FencedError, so no
+   * call leaves after this; the actors stop so that no new step starts.
+   */
+  async function halt(fenced?: FencedError): Promise<void> {
+    if (halted) return;
+    halted = true;
+    stopped = true;
+    if (fenced) log.error({ orgId: fenced.orgId, epoch: fenced.epoch, currentEpoch: fenced.currentEpoch }, 'commit refused: another host owns this org now; halting at once');
+    else log.warn('halting at once');
+    runner.halt();
+    registry.close();
+    if (fenced) events.emit('fenced', { error: fenced });
+    // The subscription's last cursor commit is refused like any other; only its stream must end.
+    await subscription?.stop().catch(() => undefined);
+    await client?.close().catch(() => undefined);
+    if (engineStore?.owned) await store?.close().catch(() => undefined);
+  }
+
 
   return {
     async start() {
       if (stopped) throw new StoppedError();
+      await engineStore?.checkWritable();
       if (persistence) {
         const rememberSeen = (keys: string[]) => intake.rememberSeen(keys);
         await restoreSessions({ persistence, registry, runner, api, log, restoreAsleep: limits.hibernateAfterMs !== false, rememberSeen, dedupeWindow: limits.dedupeWindow }, restoreCounters);
@@ -130,7 +157,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     async stop(stopOptions) {
       const { drainMs = 5_000 } = checkOptions('options', stopOptions) as { drainMs?: number };
       checkDuration('options.drainMs', drainMs);
-      if (stopped) return;
+      if (stopped || halted) return;
       // The subscription stops first and drains its events into the sessions, so the stored cursor
       // covers everything handled; only then does intake close.
       await subscription?.stop();
@@ -139,12 +166,20 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([runner.settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
-      // The last changes reach the store before the actors stop.
-      await persistence?.close();
-      if (ownsStore) await store?.close();
+      // The last changes reach the store before the actors stop. A store fenced meanwhile refuses
+      // them: the engine has halted already, and the new owner restores what was committed before.
+      await persistence?.close().catch((err: unknown) => {
+        if (!(err instanceof FencedError)) throw err;
+      });
+      if (halted) return;
+      if (engineStore?.owned) await store?.close();
       registry.close();
       await client?.close();
       log.info({ inFlight: runner.inFlight }, 'switchboard stopped');
+    },
+    halt: () => halt(),
+    flush: async () => {
+      await persistence?.commit();
     },
   };
 }

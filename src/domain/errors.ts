@@ -267,3 +267,24 @@ export class StoreCommitError extends SwitchboardError {
     this.entry = options?.entry;
   }
 }
+
+/** A call forwarded to the org's owner through the fleet's inbox got no answer in time. */
+export class ForwardTimeoutError extends SwitchboardError {
+  readonly orgId: string;
+  constructor(orgId: string, what: string, timeoutMs: number) {
+    super('SB_FORWARD_TIMEOUT', `${what} forwarded to the owner of org ${orgId}: no answer in ${timeoutMs} ms. It stays in the inbox and is applied when an owner drains it: do not repeat it blindly (a new conversation would be opened twice); check that some host owns the org`);
+    this.orgId = orgId;
+  }
+}
+
+/**
+ * The org's owner answered a forwarded call with an error: `code` is the owner's error code
+ * (SB_LIMIT, SB_INVALID_ARGUMENT…), or SB_FORWARD_FAILED when the owner's error had none.
+ */
+export class ForwardedError extends SwitchboardError {
+  readonly orgId: string;
+  constructor(orgId: string, code: string | undefined, message: string) {
+    super(code ?? 'SB_FORWARD_FAILED', `org ${orgId}'s owner: ${message}`);
+    this.orgId = orgId;
+  }
+}

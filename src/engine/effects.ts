@@ -4,7 +4,7 @@
 // clean-up budget as its deadline, tracks it for settled() and stop(), logs its outcome, and marks
 // its session for the next commit. It provides the routing machine's effects (DESIGN §1).
 import type { Logger } from 'pino';
-import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, NotProvidedError } from '../domain/errors.js';
+import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, NotProvidedError, StoppedError } from '../domain/errors.js';
 import { stableRequestId } from '../domain/ids.js';
 import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally, RoutingResultRequest } from '../domain/ports.js';
 import { fromEffect } from '../machines/effect.js';
@@ -64,6 +64,7 @@ export class StepRunner {
   readonly #inFlight = new Set<Promise<unknown>>();
   /** AgentWorks created by a POST /agentWork answered after its window, and cancelled then. */
   abandonedOffersCancelled = 0;
+  #halted = false;
   /** The routing machine with every effect provided by this runner. */
   readonly routing;
 
@@ -143,6 +144,15 @@ export class StepRunner {
     return !own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt ? 'assume-done' : 'repeat';
   }
 
+  /**
+   * No step is sent from now on, even one whose write-ahead record is already committed: the engine
+   * was halted because another host owns its org (or may, after a pause), and that host repeats the
+   * step itself with the same RequestId.
+   */
+  halt(): void {
+    this.#halted = true;
+  }
+
   /** Calls and rep picks in flight. */
   get inFlight(): number {
     return this.#inFlight.size;
@@ -206,6 +216,7 @@ export class StepRunner {
   sendStep<O>(what: string, key: string, priority: CallContext['priority'], inDoubt: InDoubt, windowEnd: number, send: (ctx: CallContext) => Promise<O>): Promise<O> {
     return this.track(what, key, () => {
       const go = (repeat: boolean) => {
+        if (this.#halted) return Promise.reject(new StoppedError());
         const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
         return send({ key, deadlineAt, priority, requestId: stableRequestId(key) });
       };

@@ -51,6 +51,8 @@ export interface IntakeOptions {
   dedupeWindow: number;
   consentStatus?: ConsentStatus | undefined;
   isStopped: () => boolean;
+  /** Rejects when the store may no longer write for this engine (a fenced store whose lease moved). */
+  checkWritable?: (() => Promise<void>) | undefined;
 }
 
 export class Intake {
@@ -180,6 +182,10 @@ export class Intake {
     }
     this.counters.ingested += 1;
     actor.send({ type: 'AGENT_WORK', event: w });
+    // What the event changed may sit in a routing child, whose moves do not mark the session: mark it
+    // here, so the next commit holds the event's effect (the fleet's inbox deletes the forwarded
+    // event in that same commit).
+    this.#o.persistence?.markDirty(conv);
     return { ok: true, kind: 'AgentWork', conversationIdentifier: conv };
   }
 
@@ -191,6 +197,10 @@ export class Intake {
       this.counters.refusedSessions += 1;
       throw new LimitError('sessions.max', `${this.#o.maxSessions} sessions held: no new conversation is started`);
     }
+    // POST /interactions has no journal record whose commit would be fenced: a host that lost the
+    // org must not open conversations for it, so the lease is checked first.
+    await this.#o.checkWritable?.();
+    if (this.#o.isStopped()) throw new StoppedError();
     const key = `interaction/${randomUUID()}`;
     const res = await this.#o.runner.track('POST /interactions', key, () =>
       api.postInteraction({ to: req.to, from: req.from, interaction: { kind: 'text', text: req.text } }, { key, priority: 'start' }),

@@ -12,7 +12,7 @@ import type { Directory, DirectoryEntries } from '../directory.js';
 import { createJwtBearerTokenProvider, createStaticTokenProvider, type TokenProvider } from '../io/auth/index.js';
 import { createInteractionClient, type InteractionClient, type InteractionClientLimits } from '../io/interaction-api/index.js';
 import type { PubSubAuth, PubSubIntakeOptions } from '../io/pubsub/index.js';
-import type { SessionStore } from '../io/store/index.js';
+import type { StoreOption } from './store.js';
 import type { PersistenceOptions } from '../persistence.js';
 import type { RoutingSettings } from '../machines/session.js';
 
@@ -83,10 +83,12 @@ export interface SwitchboardOptions {
   pubsub?: Omit<PubSubIntakeOptions, 'handle' | 'auth' | 'logger'> & { auth?: PubSubAuth };
   /**
    * Where sessions, the replay cursor, the dedupe window and the effect journal survive a crash:
-   * `{ path }` opens the embedded LMDB store there; or pass any SessionStore. Without it, state
-   * lives in memory only.
+   * `{ path }` opens the embedded LMDB store there; `{ postgres }` (a connection string or a
+   * `pg.Pool`, rows keyed by `orgId`, default `org.orgId`) the Postgres store a fleet uses; or pass
+   * any SessionStore. Without it, state lives in memory only. A commit refused with SB_FENCED (the
+   * org's lease moved to another host) halts the switchboard at once and emits `fenced`.
    */
-  store?: SessionStore | { path: string; sync?: boolean };
+  store?: StoreOption;
   persistence?: PersistenceOptions;
   /** The partner's ACD. Defaults to the directory's picker (availability + capacity, longest idle). */
   pickRep?: PickRep;

@@ -1,7 +1,7 @@
 // The engine's public shapes: what the app receives from a switchboard (results, views, events,
 // stats) and the Switchboard interface itself.
 import type { ContactListType } from '../domain/enums.js';
-import type { SwitchboardError } from '../domain/errors.js';
+import type { FencedError, SwitchboardError } from '../domain/errors.js';
 import type { MessageEntry, OtherEntry, PlatformEvent, RoutingTarget, RoutingWorkResultEntry } from '../domain/events.js';
 import type { Contact, Directory } from '../directory.js';
 import type { BreakerChange, ClientStats } from '../io/interaction-api/index.js';
@@ -56,6 +56,11 @@ export interface SwitchboardEvents {
   breaker: BreakerChange;
   /** The Pub/Sub subscription changed state, as a path in the subscription chart (connecting, subscribed.flowing, backingOff…). */
   subscription: { state: string };
+  /**
+   * The store refused a commit with SB_FENCED: another host holds this org's lease now. The
+   * switchboard has already halted (see `halt()`): it sends no further call and commits nothing.
+   */
+  fenced: { error: FencedError };
 }
 
 /** The names `on()` accepts. */
@@ -72,6 +77,7 @@ export const SWITCHBOARD_EVENTS = [
   'error',
   'breaker',
   'subscription',
+  'fenced',
 ] as const satisfies ReadonlyArray<keyof SwitchboardEvents>;
 
 export interface SwitchboardStats {
@@ -149,4 +155,12 @@ export interface Switchboard {
   hibernate(options?: { idleForMs?: number }): number;
   /** Stop the subscription (handled events' cursor stored), let in-flight calls finish (up to `drainMs`), stop every session. */
   stop(options?: { drainMs?: number }): Promise<void>;
+  /**
+   * Stops at once, for an engine whose org is now owned elsewhere: intake refuses input, every
+   * session actor and the subscription stop, nothing more is committed or sent (calls already on the
+   * wire finish). The store's content stays as last committed, for the org's next owner.
+   */
+  halt(): Promise<void>;
+  /** Commits every change made so far now (a no-op without a store). */
+  flush(): Promise<void>;
 }

@@ -95,6 +95,8 @@ export interface E2EOptions {
   faults?: (plan: FaultPlan) => void;
   /** Merged over the sandbox's pubsub options (backoff, keepalive…). */
   pubsub?: Partial<NonNullable<SwitchboardOptions['pubsub']>>;
+  /** The switchboard's store (memory only when omitted). */
+  store?: SwitchboardOptions['store'];
 }
 
 export type Finished = SwitchboardEvents['routing.finished'];
@@ -176,6 +178,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     ...(options.pickRep ? { pickRep: options.pickRep } : {}),
     ...(options.routeExternally ? { routeExternally: options.routeExternally } : {}),
     ...(options.consentStatus ? { consentStatus: options.consentStatus } : {}),
+    ...(options.store ? { store: options.store } : {}),
     logger: pino({ level: logLevel }),
   });
   const platformCap = routing.platformParticipantCap ?? 5;

@@ -62,6 +62,23 @@ const MIGRATIONS: ReadonlyArray<readonly string[]> = [
        started_at timestamptz NOT NULL DEFAULT now(),
        expires_at timestamptz NOT NULL)`,
   ],
+  // 2: the fleet's inbox (inputs that reached a host not owning their org) and its replies.
+  [
+    `CREATE TABLE IF NOT EXISTS $S.inbox (
+       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       org_id text NOT NULL,
+       kind text NOT NULL,
+       -- JSON text, as snapshots: the input comes from outside and may hold anything.
+       payload bytea NOT NULL,
+       reply_id text,
+       created_at timestamptz NOT NULL DEFAULT now())`,
+    `CREATE INDEX IF NOT EXISTS inbox_org ON $S.inbox (org_id, id)`,
+    `CREATE TABLE IF NOT EXISTS $S.replies (
+       reply_id text PRIMARY KEY,
+       org_id text NOT NULL,
+       result bytea NOT NULL,
+       created_at timestamptz NOT NULL DEFAULT now())`,
+  ],
 ];
 
 /** The schema version this library writes and reads. */

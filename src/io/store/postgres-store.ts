@@ -44,6 +44,19 @@ export interface PostgresSessionStore extends SessionStore {
    * and throws `FencedError` (`SB_FENCED`). `undefined` turns the check off (single-host use).
    */
   fence(epoch: number | undefined): void;
+  /**
+   * Resolves while the lease is still at the fenced epoch (at once when unfenced); throws
+   * `FencedError` otherwise. For a call that has no write-ahead record of its own.
+   */
+  checkLease(): Promise<void>;
+  /**
+   * Deletes these rows of the fleet's inbox in the next commit, in its transaction: the inputs they
+   * hold were applied to the engine whose changes that commit writes, so an input is removed exactly
+   * when its effect is durable. Resolves once that commit is; a refused commit rejects.
+   */
+  consumeInbox(ids: readonly number[]): Promise<void>;
+  /** Commits the inbox deletions still waiting, on their own when no engine commit carried them. */
+  flushInbox(): Promise<void>;
 }
 
 /** Dedupe keys kept per org; pruning trims the log to this tail (the window reads far fewer). */
@@ -101,6 +114,9 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
 
   let epoch: number | undefined;
   let closed = false;
+  /** Inbox rows to delete with the next commit, and who waits for that commit. */
+  let inboxIds: number[] = [];
+  let inboxWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
 
   const live = (operation: string) => {
     if (closed) throw storeError(operation, new Error('the store is closed'));
@@ -139,7 +155,7 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
     }
   }
 
-  return {
+  const store: PostgresSessionStore = {
     orgId,
     get epoch() {
       return epoch;
@@ -149,6 +165,11 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
         throw new ConfigError(`fence(epoch): the epoch must be a positive integer (a lease's), got ${String(next)}`);
       }
       epoch = next;
+    },
+
+    async checkLease() {
+      if (epoch === undefined) return;
+      await write('checking the lease', async () => undefined);
     },
 
     async loadSessions() {
@@ -192,49 +213,34 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
       // holding no connection and no lock.
       const snapshots = sessions.map((x) => Buffer.from(JSON.stringify(x.snapshot), 'utf8'));
       const outputs = effects.map(([, r]) => (r.output === undefined ? null : Buffer.from(JSON.stringify(r.output), 'utf8')));
-      await write('commit', async (client) => {
-        if (sessions.length) {
-          await client.query(
-            `INSERT INTO ${s}.sessions (org_id, id_hash, conversation_id, schema_version, chart_hash, saved_at, ended_at, snapshot)
-             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::integer[], $5::text[], $6::float8[], $7::float8[], $8::bytea[])
-             ON CONFLICT (org_id, id_hash) DO UPDATE SET
-               schema_version = EXCLUDED.schema_version, chart_hash = EXCLUDED.chart_hash,
-               saved_at = EXCLUDED.saved_at, ended_at = EXCLUDED.ended_at, snapshot = EXCLUDED.snapshot`,
-            [
-              orgId,
-              sessions.map((x) => digest(x.conversationIdentifier)),
-              sessions.map((x) => x.conversationIdentifier),
-              sessions.map((x) => x.schemaVersion),
-              sessions.map((x) => x.chartHash),
-              sessions.map((x) => x.savedAt),
-              sessions.map((x) => x.endedAt ?? null),
-              snapshots,
-            ],
-          );
+      const consumed = inboxIds;
+      const waiters = inboxWaiters;
+      inboxIds = [];
+      inboxWaiters = [];
+      try {
+        await commitTx(consumed, sessions, snapshots, removed, seen, effects, outputs, batch);
+      } catch (err) {
+        if (err instanceof FencedError) for (const w of waiters) w.reject(err);
+        else {
+          // Not written: the deletions ride with the next commit, as the engine's changes do.
+          inboxIds = [...consumed, ...inboxIds];
+          inboxWaiters = [...waiters, ...inboxWaiters];
         }
-        if (removed.length) {
-          await client.query(`DELETE FROM ${s}.sessions WHERE org_id = $1 AND id_hash = ANY($2::bytea[])`, [orgId, removed.map(digest)]);
-        }
-        if (batch.cursor) {
-          await client.query(
-            `INSERT INTO ${s}.cursors (org_id, topic_hash, topic, replay_id) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (org_id, topic_hash) DO UPDATE SET replay_id = EXCLUDED.replay_id`,
-            [orgId, digest(batch.cursor.topic), batch.cursor.topic, batch.cursor.replayId],
-          );
-        }
-        if (seen.length) {
-          // The identity is drawn in the order rows are produced, so ORDER BY keeps the batch's order.
-          await client.query(`INSERT INTO ${s}.seen (org_id, key) SELECT $1::text, k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n`, [orgId, seen]);
-        }
-        if (effects.length) {
-          await client.query(
-            `INSERT INTO ${s}.effects (org_id, key_hash, step_key, state, at, output)
-             SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::float8[], $6::bytea[])
-             ON CONFLICT (org_id, key_hash) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, output = EXCLUDED.output`,
-            [orgId, effects.map(([k]) => digest(k)), effects.map(([k]) => k), effects.map(([, r]) => r.state), effects.map(([, r]) => r.at), outputs],
-          );
-        }
+        throw err;
+      }
+      for (const w of waiters) w.resolve();
+    },
+
+    consumeInbox(ids) {
+      if (!ids.length) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        inboxIds.push(...ids);
+        inboxWaiters.push({ resolve, reject });
       });
+    },
+
+    async flushInbox() {
+      if (inboxIds.length) await store.commit({});
     },
 
     async effect(key) {
@@ -263,4 +269,64 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
       if (ownPool) await pool.end();
     },
   };
+  return store;
+
+
+  async function commitTx(
+    consumed: number[],
+    sessions: PersistedSession[],
+    snapshots: Buffer[],
+    removed: string[],
+    seen: string[],
+    effects: Array<[string, EffectRecord]>,
+    outputs: Array<Buffer | null>,
+    batch: StoreCommit,
+  ): Promise<void> {
+    await write('commit', async (client) => {
+      if (consumed.length) {
+        await client.query(`DELETE FROM ${s}.inbox WHERE org_id = $1 AND id = ANY($2::bigint[])`, [orgId, consumed]);
+      }
+      if (sessions.length) {
+        await client.query(
+          `INSERT INTO ${s}.sessions (org_id, id_hash, conversation_id, schema_version, chart_hash, saved_at, ended_at, snapshot)
+           SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::integer[], $5::text[], $6::float8[], $7::float8[], $8::bytea[])
+           ON CONFLICT (org_id, id_hash) DO UPDATE SET
+             schema_version = EXCLUDED.schema_version, chart_hash = EXCLUDED.chart_hash,
+             saved_at = EXCLUDED.saved_at, ended_at = EXCLUDED.ended_at, snapshot = EXCLUDED.snapshot`,
+          [
+            orgId,
+            sessions.map((x) => digest(x.conversationIdentifier)),
+            sessions.map((x) => x.conversationIdentifier),
+            sessions.map((x) => x.schemaVersion),
+            sessions.map((x) => x.chartHash),
+            sessions.map((x) => x.savedAt),
+            sessions.map((x) => x.endedAt ?? null),
+            snapshots,
+          ],
+        );
+      }
+      if (removed.length) {
+        await client.query(`DELETE FROM ${s}.sessions WHERE org_id = $1 AND id_hash = ANY($2::bytea[])`, [orgId, removed.map(digest)]);
+      }
+      if (batch.cursor) {
+        await client.query(
+          `INSERT INTO ${s}.cursors (org_id, topic_hash, topic, replay_id) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (org_id, topic_hash) DO UPDATE SET replay_id = EXCLUDED.replay_id`,
+          [orgId, digest(batch.cursor.topic), batch.cursor.topic, batch.cursor.replayId],
+        );
+      }
+      if (seen.length) {
+        // The identity is drawn in the order rows are produced, so ORDER BY keeps the batch's order.
+        await client.query(`INSERT INTO ${s}.seen (org_id, key) SELECT $1::text, k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n`, [orgId, seen]);
+      }
+      if (effects.length) {
+        await client.query(
+          `INSERT INTO ${s}.effects (org_id, key_hash, step_key, state, at, output)
+           SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::float8[], $6::bytea[])
+           ON CONFLICT (org_id, key_hash) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, output = EXCLUDED.output`,
+          [orgId, effects.map(([k]) => digest(k)), effects.map(([k]) => k), effects.map(([, r]) => r.state), effects.map(([, r]) => r.at), outputs],
+        );
+      }
+    });
+  }
 }
