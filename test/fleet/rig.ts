@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { FleetOrg } from '../../src/fleet/fleet.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import type { HttpRecord } from '../../src/sandbox/http-server.js';
+import { expectOrgInvariants as expectOrgInvariantsOf } from '../support/org-invariants.js';
 import { CAST, CHANNEL, DEFAULT_ROUTING, FALLBACK_QUEUE, FLOW, INITIAL_QUEUE, QUEUE, DECLINE_QUEUE, REFUSE_QUEUE, IGNORE_QUEUE } from '../e2e/fixture.js';
 
 export { CHANNEL, INITIAL_QUEUE, QUEUE };
@@ -76,32 +76,13 @@ export function newEndUser(): string {
 
 export const startRequest = (from = newEndUser()) => ({ to: CHANNEL, from, text: 'Hello', target: { kind: 'queue' as const, queueId: INITIAL_QUEUE } });
 
-const API = '/api/v1/';
 
 /**
- * DESIGN §3 and §6, from the sandbox's records: no PSR left, no AgentWork left offered, every
- * RoutingRequested reported exactly once and in time, no step reaching the org twice (one
- * org-reaching request per RequestId), and nothing left unanswered.
+ * DESIGN §3 and §6, from the sandbox's records (test/support/org-invariants.ts). Hosts are killed
+ * here, so an offer whose id no answer ever told (its repeat met 15109) may be left: returned.
  */
-export function expectOrgInvariants(org: RigOrg, label = org.orgId): void {
-  const { sandbox } = org;
-  expect(sandbox.org.audit(), `${label}: the org's audit`).toEqual({ openPsrs: [], offeredWork: [], unreported: [], reportedTwice: [], late: [] });
-  const byRequestId = new Map<string, HttpRecord>();
-  for (const r of sandbox.http.records) {
-    if (!r.path.startsWith(API) || !r.orgCalled || !r.requestId) continue;
-    const key = `${r.method} ${r.path} ${r.requestId.toLowerCase()}`;
-    expect(byRequestId.get(key), `${label}: a second org-reaching ${r.endpoint} with RequestId ${r.requestId}`).toBeUndefined();
-    byRequestId.set(key, r);
-  }
-  const requested = new Map<string, number>();
-  for (const r of sandbox.org.requests.values()) requested.set(r.conversationIdentifier, (requested.get(r.conversationIdentifier) ?? 0) + 1);
-  const reported = new Map<string, number>();
-  for (const r of sandbox.http.records) {
-    if (r.endpoint !== 'POST /routingResult' || !r.orgCalled) continue;
-    const conv = (r.body as { conversationIdentifier: string }).conversationIdentifier;
-    reported.set(conv, (reported.get(conv) ?? 0) + 1);
-  }
-  expect(Object.fromEntries(reported), `${label}: org-reaching POST /routingResult per conversation`).toEqual(Object.fromEntries(requested));
+export function expectOrgInvariants(org: RigOrg, label = org.orgId): string[] {
+  return expectOrgInvariantsOf(org.sandbox.org, org.sandbox.http.records, { label, allowUnnamedOffers: true });
 }
 
 /**
