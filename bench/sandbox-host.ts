@@ -142,7 +142,7 @@ async function sandboxHostMain(): Promise<void> {
       case 'start': {
         await sandbox?.stop();
         sandbox = await startSandbox({ reps: m.reps, routingTimeoutMs: 60_000, seed: 1 });
-        if (m.rateLimit !== undefined) sandbox.faults.rateLimit('*', m.rateLimit);
+        if (m.rateLimit !== undefined) sandbox.faults.rateLimit('*', m.rateLimit, { retryAfter: true });
         sandbox.onAgentWork((event) => process.send!({ agentWork: event }));
         const w = sandbox.switchboardOptions();
         const jwt = 'jwt' in w.auth! ? w.auth.jwt : undefined;

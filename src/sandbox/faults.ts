@@ -56,6 +56,8 @@ export const FAULT_ERRORS = {
 
 /** Body code of a 429. Salesforce documents no code for rate limiting (reference §1.3, open question 5). */
 export const RATE_LIMIT_CODE = 429;
+/** The documented text of a throttled Interaction Service call. */
+export const RATE_LIMIT_MESSAGE = 'Interaction request rate limit exceeded';
 
 export type InjectedKind = 'rateLimit' | 'failNext' | 'errorRate' | 'lostAnswer';
 
@@ -89,6 +91,7 @@ function mulberry32(seed: number): () => number {
 
 interface RateRule {
   perSecond: number;
+  retryAfter: boolean;
   /** Times of admitted calls within the last second. */
   admitted: number[];
 }
@@ -142,10 +145,15 @@ export class FaultPlan {
     return this;
   }
 
-  /** Admits at most `perSecond` calls to `target` in any sliding second; the rest get 429 with Retry-After. */
-  rateLimit(target: FaultTarget, perSecond: number): this {
+  /**
+   * Admits at most `perSecond` calls to `target` in any sliding second; the rest get 429 with the
+   * documented message "Interaction request rate limit exceeded". Whether Salesforce sends
+   * Retry-After is not documented (reference §8.5): by default it does not; `retryAfter: true` adds
+   * one (the seconds until a slot frees), for clients that honour it.
+   */
+  rateLimit(target: FaultTarget, perSecond: number, options: { retryAfter?: boolean } = {}): this {
     if (!(perSecond >= 0) || !Number.isFinite(perSecond)) throw new RangeError(`rate limit must be a finite number ≥ 0, got ${perSecond}`);
-    this.#rate.set(target, { perSecond: Math.floor(perSecond), admitted: [] });
+    this.#rate.set(target, { perSecond: Math.floor(perSecond), admitted: [], retryAfter: options.retryAfter === true });
     return this;
   }
 
@@ -257,8 +265,8 @@ export class FaultPlan {
         kind: 'rateLimit',
         status: 429,
         code: RATE_LIMIT_CODE,
-        message: 'Request limit exceeded. Retry later.',
-        headers: { 'retry-after': String(seconds) },
+        message: RATE_LIMIT_MESSAGE,
+        headers: rules.some((r) => r.retryAfter) ? { 'retry-after': String(seconds) } : {},
       };
     }
     for (const r of rules) r.admitted.push(now);

@@ -8,7 +8,7 @@
 //
 // Order of checks for an Interaction Service call:
 //   route (404/405) → injected latency → Authorization (401 / 10004, expired tokens included) →
-//   rate limit (429 + Retry-After) → scripted failures and the error rate → OrgId, AuthorizationContext,
+//   rate limit (429) → scripted failures and the error rate → OrgId, AuthorizationContext,
 //   RequestId, AuthorizationContextType → empty body (10100) → Content-Type (10016) → body parse →
 //   RequestId replay (only with `dedupeRequestIds`) → field validation → the org.
 //
@@ -18,7 +18,14 @@
 // - 401 and 429 come from the "gateway" and always carry the plain `{code, message}`; every other
 //   error uses the endpoint's declared error type: `{success:false, errorDetail:{code,message}}` on
 //   PATCH /consent, PATCH /agentWork, POST /routingResult and POST /participant, `{code,message}`
-//   elsewhere. 429's body code is 429 (Salesforce documents none).
+//   elsewhere. 429's body code is 429 (Salesforce documents none), its message the documented
+//   "Interaction request rate limit exceeded"; Retry-After only with `rateLimit(…, { retryAfter: true })`.
+// - What Salesforce's own reference connector sends is accepted: capacityPercentage/capacityWeight
+//   as numeric strings, `errorMessage: ""` on a successful routingResult (reference §8.12).
+// - POST /agentWork whose routingContext names another conversation than the work item's → 15107;
+//   for an end user a PATCH /consent set to OptedOut → 15103 (the documented "not fully opted in").
+// - The channel address of POST /interactions and PATCH /consent is not checked against the
+//   AuthorizationContext (10001/10069 would need the org's channel list): a known leniency.
 // - Malformed JSON, wrong field types and bad enum values without a dedicated code → 10089
 //   ("Invalid parameters passed to API.").
 // - RequestId replay is OFF by default, because Salesforce is not known to deduplicate on RequestId

@@ -127,6 +127,8 @@ export class SandboxOrg implements InteractionService {
   /** RoutingRequested events by eventId, with what the partner reported for them. */
   readonly requests = new Map<string, PendingRequest>();
   readonly #reps = new Map<string, SandboxRep>();
+  /** The latest consent status PATCH /consent set, by end user. */
+  readonly #consent = new Map<string, string>();
   readonly #opts: Required<Omit<SandboxOrgOptions, 'flowChooses'>> & Pick<SandboxOrgOptions, 'flowChooses'>;
   #seq = 0;
   #timers = new Set<NodeJS.Timeout>();
@@ -277,7 +279,9 @@ export class SandboxOrg implements InteractionService {
   }
 
   patchConsent(req: ConsentRequest, ctx: CallContext): Promise<void> {
-    return this.#record('PATCH /consent', req, ctx, () => undefined);
+    return this.#record('PATCH /consent', req, ctx, () => {
+      this.#consent.set(req.endUserClientId, req.consentStatus);
+    });
   }
 
   createRoute(req: RouteRequest, ctx: CallContext): Promise<RouteResponse> {
@@ -312,6 +316,14 @@ export class SandboxOrg implements InteractionService {
       if (!conv) throw apiError('POST /agentWork', 15111, 'unknown workItemId');
       const rep = this.#reps.get(req.userId);
       if (!rep) throw apiError('POST /agentWork', 15106, 'invalid userId');
+      if (req.routingContext && req.routingContext.conversationIdentifier !== conv.conversationIdentifier) {
+        throw apiError('POST /agentWork', 15107, 'conversationId does not match the workItemId');
+      }
+      // Work for an end user who opted out (PATCH /consent OptedOut) is refused: the documented
+      // "not fully opted in" precondition (15103), whose triggering call is not named (reference §1.5).
+      if (conv.endUserClientId !== undefined && this.#consent.get(conv.endUserClientId) === 'OptedOut') {
+        throw apiError('POST /agentWork', 15103, 'the Messaging End User is not fully opted in');
+      }
       for (const w of conv.works.values()) {
         if (w.userId === req.userId && (w.status === 'Assigned' || w.status === 'Accepted')) throw apiError('POST /agentWork', 15109, 'an active AgentWork already exists');
       }

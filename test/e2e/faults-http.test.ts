@@ -126,12 +126,12 @@ describe('terminal errors', () => {
   });
 });
 
-describe('429 with Retry-After', () => {
+describe('429 (throttling)', () => {
   const SEED = seedFrom(0x0429);
   it(`a burst of conferences over the org's POST /agentWork limit: each refused call waits out Retry-After, reaches the org once, all routed (seed ${SEED})`, async () => {
     e2e = await startE2E({ seed: SEED, routing: { maxOffers: 1, routingWindowMs: 8_000, reportReserveMs: 1_000 } });
     const convs = await startConversations(e2e, 8);
-    e2e.sandbox.faults.rateLimit('POST /agentWork', 4);
+    e2e.sandbox.faults.rateLimit('POST /agentWork', 4, { retryAfter: true });
     const { jobs, since } = await conferenceAll(e2e, convs, ['routed']);
     const limited = injected(e2e, 'rateLimit');
     expect(limited.length).toBeGreaterThan(0);
@@ -144,6 +144,19 @@ describe('429 with Retry-After', () => {
       // Not sooner than the server asked (a lower bound: a slow machine only makes it later).
       expect(next!.receivedAt - r.receivedAt, `${r.endpoint} ${r.requestId} retried after Retry-After`).toBeGreaterThanOrEqual(retryAfterMs - 5);
     }
+    expectEachRetriedOnce(e2e, limited);
+    expectAsWithoutFaults(e2e, jobs, since);
+    await expectInvariants(e2e);
+  });
+
+  it(`a throttle without Retry-After (as Salesforce documents it): the client backs off on its own, every call reaches the org once, all routed (seed ${SEED})`, async () => {
+    e2e = await startE2E({ seed: SEED, routing: { maxOffers: 1, routingWindowMs: 8_000, reportReserveMs: 1_000 } });
+    const convs = await startConversations(e2e, 8);
+    e2e.sandbox.faults.rateLimit('POST /agentWork', 4);
+    const { jobs, since } = await conferenceAll(e2e, convs, ['routed']);
+    const limited = injected(e2e, 'rateLimit');
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited.every((r) => (r.response as { message?: string }).message === 'Interaction request rate limit exceeded')).toBe(true);
     expectEachRetriedOnce(e2e, limited);
     expectAsWithoutFaults(e2e, jobs, since);
     await expectInvariants(e2e);

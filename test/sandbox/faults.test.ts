@@ -44,7 +44,7 @@ describe('FaultPlan', () => {
 
   it('rate limit: a sliding second per rule, Retry-After until the oldest admitted call leaves the window', () => {
     let now = 10_000;
-    const plan = new FaultPlan({ now: () => now }).rateLimit('POST /route', 2).rateLimit('*', 3);
+    const plan = new FaultPlan({ now: () => now }).rateLimit('POST /route', 2, { retryAfter: true }).rateLimit('*', 3);
     expect(plan.inject('POST /route')).toBeUndefined();
     now += 100;
     expect(plan.inject('POST /route')).toBeUndefined();
@@ -60,11 +60,11 @@ describe('FaultPlan', () => {
 
   it('Retry-After rounds up to whole seconds, at least 1', () => {
     let now = 0;
-    const plan = new FaultPlan({ now: () => now }).rateLimit('*', 1);
+    const plan = new FaultPlan({ now: () => now }).rateLimit('*', 1, { retryAfter: true });
     plan.inject('POST /route');
     now = 999;
     expect(plan.inject('POST /route')?.headers['retry-after']).toBe('1');
-    const zero = new FaultPlan().rateLimit('*', 0);
+    const zero = new FaultPlan().rateLimit('*', 0, { retryAfter: true });
     expect(zero.inject('POST /route')?.headers['retry-after']).toBe('1');
   });
 
@@ -154,8 +154,17 @@ describe('faults applied by the server', () => {
     expect(sb.org.records.filter((r) => r.endpoint === 'POST /agentWork')).toHaveLength(1);
   });
 
-  it('rate limit → 429 with Retry-After and a plain body, without calling the org', async () => {
-    sb.faults.rateLimit('PATCH /consent', 2);
+  it('rate limit → 429 with the documented message and no Retry-After by default, without calling the org', async () => {
+    sb.faults.rateLimit('PATCH /consent', 1);
+    expect((await sb.call('PATCH', 'consent', okConsent)).status).toBe(200);
+    const limited = await sb.call('PATCH', 'consent', okConsent);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBeNull();
+    expect(limited.body).toEqual({ code: 429, message: 'Interaction request rate limit exceeded' });
+  });
+
+  it('rate limit with retryAfter → 429 with Retry-After and a plain body, without calling the org', async () => {
+    sb.faults.rateLimit('PATCH /consent', 2, { retryAfter: true });
     const statuses = [];
     let limited;
     for (let i = 0; i < 3; i++) {

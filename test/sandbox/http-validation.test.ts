@@ -262,7 +262,9 @@ describe('JSON bodies', () => {
     it.each([
       ['both capacityPercentage and capacityWeight', { capacityPercentage: 50, capacityWeight: 1 }, 10013],
       ['capacityPercentage 101', { capacityPercentage: 101 }, 10015],
-      ['capacityPercentage as a string', { capacityPercentage: '50' }, 10015],
+      ['capacityPercentage as a non-numeric string', { capacityPercentage: 'half' }, 10015],
+      ['capacityWeight as a non-numeric string', { capacityWeight: 'one' }, 10014],
+      ['routingContext of another conversation', { routingContext: { conversationIdentifier: 'another-conversation', routingType: 'Transfer', routingCorrelationId: 'r-1' } }, 15107],
       ['capacityWeight −1', { capacityWeight: -1 }, 10014],
       ['workItemId of 14 characters', { workItemId: '0MwSB000000AAA' }, 15110],
       ['workItemId of 18 characters', { workItemId: '0MwSB000000AAAAXYZ' }, 15110],
@@ -274,6 +276,25 @@ describe('JSON bodies', () => {
     ])('%s → %i', async (_, over, code) => {
       expect(await work(over)).toMatchObject(plain(400, code));
     });
+  });
+
+  it('accepts what Salesforce\'s own reference connector sends: numeric strings for capacity, an empty errorMessage on a success', async () => {
+    const pct = await sb.call('POST', 'agentWork', { userId: BOB, workItemId: conv.workItemId, capacityPercentage: '50' });
+    expect(pct.status).toBe(202);
+    expect((pct.body as { agentWorkDetails: { capacityPercentage?: unknown } }).agentWorkDetails.capacityPercentage).toBe(50);
+    const other = await sb.converse();
+    const weight = await sb.call('POST', 'agentWork', { userId: BOB, workItemId: other.workItemId, capacityWeight: '1' });
+    expect(weight.status).toBe(202);
+    const report = { conversationIdentifier: conv.conversationIdentifier, workItemId: conv.workItemId, success: true, externallyRouted: false, errorMessage: '' };
+    expect((await sb.call('POST', 'routingResult', report)).body).not.toMatchObject({ errorDetail: { code: 10033 } });
+    expect(await sb.call('POST', 'routingResult', { ...report, errorMessage: 'oops' })).toMatchObject({ status: 400, body: { errorDetail: { code: 10033 } } });
+  });
+
+  it('POST /agentWork for an end user who opted out (PATCH /consent OptedOut) → 15103', async () => {
+    const c2 = await sb.converse();
+    const endUser = [...sb.org.conversations.values()].find((c) => c.conversationIdentifier === c2.conversationIdentifier)!.endUserClientId;
+    expect((await sb.call('PATCH', 'consent', { endUserClientId: endUser, channelAddressIdentifier: CHANNEL, consentStatus: 'OptedOut' })).status).toBe(200);
+    expect(await sb.call('POST', 'agentWork', { userId: BOB, workItemId: c2.workItemId })).toMatchObject(plain(400, 15103));
   });
 
   it('POST /messagingSession: Inactivate without sessionId → 10071; operation Pause → 10089', async () => {

@@ -36,6 +36,12 @@ export interface ValidatorOptions {
   maxRoutingAttributeLength?: number | undefined;
 }
 
+/** A finite number, or a string holding one. */
+function numeric(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}
+
 export function createValidators(options: ValidatorOptions) {
   const { features, maxAttachment } = options;
 
@@ -152,13 +158,17 @@ export function createValidators(options: ValidatorOptions) {
     const pct = j.capacityPercentage;
     const weight = j.capacityWeight;
     if (pct !== undefined && weight !== undefined) fail(10013);
+    // Salesforce's own reference connector sends both as numeric strings ("50", "1"), and the
+    // service evidently takes them (reference §8.12): accepted, as numbers.
     if (pct !== undefined) {
-      if (typeof pct !== 'number' || !Number.isFinite(pct) || pct < 0 || pct > 100) fail(10015);
-      req.capacityPercentage = pct;
+      const n = numeric(pct);
+      if (n === undefined || n < 0 || n > 100) fail(10015);
+      req.capacityPercentage = n;
     }
     if (weight !== undefined) {
-      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) fail(10014);
-      req.capacityWeight = weight;
+      const n = numeric(weight);
+      if (n === undefined || n < 0) fail(10014);
+      req.capacityWeight = n;
     }
     const rc = j.routingContext;
     if (rc !== undefined) {
@@ -199,8 +209,9 @@ export function createValidators(options: ValidatorOptions) {
     if (typeof j.workItemId !== 'string' || j.workItemId.length !== 15) fail(10012, 'workItemId must be exactly 15 characters');
     if (typeof j.success !== 'boolean') fail(10089, 'success must be a boolean');
     if (typeof j.externallyRouted !== 'boolean') fail(10089, 'externallyRouted must be a boolean');
-    // "Must be absent": a present null counts as present.
-    if (j.success && 'errorMessage' in j) fail(10033);
+    // "Must be absent": a present null or text counts as present — but not the empty string that
+    // Salesforce's own reference connector sends on every success (reference §8.12).
+    if (j.success && 'errorMessage' in j && j.errorMessage !== '') fail(10033);
     if (!j.success && !isText(j.errorMessage)) fail(10034);
     if (j.routingType !== undefined && !isOneOf(ROUTING_TYPES, j.routingType)) fail(10089, `routingType ${JSON.stringify(j.routingType)}`);
     return {
