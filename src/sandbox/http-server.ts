@@ -24,8 +24,8 @@
 //   as numeric strings, `errorMessage: ""` on a successful routingResult (reference §8.12).
 // - POST /agentWork whose routingContext names another conversation than the work item's → 15107;
 //   for an end user a PATCH /consent set to OptedOut → 15103 (the documented "not fully opted in").
-// - The channel address of POST /interactions and PATCH /consent is not checked against the
-//   AuthorizationContext (10001/10069 would need the org's channel list): a known leniency.
+// - With `channelAddresses` (the channel's addresses), POST /interactions to another address → 10001
+//   and PATCH /consent for one → 10069; without it any address is taken.
 // - Malformed JSON, wrong field types and bad enum values without a dedicated code → 10089
 //   ("Invalid parameters passed to API.").
 // - RequestId replay is OFF by default, because Salesforce is not known to deduplicate on RequestId

@@ -39,6 +39,11 @@ export interface SandboxOptions {
    * is not known to deduplicate on RequestId (reference §8.10).
    */
   dedupeRequestIds?: boolean;
+  /**
+   * The channel's addresses: POST /interactions or PATCH /consent for any other is refused
+   * (10001 / 10069) as Salesforce does. Default: any address is taken.
+   */
+  channelAddresses?: string[];
 }
 
 export interface Sandbox {
@@ -65,6 +70,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     reps: options.reps,
     ...(options.routingTimeoutMs !== undefined ? { routingTimeoutMs: options.routingTimeoutMs } : {}),
     ...(options.flowChooses ? { flowChooses: options.flowChooses } : {}),
+    ...(options.channelAddresses ? { channelAddresses: options.channelAddresses } : {}),
     publish: (event) => {
       if (pubsub) pubsub.publish(event.type, event.payload, event.eventId ? { eventId: event.eventId } : {});
       else early.push([event.type, event.payload, event.eventId]);

@@ -110,6 +110,12 @@ export interface SandboxOrgOptions {
   flowChooses?: (flowId: string) => string | undefined;
   /** Event delivery delay, so events arrive after the call that caused them, as over the network. */
   eventDelayMs?: number;
+  /**
+   * The channel addresses of the ConversationChannelDefinition the AuthorizationContext names. When
+   * given, POST /interactions to another address is refused (10001) and so is PATCH /consent for one
+   * (10069), as Salesforce does; without it any address is taken.
+   */
+  channelAddresses?: string[];
 }
 
 function sfid(prefix: string, n: number): string {
@@ -129,7 +135,7 @@ export class SandboxOrg implements InteractionService {
   readonly #reps = new Map<string, SandboxRep>();
   /** The latest consent status PATCH /consent set, by end user. */
   readonly #consent = new Map<string, string>();
-  readonly #opts: Required<Omit<SandboxOrgOptions, 'flowChooses'>> & Pick<SandboxOrgOptions, 'flowChooses'>;
+  readonly #opts: Required<Omit<SandboxOrgOptions, 'flowChooses' | 'channelAddresses'>> & Pick<SandboxOrgOptions, 'flowChooses' | 'channelAddresses'>;
   #seq = 0;
   #timers = new Set<NodeJS.Timeout>();
 
@@ -251,11 +257,16 @@ export class SandboxOrg implements InteractionService {
     return { openPsrs, offeredWork, unreported, reportedTwice, late };
   }
 
+  #channelKnown(address: string): boolean {
+    return this.#opts.channelAddresses === undefined || this.#opts.channelAddresses.includes(address);
+  }
+
   // ---- the Interaction Service ----
 
   postInteraction(req: InteractionRequest, ctx: CallContext): Promise<InteractionResponse> {
     return this.#record('POST /interactions', req, ctx, (rec) => {
       if (!req.to || req.to.length > 240) throw apiError('POST /interactions', 10027, 'invalid to');
+      if (!this.#channelKnown(req.to)) throw apiError('POST /interactions', 10001, 'the AuthorizationContext is not valid for this channel address');
       if (!req.from || req.from.length > 255) throw apiError('POST /interactions', 10028, 'invalid from');
       const existing = [...this.conversations.values()].find((c) => !c.ended && c.channelAddressIdentifier === req.to && c.endUserClientId === req.from);
       if (existing) {
@@ -280,6 +291,7 @@ export class SandboxOrg implements InteractionService {
 
   patchConsent(req: ConsentRequest, ctx: CallContext): Promise<void> {
     return this.#record('PATCH /consent', req, ctx, () => {
+      if (!this.#channelKnown(req.channelAddressIdentifier)) throw apiError('PATCH /consent', 10069, 'not a channel address of this authorization context');
       this.#consent.set(req.endUserClientId, req.consentStatus);
     });
   }

@@ -157,6 +157,8 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     reps: reps.map(({ queueIds: _q, capacity: _c, ...r }) => r),
     routingTimeoutMs: routingWindowMs,
     seed: options.seed ?? 1,
+    // The org knows its channel: a conversation on any other address is refused (10001), as in Salesforce.
+    channelAddresses: [CHANNEL],
     ...(options.flowChooses ? { flowChooses: options.flowChooses } : {}),
   });
   options.faults?.(sandbox.faults);

@@ -304,6 +304,20 @@ describe('JSON bodies', () => {
   });
 });
 
+describe('an org that knows its channel addresses', () => {
+  it('refuses a conversation (10001) or a consent (10069) on another address, and takes its own', async () => {
+    const known = await startSandbox({ org: { channelAddresses: [CHANNEL] } });
+    try {
+      const form = (to: string) => interactionForm({ to, from: 'enduser-channels', interactions: [textInteraction('hi')] });
+      expect(await known.call('POST', 'interactions', undefined, { raw: form('not-our-channel') })).toMatchObject({ status: 400, body: { code: 10001 } });
+      expect(await known.call('PATCH', 'consent', { endUserClientId: 'enduser-channels', channelAddressIdentifier: 'not-our-channel', consentStatus: 'ExplicitlyOptedIn' })).toMatchObject({ status: 400, body: { errorDetail: { code: 10069 } } });
+      expect((await known.call('POST', 'interactions', undefined, { raw: form(CHANNEL) })).status).toBe(202);
+    } finally {
+      await known.close();
+    }
+  });
+});
+
 describe('an older org and channel limits', () => {
   let old: Sandbox;
   let c: { conversationIdentifier: string; workItemId: string };
