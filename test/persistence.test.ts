@@ -10,7 +10,7 @@ import { createRecordingInteractionService, type RecordingInteractionService } f
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
 import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
 import { currentChartHash, Persistence, SCHEMA_VERSION } from '../src/persistence.js';
-import { DeadlineExceededError } from '../src/domain/errors.js';
+import { DeadlineExceededError, InteractionApiError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
 
 const SESSION_ID = '0Mw000000000444AAA';
@@ -161,6 +161,36 @@ describe('restart', () => {
     const [resaved] = (await store.loadSessions()).filter((x) => x.conversationIdentifier === conv.conversationIdentifier);
     expect(resaved!.chartHash).toBe(currentChartHash());
     expect(resaved!.schemaVersion).toBe(SCHEMA_VERSION);
+  });
+
+  it('a wait for the answer to a refused cancel, restored after its grace passed, still waits for the answer: no second rep', async () => {
+    const store = createMemorySessionStore();
+    let aDied = false;
+    const aStore: SessionStore = { ...store, commit: (batch) => (aDied ? new Promise(() => {}) : store.commit(batch)) };
+    const routing = { fallbackQueueId: FALLBACK_QUEUE, offerTimeoutMs: 2_000, answerGraceMs: 3_000, routingWindowMs: 60_000 };
+    const a = boot(aStore, createRecordingInteractionService(), { routing });
+    // The rep accepted just as the offer timed out: Salesforce refuses the cancel.
+    a.api.failNext('PATCH /agentWork', new InteractionApiError('not in a state that can be cancelled', { kind: 'terminal', endpoint: 'PATCH /agentWork', apiCode: 10085 }));
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await settle();
+    const [offer] = a.api.callsTo('POST /agentWork');
+    const offered = (offer!.body as { userId: string }).userId;
+    await vi.advanceTimersByTimeAsync(2_100); // offer timeout → cancel refused → waiting for the answer
+    await settle();
+    expect(a.api.callsTo('PATCH /agentWork')).toHaveLength(1);
+    aDied = true; // the engine dies while it waits
+
+    await vi.advanceTimersByTimeAsync(10_000); // down longer than the grace
+    const b = boot(store, createRecordingInteractionService(), { routing });
+    await b.sb.start();
+    await vi.advanceTimersByTimeAsync(500);
+    // The rep's join is replayed from the stream shortly after the restore.
+    b.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: offered }]));
+    await settle();
+    expect(b.api.callsTo('POST /agentWork')).toHaveLength(0);
+    expect(b.sb.session(conv.conversationIdentifier)!.reps.map((r) => r.userId)).toContain(offered);
+    expect(b.sb.stats().pendingRoutings).toBe(0);
   });
 
   it('an offer whose POST /agentWork was in doubt at a crash and whose window closed meanwhile is still found and cancelled', async () => {

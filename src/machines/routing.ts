@@ -608,7 +608,10 @@ export const routingMachine = setup({
           invoke: {
             id: 'answerGraceTimer',
             src: 'timer',
-            input: ({ context }) => ({ at: Date.now() + context.answerGraceMs, event: 'ANSWER_GRACE_OVER' }),
+            // Restored after the grace passed, it waits a whole grace again: the answer it waits for is
+            // replayed from the stream only after the restore, so firing at once would offer the work to
+            // another rep while the first has accepted.
+            input: ({ context }) => ({ at: Date.now() + context.answerGraceMs, event: 'ANSWER_GRACE_OVER', afterRestoreMs: context.answerGraceMs }),
           },
           on: {
             REP_ACCEPTED: { description: 'The rep had accepted.', target: '#routing.routed', actions: 'recordAccepted' },

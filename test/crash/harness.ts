@@ -186,6 +186,8 @@ export interface CrashReport {
     answeredByTimeout: number;
     /** AgentWorks left offered whose id no answer ever told (their step's repeat met 15109): not cancellable. */
     unnamedOffersLeft: string[];
+    /** Initial routings the engine ended timedOut before their POST /route could leave (a kill gap, a starved engine). */
+    initialRoutingsGivenUp: number;
     /** Reports late while an engine ran that the engine started in time by its own accounting (or whose loop was blocked): the machine was slow. */
     lateUnderLoad: string[];
     /** Repeated reports that answered an open request of their conversation (Salesforce answers in order), and requests answered so instead of by their own report. */
@@ -619,8 +621,17 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     const routedInitially = new Set(
       http.records.filter((r) => r.endpoint === 'POST /route' && r.orgCalled && (r.body as { routingType?: string }).routingType === 'Initial').map((r) => (r.body as { conversationIdentifier: string }).conversationIdentifier),
     );
+    // An initial routing whose own deadline (initialRoutingTimeoutMs, short here) passed before its
+    // POST /route could leave — the engine down in a kill gap, or starved — ends timedOut by the
+    // engine's own record: given up, not lost. Counted, not failed.
+    const initialTimedOut = new Set([...rig.finished.values()].filter((f) => f.routingType === 'Initial' && f.outcome === 'timedOut').map((f) => f.conversationIdentifier));
+    let initialGivenUp = 0;
     for (const c of org.conversations.values()) {
       if (routedInitially.has(c.conversationIdentifier)) continue;
+      if (initialTimedOut.has(c.conversationIdentifier)) {
+        initialGivenUp += 1;
+        continue;
+      }
       if (initialCountOf(c.conversationIdentifier) === 0) {
         known('BUG-2b', `${c.conversationIdentifier}: startConversation() answered, but its initial routing never reached the org and the stored session has none (initialCount 0): lost in a crash before its first step was made durable`);
       } else problems.push(`${c.conversationIdentifier}: no initial routing ever reached the org (stored initialCount ${initialCountOf(c.conversationIdentifier) ?? 'none'})`);
@@ -687,6 +698,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         reOffers,
         answeredByTimeout,
         unnamedOffersLeft: unnamedLeft,
+        initialRoutingsGivenUp: initialGivenUp,
         lateUnderLoad,
         reportsCreditedInOrder,
         answeredByAnother,
@@ -731,7 +743,7 @@ export function summary(rep: CrashReport): string {
     `  kills (${f.kills}):\n    ${kills}`,
     `  lives (start ms/end): ${lives}`,
     `  conversations ${f.conversations}, RoutingRequested ${f.requests} (rejected at cap ${f.conferencesRejectedAtCap}), org calls ${f.orgCalls}, peak reps ${f.peakParticipants}`,
-    `  late ${f.late} (in a kill gap ${f.lateInGap}, under load ${f.lateUnderLoad.length}${f.lateUnderLoad.length ? `: ${f.lateUnderLoad.slice(0, 3).join('; ')}${f.lateUnderLoad.length > 3 ? '; …' : ''}` : ''}), harmless repeats after success ${JSON.stringify(f.repeatsAfterSuccess)}, re-offers/re-routes ${f.reOffers}, reports in doubt taken as done after their window that never landed ${f.answeredByTimeout}, repeated reports credited in order ${f.reportsCreditedInOrder} (requests answered so ${f.answeredByAnother}), unnamed offers left ${JSON.stringify(f.unnamedOffersLeft)}, repeated after a failed attempt ${f.repeatedAfterFailure}, journal-skipped steps ${f.skippedSteps}, sessions restored ${f.restoredSessions}`,
+    `  late ${f.late} (in a kill gap ${f.lateInGap}, under load ${f.lateUnderLoad.length}${f.lateUnderLoad.length ? `: ${f.lateUnderLoad.slice(0, 3).join('; ')}${f.lateUnderLoad.length > 3 ? '; …' : ''}` : ''}), harmless repeats after success ${JSON.stringify(f.repeatsAfterSuccess)}, re-offers/re-routes ${f.reOffers}, reports in doubt taken as done after their window that never landed ${f.answeredByTimeout}, repeated reports credited in order ${f.reportsCreditedInOrder} (requests answered so ${f.answeredByAnother}), unnamed offers left ${JSON.stringify(f.unnamedOffersLeft)}, initial routings given up ${f.initialRoutingsGivenUp}, repeated after a failed attempt ${f.repeatedAfterFailure}, journal-skipped steps ${f.skippedSteps}, sessions restored ${f.restoredSessions}`,
     `  relay dropped ${f.relayDropped}, held until ready ${f.relayHeld}; startConversation re-sent ${f.conversationRetries}`,
     `  outcomes ${JSON.stringify(f.outcomes)}`,
     `  open src/ bugs seen (classified, see OPEN_BUGS): ${JSON.stringify(f.knownBugs)}`,
