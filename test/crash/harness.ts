@@ -495,7 +495,11 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         // (Its own request may then show as answered — by a later report of the conversation, a late
         // one included — while a younger one is left to the timeout, or none is: the conversation's
         // count of unanswered requests must not exceed its count of such reports, checked below.)
-        if (takenAsDone && inGap(r.at + windowMs)) {
+        // Taken as done only once the engine's own clock had passed the window (a restored life still
+        // starting, on a starved machine, when the window closed) is the same case: no engine could
+        // send it inside the window.
+        const takenAt = lines.find((l) => /taken as done/.test(l.msg))?.time;
+        if (takenAsDone && (inGap(r.at + windowMs) || (takenAt !== undefined && takenAt >= r.at + windowMs))) {
           // Sent before a kill, its fate unknown, and its window closed while no engine ran: a repeat
           // could only land on another request of the conversation (the sandbox, like Salesforce, does
           // not deduplicate RequestIds), so the engine takes it as done. Had it never landed, as here,
