@@ -23,6 +23,15 @@ function boot(store: SessionStore, api: RecordingInteractionService = createReco
   return { sb, api };
 }
 
+/**
+ * An engine's view of a shared store that it can lose: after `die()` nothing it commits arrives (its
+ * timers still run under the fake clock, as a killed process's would not).
+ */
+function dyingStore(store: SessionStore): { store: SessionStore; die: () => void } {
+  let dead = false;
+  return { store: { ...store, commit: (batch) => (dead ? new Promise(() => {}) : store.commit(batch)) }, die: () => void (dead = true) };
+}
+
 async function settle() {
   for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0);
   // Past the store's flush delay, so the batch is committed.
@@ -165,8 +174,7 @@ describe('restart', () => {
 
   it('a wait for the answer to a refused cancel, restored after its grace passed, still waits for the answer: no second rep', async () => {
     const store = createMemorySessionStore();
-    let aDied = false;
-    const aStore: SessionStore = { ...store, commit: (batch) => (aDied ? new Promise(() => {}) : store.commit(batch)) };
+    const { store: aStore, die } = dyingStore(store);
     const routing = { fallbackQueueId: FALLBACK_QUEUE, offerTimeoutMs: 2_000, answerGraceMs: 3_000, routingWindowMs: 60_000 };
     const a = boot(aStore, createRecordingInteractionService(), { routing });
     // The rep accepted just as the offer timed out: Salesforce refuses the cancel.
@@ -179,7 +187,7 @@ describe('restart', () => {
     await vi.advanceTimersByTimeAsync(2_100); // offer timeout → cancel refused → waiting for the answer
     await settle();
     expect(a.api.callsTo('PATCH /agentWork')).toHaveLength(1);
-    aDied = true; // the engine dies while it waits
+    die(); // the engine dies while it waits
 
     await vi.advanceTimersByTimeAsync(10_000); // down longer than the grace
     const b = boot(store, createRecordingInteractionService(), { routing });
@@ -206,8 +214,7 @@ describe('restart', () => {
         },
       });
     // Engine a dies below: from then on nothing it does reaches the store (its timers still run here).
-    let aDied = false;
-    const aStore: SessionStore = { ...store, commit: (batch) => (aDied ? new Promise(() => {}) : store.commit(batch)) };
+    const { store: aStore, die } = dyingStore(store);
     const a = boot(aStore);
     // POST /agentWork reaches Salesforce (it creates the AgentWork) and the engine dies before the answer.
     a.api.respond('POST /agentWork', () => new Promise(() => {}));
@@ -216,7 +223,7 @@ describe('restart', () => {
     await settle();
     const [sent] = a.api.callsTo('POST /agentWork');
     expect(sent).toBeDefined();
-    aDied = true;
+    die();
 
     // The engine comes back after the routing window closed.
     await vi.advanceTimersByTimeAsync(70_000);
