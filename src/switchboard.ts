@@ -2,7 +2,7 @@
 // them — the step runner that makes every call, the session registry, intake, restore, the
 // subscription — and returns the public facade. The engine's behaviour lives in those rooms; this
 // file only decides what is connected to what (ARCHITECTURE in the README has the map).
-import { ConfigError, FencedError, StoppedError } from './domain/errors.js';
+import { ConfigError } from './domain/errors.js';
 import { DEFAULT_MAX_ID_LENGTH } from './domain/parse.js';
 import type { PickRep } from './domain/ports.js';
 import { Directory } from './directory.js';
@@ -15,7 +15,7 @@ import { StepRunner } from './engine/effects.js';
 import { Intake } from './engine/intake.js';
 import { interactionsFrom, limitsFrom, parseOptionsFrom, settingsFrom, type SwitchboardOptions } from './engine/options.js';
 import { SessionRegistry } from './engine/registry.js';
-import { restoreSessions } from './engine/restore.js';
+import { Lifecycle } from './engine/lifecycle.js';
 import { healthOf } from './engine/health.js';
 import { EngineMetrics, wireMetrics } from './engine/metrics.js';
 import { engineStoreFrom } from './engine/store.js';
@@ -41,9 +41,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   // Every option is checked before the store is opened: it holds a lock a failed construction would keep.
   const subscriptionPlan = planSubscription(options, tokens, !!options.store);
   // A fenced commit calls halt() (defined below, before any commit can run).
-  const engineStore = engineStoreFrom(options.store, options.org?.orgId, log, (err) => void halt(err));
-  const store = engineStore?.store;
-  const persistence = store ? new Persistence(store, log.child({ component: 'store' }), (conv) => registry.persistedSnapshot(conv), options.persistence) : undefined;
+  const engineStore = engineStoreFrom(options.store, options.org?.orgId, log, (err) => void lifecycle.halt(err));
+  const persistence = engineStore ? new Persistence(engineStore.store, log.child({ component: 'store' }), (conv) => registry.persistedSnapshot(conv), options.persistence) : undefined;
   const metrics = new EngineMetrics(options.metrics?.meter, {
     sessions: () => registry.size,
     asleep: () => registry.asleep,
@@ -56,8 +55,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   const runner = new StepRunner({ api, persistence, log, pickRep, routeExternally: options.routeExternally, isLive: (conv) => registry.isLive(conv), routingsOf: (conv) => registry.routingContexts(conv), onCall });
   const machine = sessionMachine.provide({ actors: { routing: runner.routing } });
   const registry: SessionRegistry = new SessionRegistry({ machine, settings, limits, directory, events, log, persistence, inspect: options.inspect });
-  let stopped = false;
-  const intake = new Intake({
+  const intake: Intake = new Intake({
     registry,
     runner,
     api,
@@ -69,47 +67,17 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     maxSessions: limits.maxSessions,
     dedupeWindow: limits.dedupeWindow,
     consentStatus: options.consentStatus,
-    isStopped: () => stopped,
+    isStopped: () => lifecycle.stopped,
     checkWritable: engineStore?.checkWritable,
   });
   const restoreCounters = { restored: 0, finishedStale: 0 };
   client?.on('breaker', (change) => events.emit('breaker', change));
   wireMetrics(metrics, events, client);
   const subscription = subscriptionPlan?.create((event) => intake.ingest(event), { persistence, events, log, metrics });
-  let halted = false;
-
-  /**
-   * Stop now, for an engine whose org another host owns (or may own) by now. No drain and no last
-   * commit: the store would refuse it, and the new owner restores from what was committed. Every
-   * step still waiting for its write-ahead commit is refused with the store's FencedError, so no
-   * call leaves after this; the actors stop so that no new step starts.
-   */
-  async function halt(fenced?: FencedError): Promise<void> {
-    if (halted) return;
-    halted = true;
-    stopped = true;
-    if (fenced) log.error({ orgId: fenced.orgId, epoch: fenced.epoch, currentEpoch: fenced.currentEpoch }, 'commit refused: another host owns this org now; halting at once');
-    else log.warn('halting at once');
-    runner.halt();
-    registry.close();
-    if (fenced) events.emit('fenced', { error: fenced });
-    // The subscription's last cursor commit is refused like any other; only its stream must end.
-    await subscription?.stop().catch(() => undefined);
-    await client?.close().catch(() => undefined);
-    if (engineStore?.owned) await store?.close().catch(() => undefined);
-  }
-
+  const lifecycle: Lifecycle = new Lifecycle({ log, events, api, runner, registry, intake, limits, restoreCounters, persistence, subscription, client, engineStore });
 
   return {
-    async start() {
-      if (stopped) throw new StoppedError();
-      await engineStore?.checkWritable();
-      if (persistence) {
-        const rememberSeen = (keys: string[]) => intake.rememberSeen(keys);
-        await restoreSessions({ persistence, registry, runner, api, log, restoreAsleep: limits.hibernateAfterMs !== false, rememberSeen, dedupeWindow: limits.dedupeWindow }, restoreCounters);
-      }
-      await subscription?.start();
-    },
+    start: () => lifecycle.start(),
     ingest: (event) => intake.ingest(event),
     agentWork: (event) => intake.agentWork(event),
     startConversation: (req) => intake.startConversation(req),
@@ -138,7 +106,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     health: (healthOptions) =>
       healthOf(
         {
-          stopped,
+          stopped: lifecycle.stopped,
           subscriptionState: subscription?.stats().state,
           newestEventAt: intake.newestEventAt,
           breakers: client?.stats().breakers,
@@ -151,33 +119,15 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     hibernate(hibernateOptions) {
       const { idleForMs } = checkOptions('options', hibernateOptions) as { idleForMs?: number };
       checkDuration('options.idleForMs', idleForMs);
-      if (stopped) return 0;
+      if (lifecycle.stopped) return 0;
       return registry.hibernate(idleForMs ?? (limits.hibernateAfterMs === false ? 0 : limits.hibernateAfterMs)).slept;
     },
     async stop(stopOptions) {
       const { drainMs = 5_000 } = checkOptions('options', stopOptions) as { drainMs?: number };
       checkDuration('options.drainMs', drainMs);
-      if (stopped || halted) return;
-      // The subscription stops first and drains its events into the sessions, so the stored cursor
-      // covers everything handled; only then does intake close.
-      await subscription?.stop();
-      stopped = true;
-      registry.stopSweeping();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([runner.settled(), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
-      clearTimeout(timer);
-      // The last changes reach the store before the actors stop. A store fenced meanwhile refuses
-      // them: the engine has halted already, and the new owner restores what was committed before.
-      await persistence?.close().catch((err: unknown) => {
-        if (!(err instanceof FencedError)) throw err;
-      });
-      if (halted) return;
-      if (engineStore?.owned) await store?.close();
-      registry.close();
-      await client?.close();
-      log.info({ inFlight: runner.inFlight }, 'switchboard stopped');
+      await lifecycle.stop(drainMs);
     },
-    halt: () => halt(),
+    halt: () => lifecycle.halt(),
     flush: async () => {
       await persistence?.commit();
     },
