@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runDemo } from '../src/demo/run.js';
 import { InspectorUnavailableError } from '../src/demo/inspector.js';
+import { capture, until } from './support/waiting.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const BIN = new URL('../bin/switchboard.js', import.meta.url).pathname;
@@ -23,19 +23,7 @@ function cli(args: string[], command = process.execPath, prefix: string[] = [BIN
   });
 }
 
-function capture() {
-  let text = '';
-  const out = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
-  return { out, text: () => text };
-}
 
-async function until(check: () => boolean, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 let blocker: Server | undefined;
 afterEach(async () => {

@@ -1,12 +1,7 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runDemo, SCENARIOS } from '../src/demo/run.js';
+import { capture } from './support/waiting.js';
 
-function capture() {
-  let text = '';
-  const out = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
-  return { out, text: () => text };
-}
 
 describe('the demo', () => {
   it('plays the whole conference story and the invariants hold', async () => {

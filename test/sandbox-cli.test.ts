@@ -5,26 +5,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runSandboxCommand } from '../src/demo/sandbox-command.js';
 import { createInteractionClient, createStaticTokenProvider, createSwitchboard } from '../src/index.js';
 import { loadOrCreateSandboxKey, sandboxConnection, startSandbox } from '../src/sandbox-entry.js';
+import { capture, until } from './support/waiting.js';
 
-function capture() {
-  let text = '';
-  const out = new Writable({ write(chunk, _enc, cb) { text += String(chunk); cb(); } });
-  return { out, text: () => text };
-}
 
-async function until(check: () => boolean, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Runs the command until `stop()`; resolves its output once it printed. */
 async function sandboxCommand(args: string[]) {

@@ -9,6 +9,7 @@ import { createMemoryCursorStore } from '../src/io/store/index.js';
 import { startPubSubServer, type PubSubServer } from '../src/sandbox/pubsub-server.js';
 import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
 import { newConversation, REPS } from './support/harness.js';
+import { until } from './support/waiting.js';
 
 let server: PubSubServer | undefined;
 let sb: Switchboard | undefined;
@@ -18,13 +19,6 @@ afterEach(async () => {
   sb = server = undefined;
 });
 
-async function until(check: () => boolean, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function wire(api = createRecordingInteractionService(), store = createMemoryCursorStore(), pubsub: Record<string, unknown> = {}) {
   return createSwitchboard({

@@ -15,6 +15,7 @@ import {
   routingRequested,
   sessionStatusChanged,
 } from '../src/testing.js';
+import { until } from './support/waiting.js';
 
 const ANN = '005000000000ANN';
 const BOB = '005000000000BOB';
@@ -22,13 +23,6 @@ const CAT = '005000000000CAT';
 const QUEUE = '00G000000000Q01';
 const SESSION = '0Mw000000000777AAA';
 
-async function until(check: () => boolean, ms = 5_000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function wire() {
   const api = createRecordingInteractionService();
@@ -50,17 +44,17 @@ describe('switchboard-ccaas/testing', () => {
     expect(sb.ingest(participantChanged(conv, [{ operation: 'add', userId: ANN }]))).toMatchObject({ ok: true });
     expect(sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }))).toMatchObject({ ok: true });
 
-    await until(() => offers(api).length === 1);
+    await until(() => offers(api).length === 1, 5_000, 5);
     const [first] = offers(api);
     expect(first!.workItemId).toBe(SESSION.slice(0, 15));
     expect(first!.workId).toMatch(/^0Bz/);
     sb.agentWork(declined(first!.workId, SESSION));
 
-    await until(() => offers(api).length === 2);
+    await until(() => offers(api).length === 2, 5_000, 5);
     const second = offers(api)[1]!;
     expect(second.userId).not.toBe(first!.userId);
     sb.agentWork(accepted(second.workId, SESSION));
-    await until(() => finished.length === 1);
+    await until(() => finished.length === 1, 5_000, 5);
     expect(finished[0]).toMatchObject({ outcome: 'routed', acceptedBy: second.userId });
     expect(agentWorkEvent('0Bz', SESSION, 'COMPLETED')).toEqual({ workId: '0Bz', workItemId: SESSION, workEvent: 'COMPLETED' });
     await sb.stop();
