@@ -113,7 +113,7 @@ export class Intake {
     if (eventId) this.#recent.add(eventId, SEEN_EVENT);
     counters.ingested += 1;
     const createdAt = event.createdAt;
-    if (typeof createdAt === 'number' && Number.isFinite(createdAt) && !(createdAt <= (this.newestEventAt ?? -Infinity))) this.newestEventAt = createdAt;
+    if (typeof createdAt === 'number' && Number.isFinite(createdAt) && (this.newestEventAt === undefined || createdAt > this.newestEventAt)) this.newestEventAt = createdAt;
     if (e.kind !== 'RoutingRequested' && this.#recent.seen(e.entryId, SEEN_ENTRY)) {
       counters.duplicates += 1;
       return { ok: true, kind: e.kind, conversationIdentifier: conv, duplicate: true };

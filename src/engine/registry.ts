@@ -12,6 +12,7 @@ import { own } from '../machines/records.js';
 import { sessionMachine, type RoutingSettings, type SessionEmitted } from '../machines/session.js';
 import type { Persistence } from '../persistence.js';
 import type { AppEvents } from './app-events.js';
+import type { RoutingView } from './effects.js';
 import type { EngineLimits } from './options.js';
 
 export type SessionMachine = typeof sessionMachine;
@@ -109,9 +110,9 @@ export class SessionRegistry {
   }
 
   /** The contexts of a live session's routing children. */
-  routingContexts(conversationIdentifier: string): Array<{ routingId?: string; deadlineAt?: number; routeOpen?: boolean } | undefined> {
+  routingContexts(conversationIdentifier: string): RoutingView[] {
     const children = this.#live.get(conversationIdentifier)?.getSnapshot().children ?? {};
-    return Object.values(children).map((child) => (child as { getSnapshot?: () => { context?: { routingId?: string; deadlineAt?: number; routeOpen?: boolean } } } | undefined)?.getSnapshot?.().context);
+    return Object.values(children).map((child) => (child as { getSnapshot?: () => { context?: RoutingView } } | undefined)?.getSnapshot?.().context);
   }
 
   /** Routing requests in progress (only awake sessions have any). */
