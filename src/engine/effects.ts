@@ -14,6 +14,9 @@ import type { InDoubt, Persistence } from '../persistence.js';
 /** See offer(): how long after its window the chart is told a POST /agentWork got no answer. */
 const GIVE_UP_AFTER_DEADLINE_MS = 5;
 
+/** See clearRoute(): how often a clear in doubt looks whether the other routes of its conversation are closed. */
+const CLEAR_WAIT_POLL_MS = 200;
+
 /**
  * Starts a port call at once — inside the transition that asked for it — and turns a synchronous
  * throw into a rejection. Not on a microtask: there the call waited behind everything already
@@ -98,9 +101,7 @@ export class StepRunner {
           ),
         ),
         cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
-        clearRoute: fromEffect((input: EffectInput<ClearRouteRequest>) =>
-          this.#clearInDoubt(input.key).then((inDoubt) => this.sendStep('DELETE /route', input.key, 'finish', inDoubt, input.deadlineAt, (ctx) => api.clearRoute(input.request, ctx))),
-        ),
+        clearRoute: fromEffect((input: EffectInput<ClearRouteRequest>) => this.clearRoute(input)),
         pickRep: fromEffect((input: PickRepRequest) => this.track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
         routeExternally: fromEffect((input: ExternalRouteRequest) =>
           this.track('routeExternally', `${input.conversationIdentifier}/external`, () => {
@@ -113,16 +114,34 @@ export class StepRunner {
   }
 
   /**
-   * Whether a DELETE /route whose first attempt a crash left in doubt may be sent again. Its body
-   * names no PSR: it clears whatever PSR the conversation has. While another routing of the
-   * conversation has a route open, that PSR is (or is about to be) the other one's, and a repeat
-   * would clear it; that routing clears the PSR at its own end, so nothing is left open by not
-   * repeating.
+   * DELETE /route. Its body names no PSR: it clears whatever PSR the conversation has. A first
+   * attempt a crash left in doubt is repeated — but not while another routing of the conversation
+   * has a route open, since that PSR may be the other one's (created after the first attempt
+   * landed). It waits for those to finish, then repeats: by then each of them has cleared its PSR or
+   * had it deleted by an acceptance, so what the repeat can clear is this routing's own PSR — which
+   * must not be left open. (Not repeating at all left it open whenever the other routing's rep had
+   * accepted before this routing's POST /route re-created the PSR: that acceptance deleted the old
+   * PSR, not this one.)
    */
-  async #clearInDoubt(key: string): Promise<InDoubt> {
-    if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return 'repeat';
+  clearRoute(input: EffectInput<ClearRouteRequest>): Promise<void> {
+    return this.#untilOnlyRouteOpen(input.key).then(() =>
+      this.sendStep('DELETE /route', input.key, 'finish', 'repeat', input.deadlineAt, (ctx) => this.#api.clearRoute(input.request, ctx)),
+    );
+  }
+
+  /** See clearRoute(): resolves at once unless the step is in doubt and another routing of the conversation has a route open. */
+  async #untilOnlyRouteOpen(key: string): Promise<void> {
+    if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return;
     const [conversationIdentifier, routingId] = key.split('/');
-    return this.#routingsOf(conversationIdentifier!).some((c) => c && c.routingId !== routingId && c.routeOpen) ? 'assume-done' : 'repeat';
+    const others = () => this.#routingsOf(conversationIdentifier!).filter((c) => c && c.routingId !== routingId && c.routeOpen).length;
+    if (!others()) return;
+    this.#log.info({ key, others: others() }, 'a clear in doubt waits for the other open routes of its conversation before it is repeated');
+    for (;;) {
+      await new Promise<void>((res) => setTimeout(res, CLEAR_WAIT_POLL_MS).unref?.());
+      // The routing itself is gone (its session stopped or ended): its restored self decides again.
+      if (this.#halted || !this.#routingsOf(conversationIdentifier!).some((c) => c?.routingId === routingId)) throw new StoppedError();
+      if (!others()) return;
+    }
   }
 
   /**

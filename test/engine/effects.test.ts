@@ -3,7 +3,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { stableRequestId } from '../../src/domain/ids.js';
-import { StepRunner } from '../../src/engine/effects.js';
+import { StepRunner, type RoutingView } from '../../src/engine/effects.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createMemorySessionStore } from '../../src/io/store/index.js';
 import { CLEANUP_BUDGET_MS } from '../../src/machines/routing.js';
@@ -11,12 +11,18 @@ import { Persistence } from '../../src/persistence.js';
 
 const log = pino({ level: 'silent' });
 
-function runner(withStore = false) {
+function runner(withStore = false, routingsOf?: (conversationIdentifier: string) => RoutingView[]) {
   const api = createRecordingInteractionService();
   const store = createMemorySessionStore();
   const persistence = withStore ? new Persistence(store, log, () => undefined) : undefined;
-  const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false });
+  const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false, routingsOf });
   return { api, r, persistence };
+}
+
+/** Leaves a step journaled 'started' with no answer, as a crash mid-call does. */
+async function leaveInDoubt(persistence: Persistence, key: string): Promise<void> {
+  void persistence.journaled(key, 'repeat', () => new Promise(() => undefined));
+  while ((await persistence.stepState(key)) !== 'started') await vi.advanceTimersByTimeAsync(1);
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -74,5 +80,58 @@ describe('StepRunner', () => {
     expect(cancel!.body).toEqual({ workId: '0Bz0000000LATE1', contextType: 'Agent', status: 'Cancel' });
     expect(cancel!.ctx.requestId).toBe(stableRequestId('c4/r9/cancel:0Bz0000000LATE1'));
     expect(r.abandonedOffersCancelled).toBe(1);
+  });
+
+  describe('a DELETE /route left in doubt by a crash', () => {
+    const clear = (r: StepRunner, routingId: string) =>
+      r.clearRoute({ key: `c5/${routingId}/clearRoute`, deadlineAt: Date.now() + 1_000, request: { conversationIdentifier: 'c5', cancelReason: 'Unavailable' } });
+
+    it('is repeated at once when no other routing of the conversation has a route open', async () => {
+      const { api, r, persistence } = runner(true, () => [{ routingId: 'rA', routeOpen: true }, { routingId: 'rB', routeOpen: false }]);
+      await leaveInDoubt(persistence!, 'c5/rA/clearRoute');
+      await clear(r, 'rA');
+      expect(api.callsTo('DELETE /route').map((c) => c.ctx.requestId)).toEqual([stableRequestId('c5/rA/clearRoute')]);
+    });
+
+    it('waits while another routing has a route open (the PSR may be its), then repeats: its own PSR is not left open', async () => {
+      const routings: RoutingView[] = [{ routingId: 'rA', routeOpen: true }, { routingId: 'rB', routeOpen: true }];
+      const { api, r, persistence } = runner(true, () => routings);
+      await leaveInDoubt(persistence!, 'c5/rA/clearRoute');
+      let done = false;
+      const step = clear(r, 'rA').then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(api.callsTo('DELETE /route')).toHaveLength(0);
+      expect(done).toBe(false);
+      // rB finishes (its rep accepted, or it cleared its own route): rA's clear goes out then.
+      routings.splice(1, 1);
+      const freedAt = Date.now();
+      await vi.advanceTimersByTimeAsync(1_000);
+      await step;
+      const [sent] = api.callsTo('DELETE /route');
+      expect(sent!.body).toEqual({ conversationIdentifier: 'c5', cancelReason: 'Unavailable' });
+      // Its clean-up budget starts when it goes out, not when it began waiting.
+      expect(sent!.ctx.deadlineAt).toBeGreaterThanOrEqual(freedAt + CLEANUP_BUDGET_MS);
+    });
+
+    it('is not sent if its own routing goes away while it waits (the session stopped): the restored routing decides again', async () => {
+      const routings: RoutingView[] = [{ routingId: 'rA', routeOpen: true }, { routingId: 'rB', routeOpen: true }];
+      const { api, r, persistence } = runner(true, () => routings);
+      await leaveInDoubt(persistence!, 'c5/rA/clearRoute');
+      const step = clear(r, 'rA').then(
+        () => 'sent',
+        (err: { code?: string }) => err.code,
+      );
+      await vi.advanceTimersByTimeAsync(1_000);
+      routings.length = 0;
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(await step).toBe('SB_STOPPED');
+      expect(api.callsTo('DELETE /route')).toHaveLength(0);
+    });
+
+    it('a first attempt is sent at once whatever the other routings hold', async () => {
+      const { api, r } = runner(true, () => [{ routingId: 'rA', routeOpen: true }, { routingId: 'rB', routeOpen: true }]);
+      await clear(r, 'rA');
+      expect(api.callsTo('DELETE /route')).toHaveLength(1);
+    });
   });
 });
