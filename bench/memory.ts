@@ -11,11 +11,10 @@
 import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
 import { pino } from 'pino';
-import { createActor, fromPromise } from 'xstate';
+import { createActor } from 'xstate';
 import type { PlatformEvent } from '../src/domain/events.js';
 import { parsePlatformEvent } from '../src/domain/parse.js';
-import type { AgentWorkRequest, AgentWorkResponse, RoutingResultRequest } from '../src/domain/ports.js';
-import { routingMachine, type EffectInput } from '../src/machines/routing.js';
+import { callOf, routingMachine } from '../src/machines/routing.js';
 import { sessionMachine, type RoutingSettings } from '../src/machines/session.js';
 import { participantChanged, routingRequested } from '../src/sandbox/payloads.js';
 import { bytes, fixed, forceGc, int, log, memory, msSince, now, summary, table, type BenchOptions, type BenchResult } from './lib.js';
@@ -205,9 +204,14 @@ async function persistedSizes(): Promise<{ idle: number; pending: number }> {
   const machine = sessionMachine.provide({
     actors: {
       routing: routingMachine.provide({
-        actors: {
-          createAgentWork: fromPromise<AgentWorkResponse, EffectInput<AgentWorkRequest>>(async () => ({ agentWorkId: '0Bz000000000001' })),
-          reportRoutingResult: fromPromise<void, EffectInput<RoutingResultRequest>>(async () => undefined),
+        actions: {
+          // Every call answers ok on the next turn (POST /agentWork with an AgentWork id).
+          call: ({ context, self }, params) => {
+            const { step } = callOf(params.call, context);
+            setImmediate(() => self.send({ type: `${step}.ok`, output: step === 'offer' ? { agentWorkId: '0Bz000000000001' } : undefined }));
+          },
+          arm: () => {},
+          disarm: () => {},
         },
       }),
     },

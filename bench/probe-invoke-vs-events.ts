@@ -2,16 +2,64 @@
 // through one long-lived I/O child (answers arriving as events) instead of invoking one actor per
 // call? Three ways to make four calls in a row, each answered at once, 5,000 at a time, in the
 // same process:
-//   - invoke per call: a state per call, each invoking a fromEffect actor (what src/machines/routing.ts does);
+//   - invoke per call: a state per call, each invoking a fromEffect actor (what src/machines/routing.ts did
+//     until its calls became actions answered by events);
 //   - I/O child + events: one invoked child per run; each state sends it the call and waits for an
 //     event carrying the step;
 //   - plain async: the same four awaited promises and context updates, no XState (the floor).
 // The contexts have 25 fields, like a routing request's.
 //
 //   npx tsx bench/probe-invoke-vs-events.ts
-import { assign, createActor, fromCallback, sendTo, setup, type AnyStateMachine } from 'xstate';
-import { fromEffect } from '../src/machines/effect.js';
+import { assign, createActor, fromCallback, sendTo, setup, type ActorLogic, type AnyStateMachine, type NonReducibleUnknown, type PromiseActorLogic, type PromiseSnapshot } from 'xstate';
 import { fixed, mmm, stats } from './lib.js';
+
+// The effect actor the routing chart invoked per call (a lighter fromPromise).
+const RESOLVE = 'switchboard.effect.resolve';
+const REJECT = 'switchboard.effect.reject';
+/** XState's own stop event, sent to a child when its invoking state is exited. */
+const STOP = 'xstate.stop';
+
+type EffectEvent = { type: typeof RESOLVE; data: unknown } | { type: typeof REJECT; data: unknown } | { type: string };
+
+/**
+ * An effect: `run(input)` is called when the actor starts — again after a restore if it had not
+ * answered, exactly like an invoked fromPromise — and its answer ends the actor (done or error).
+ * An answer that arrives after the actor was stopped (its state exited) is dropped.
+ */
+function fromEffect<O, I = NonReducibleUnknown>(run: (input: I) => PromiseLike<O> | O): PromiseActorLogic<O, I> {
+  const logic: ActorLogic<PromiseSnapshot<O, I>, EffectEvent, I> = {
+    config: run,
+    transition: (state, event) => {
+      if (state.status !== 'active') return state;
+      if (event.type === RESOLVE) return { ...state, status: 'done', output: (event as { data: O }).data, input: undefined };
+      if (event.type === REJECT) return { ...state, status: 'error', error: (event as { data: unknown }).data, input: undefined };
+      if (event.type === STOP) return { ...state, status: 'stopped', input: undefined };
+      return state;
+    },
+    start: (state, { self }) => {
+      if (state.status !== 'active') return;
+      let answer: PromiseLike<O> | O;
+      try {
+        answer = run(state.input as I);
+      } catch (err) {
+        answer = Promise.reject(err);
+      }
+      Promise.resolve(answer).then(
+        (data) => {
+          if (self.getSnapshot().status === 'active') self.send({ type: RESOLVE, data });
+        },
+        (data: unknown) => {
+          if (self.getSnapshot().status === 'active') self.send({ type: REJECT, data });
+        },
+      );
+    },
+    getInitialSnapshot: (_scope, input) => ({ status: 'active', output: undefined, error: undefined, input }),
+    getPersistedSnapshot: (snapshot) => snapshot,
+    restoreSnapshot: (snapshot) => snapshot as PromiseSnapshot<O, I>,
+  };
+  return logic as unknown as PromiseActorLogic<O, I>;
+}
+
 
 const STEPS = [1, 2, 3, 4] as const;
 const N = 5_000;

@@ -7,8 +7,21 @@ import type { Logger } from 'pino';
 import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, NotProvidedError, StoppedError } from '../domain/errors.js';
 import { stableRequestId } from '../domain/ids.js';
 import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally, RoutingResultRequest } from '../domain/ports.js';
-import { fromEffect } from '../machines/effect.js';
-import { CLEANUP_BUDGET_MS, routingMachine, type EffectInput } from '../machines/routing.js';
+import {
+  callOf,
+  CLEANUP_BUDGET_MS,
+  resumeOf,
+  routingMachine,
+  timerOf,
+  type EffectInput,
+  type RoutingAnswer,
+  type RoutingCall,
+  type RoutingContext,
+  type RoutingTimer,
+  type RoutingTimerSpec,
+} from '../machines/routing.js';
+import { Timers } from './timers.js';
+import type { AnyActorRef } from 'xstate';
 import type { InDoubt, Persistence } from '../persistence.js';
 
 /** See offer(): how long after its window the chart is told a POST /agentWork got no answer. */
@@ -53,6 +66,8 @@ export interface StepRunnerOptions {
   isLive: (conversationIdentifier: string) => boolean;
   /** What the routing children of a live session hold (their contexts), for steps left in doubt. */
   routingsOf?: ((conversationIdentifier: string) => RoutingView[]) | undefined;
+  /** The engine's timer (one is made if none is given). */
+  timers?: Timers | undefined;
   /** Told of every call's end: what, how long, its error if it failed, and its window's end. */
   onCall?: ((what: string, ms: number, err: unknown, windowEnd?: number) => void) | undefined;
 }
@@ -68,6 +83,12 @@ export class StepRunner {
   /** AgentWorks created by a POST /agentWork answered after its window, and cancelled then. */
   abandonedOffersCancelled = 0;
   #halted = false;
+  /** The latest call of each routing actor, answered only if still the latest (see #start). */
+  readonly #calls = new WeakMap<AnyActorRef, object>();
+  readonly #pickRep: PickRep;
+  readonly #routeExternally: RouteExternally | undefined;
+  /** Every routing deadline, offer timeout, repick and answer grace of this engine. */
+  readonly timers: Timers;
   /** The routing machine with every effect provided by this runner. */
   readonly routing;
 
@@ -78,39 +99,105 @@ export class StepRunner {
     this.#isLive = options.isLive;
     this.#onCall = options.onCall;
     this.#routingsOf = options.routingsOf ?? (() => []);
-    const api = this.#api;
+    this.#pickRep = options.pickRep;
+    this.#routeExternally = options.routeExternally;
     const { pickRep, routeExternally } = options;
-    const call = <I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) =>
-      fromEffect<O, EffectInput<I>>((input) => this.sendStep(what, input.key, priority, inDoubt, input.deadlineAt, (ctx) => fn(input.request, ctx)));
+    this.timers = options.timers ?? new Timers();
     this.routing = routingMachine.provide({
-      actors: {
-        // A step whose fate is unknown after a crash is repeated with the same RequestId (derived from
-        // its step key) only where a repeat is safe on a server that does NOT deduplicate RequestIds
-        // (Salesforce is not known to, reference §8.10; docs/operations.md "What a repeat does"): a
-        // repeated consent or clear is harmless, a repeated cancel is refused (10085), a repeated
-        // AgentWork answers 15109 (done), a repeated route re-targets the open PSR. A routingResult
-        // names no request: Salesforce applies it to the conversation's oldest open request of its
-        // type, so a repeat answers nothing twice; it is repeated inside its window and taken as done
-        // after it (reportInDoubt).
-        patchConsent: call('PATCH /consent', 'start', 'repeat', (r, c) => api.patchConsent(r, c)),
-        createRoute: call('POST /route', 'start', 'repeat', (r, c) => api.createRoute(r, c)),
-        createAgentWork: fromEffect((input: EffectInput<AgentWorkRequest>) => this.offer(input)),
-        reportRoutingResult: fromEffect((input: EffectInput<RoutingResultRequest>) =>
-          this.reportInDoubt(input.key).then((inDoubt) =>
-            this.sendStep('POST /routingResult', input.key, 'finish', inDoubt, input.deadlineAt, (ctx) => api.reportRoutingResult(input.request, ctx)),
-          ),
-        ),
-        cancelAgentWork: call('PATCH /agentWork', 'finish', 'repeat', (r, c) => api.patchAgentWork(r, c)),
-        clearRoute: fromEffect((input: EffectInput<ClearRouteRequest>) => this.clearRoute(input)),
-        pickRep: fromEffect((input: PickRepRequest) => this.track('pickRep', `${input.conversationIdentifier}/pick`, () => pickRep(input))),
-        routeExternally: fromEffect((input: ExternalRouteRequest) =>
-          this.track('routeExternally', `${input.conversationIdentifier}/external`, () => {
-            if (!routeExternally) throw new NotProvidedError('routeExternally (the external transfer handler)');
-            return routeExternally(input);
-          }),
-        ),
+      actions: {
+        call: ({ context, self }, params) => this.#start(self, callOf(params.call, context)),
+        arm: ({ context, self }, params) => this.#arm(self, params.timer, timerOf(params.timer, context), false),
+        disarm: ({ self }, params) => this.timers.disarm(self, params.timer),
       },
     });
+  }
+
+  /**
+   * Starts one of a routing actor's calls; its answer comes back to the actor as `<step>.ok` or
+   * `<step>.failed`. Only the actor's latest call is answered: one whose state was left meanwhile
+   * (an end arrived, and the next state made its own call) is not taken for the new one's.
+   */
+  #start(ref: AnyActorRef, call: RoutingCall): void {
+    const token = {};
+    this.#calls.set(ref, token);
+    this.#run(call).then(
+      (output) => this.#answer(ref, token, { type: `${call.step}.ok`, output }),
+      (error: unknown) => this.#answer(ref, token, { type: `${call.step}.failed`, error }),
+    );
+  }
+
+  #answer(ref: AnyActorRef, token: object, event: RoutingAnswer): void {
+    if (this.#calls.get(ref) !== token) return;
+    this.#calls.delete(ref);
+    if (ref.getSnapshot().status === 'active') ref.send(event);
+  }
+
+  /**
+   * A step whose fate is unknown after a crash is repeated with the same RequestId (derived from
+   * its step key) only where a repeat is safe on a server that does NOT deduplicate RequestIds
+   * (Salesforce is not known to, reference §8.10; docs/operations.md "What a repeat does"): a
+   * repeated consent or clear is harmless, a repeated cancel is refused (10085), a repeated
+   * AgentWork answers 15109 (done), a repeated route re-targets the open PSR. A routingResult names
+   * no request: Salesforce applies it to the conversation's oldest open request of its type, so a
+   * repeat answers nothing twice; it is repeated inside its window and taken as done after it
+   * (reportInDoubt).
+   */
+  #run(call: RoutingCall): Promise<unknown> {
+    const api = this.#api;
+    switch (call.step) {
+      case 'consent': {
+        const { key, deadlineAt, request } = call.input;
+        return this.sendStep('PATCH /consent', key, 'start', 'repeat', deadlineAt, (ctx) => api.patchConsent(request, ctx));
+      }
+      case 'route': {
+        const { key, deadlineAt, request } = call.input;
+        return this.sendStep('POST /route', key, 'start', 'repeat', deadlineAt, (ctx) => api.createRoute(request, ctx));
+      }
+      case 'pick': {
+        const input = call.input;
+        return this.track('pickRep', `${input.conversationIdentifier}/pick`, () => this.#pickRep(input));
+      }
+      case 'offer':
+        return this.offer(call.input);
+      case 'report': {
+        const { key, deadlineAt, request } = call.input;
+        return this.reportInDoubt(key).then((inDoubt) => this.sendStep('POST /routingResult', key, 'finish', inDoubt, deadlineAt, (ctx) => api.reportRoutingResult(request, ctx)));
+      }
+      case 'cancel': {
+        const { key, deadlineAt, request } = call.input;
+        return this.sendStep('PATCH /agentWork', key, 'finish', 'repeat', deadlineAt, (ctx) => api.patchAgentWork(request, ctx));
+      }
+      case 'clear':
+        return this.clearRoute(call.input);
+      case 'external': {
+        const input = call.input;
+        return this.track('routeExternally', `${input.conversationIdentifier}/external`, () => {
+          if (!this.#routeExternally) throw new NotProvidedError('routeExternally (the external transfer handler)');
+          return this.#routeExternally(input);
+        });
+      }
+    }
+  }
+
+  #arm(ref: AnyActorRef, timer: RoutingTimer, spec: RoutingTimerSpec, restored: boolean): void {
+    const at = restored && spec.afterRestoreMs !== undefined && spec.at <= Date.now() ? Date.now() + spec.afterRestoreMs : spec.at;
+    this.timers.arm(ref, timer, at, spec.event);
+  }
+
+  /**
+   * A routing actor restored from a snapshot runs no entry action: its timers are re-armed from
+   * the absolute times in its context (one already due fires now, before anything else), then the
+   * call of the state it waits in is made again — the journal decides whether that repeats it.
+   */
+  resume(ref: AnyActorRef): void {
+    const snap = ref.getSnapshot() as { status: string; context: RoutingContext; _nodes: Parameters<typeof resumeOf>[0]['_nodes'] };
+    if (snap.status !== 'active') return;
+    for (const timer of resumeOf(snap).timers) this.#arm(ref, timer, timerOf(timer, snap.context), true);
+    // A due timer may have moved it on already, to a state whose entry made its own call.
+    if (this.#calls.has(ref)) return;
+    const now = ref.getSnapshot() as typeof snap;
+    if (now.status !== 'active') return;
+    for (const name of resumeOf(now).calls) this.#start(ref, callOf(name, now.context));
   }
 
   /**
@@ -170,6 +257,7 @@ export class StepRunner {
    */
   halt(): void {
     this.#halted = true;
+    this.timers.stop();
   }
 
   /** Calls and rep picks in flight. */

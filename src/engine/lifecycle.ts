@@ -70,6 +70,7 @@ export class Lifecycle {
     if (this.halted) return;
     if (engineStore?.owned) await engineStore.store.close();
     registry.close();
+    runner.timers.stop();
     await client?.close();
     log.info({ inFlight: runner.inFlight }, 'switchboard stopped');
   }

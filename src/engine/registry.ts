@@ -4,7 +4,7 @@
 // present, and tells the app what the sessions emit. Each session is its own root actor in a Map,
 // never a child of one parent (one parent owning thousands of children is O(N²) in XState 5).
 import type { Logger } from 'pino';
-import { createActor, type ActorRefFrom, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { createActor, type ActorRefFrom, type AnyActorRef, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { describeError } from '../domain/errors.js';
 import { toId15 } from '../domain/ids.js';
 import type { Directory } from '../directory.js';
@@ -44,6 +44,8 @@ export interface SessionRegistryOptions {
   log: Logger;
   persistence?: Persistence | undefined;
   inspect?: ((event: InspectionEvent) => void) | undefined;
+  /** Resumes a routing child restored from a snapshot: its timers re-armed, its waiting call made again. */
+  resume?: ((routing: AnyActorRef) => void) | undefined;
 }
 
 export class SessionRegistry {
@@ -178,7 +180,6 @@ export class SessionRegistry {
     const slog = () => (childLog ??= this.#o.log.child({ conversationIdentifier }));
     const input = { conversationIdentifier, settings, ...seed };
     if (input.workItemId) input.workItemId = toId15(input.workItemId);
-    // A restored actor re-invokes its deadline timers with the absolute times in its context.
     const inspect = this.#o.inspect ? { inspect: this.#o.inspect } : {};
     const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input, ...inspect }) : createActor(machine, { input, ...inspect });
     actor.on('*', (e) => {
@@ -220,6 +221,9 @@ export class SessionRegistry {
     this.#touch(conversationIdentifier);
     this.ensureSweep();
     actor.start();
+    // XState runs no entry action for a restored snapshot: the routing children's calls and timers
+    // are the engine's to resume.
+    if (snapshot && this.#o.resume) for (const child of Object.values(actor.getSnapshot().children)) if (child) this.#o.resume(child as AnyActorRef);
     this.indexWorkItem(actor, conversationIdentifier);
     return actor;
   }

@@ -1,55 +1,10 @@
-// Lightweight actor logic for the machines' effects and timers. Every routing request invokes one
-// actor per Interaction Service call and one per timer, so what each costs to create is paid many
-// times per conversation. These behave as fromPromise / fromCallback do for the machines (same
-// snapshot statuses, so onDone / onError and restore work unchanged), without what the machines
-// never use: fromPromise's AbortController per call, fromCallback's receiver set and closures.
-import type { ActorLogic, ActorSystem, AnyActorRef, NonReducibleUnknown, PromiseActorLogic, PromiseSnapshot } from 'xstate';
+// The absolute-time timer the subscription machine invokes. (The routing machine has no timer or
+// effect actors any more: its calls leave from actions and its timers live in the engine's one
+// timer, src/engine/timers.ts.)
+import type { ActorLogic, ActorSystem, AnyActorRef } from 'xstate';
 
-const RESOLVE = 'switchboard.effect.resolve';
-const REJECT = 'switchboard.effect.reject';
 /** XState's own stop event, sent to a child when its invoking state is exited. */
 const STOP = 'xstate.stop';
-
-type EffectEvent = { type: typeof RESOLVE; data: unknown } | { type: typeof REJECT; data: unknown } | { type: string };
-
-/**
- * An effect: `run(input)` is called when the actor starts — again after a restore if it had not
- * answered, exactly like an invoked fromPromise — and its answer ends the actor (done or error).
- * An answer that arrives after the actor was stopped (its state exited) is dropped.
- */
-export function fromEffect<O, I = NonReducibleUnknown>(run: (input: I) => PromiseLike<O> | O): PromiseActorLogic<O, I> {
-  const logic: ActorLogic<PromiseSnapshot<O, I>, EffectEvent, I> = {
-    config: run,
-    transition: (state, event) => {
-      if (state.status !== 'active') return state;
-      if (event.type === RESOLVE) return { ...state, status: 'done', output: (event as { data: O }).data, input: undefined };
-      if (event.type === REJECT) return { ...state, status: 'error', error: (event as { data: unknown }).data, input: undefined };
-      if (event.type === STOP) return { ...state, status: 'stopped', input: undefined };
-      return state;
-    },
-    start: (state, { self }) => {
-      if (state.status !== 'active') return;
-      let answer: PromiseLike<O> | O;
-      try {
-        answer = run(state.input as I);
-      } catch (err) {
-        answer = Promise.reject(err);
-      }
-      Promise.resolve(answer).then(
-        (data) => {
-          if (self.getSnapshot().status === 'active') self.send({ type: RESOLVE, data });
-        },
-        (data: unknown) => {
-          if (self.getSnapshot().status === 'active') self.send({ type: REJECT, data });
-        },
-      );
-    },
-    getInitialSnapshot: (_scope, input) => ({ status: 'active', output: undefined, error: undefined, input }),
-    getPersistedSnapshot: (snapshot) => snapshot,
-    restoreSnapshot: (snapshot) => snapshot as PromiseSnapshot<O, I>,
-  };
-  return logic as unknown as PromiseActorLogic<O, I>;
-}
 
 export interface TimerInput {
   /** Absolute time (ms since the epoch) at which the event is sent. */

@@ -8,7 +8,7 @@
 // 2. every POST /route ends with the work accepted or a DELETE /route;
 // 3. every AgentWork ends accepted, declined or cancelled by PATCH /agentWork;
 // 5. a new AgentWork is created only once the previous one for this request is answered or cancelled.
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+import { assign, sendParent, setup, type AnyActorRef } from 'xstate';
 import type { CancelReason, RoutingType } from '../domain/enums.js';
 import { describeError, isApiError, NotProvidedError } from '../domain/errors.js';
 import type { RoutingTarget } from '../domain/events.js';
@@ -24,7 +24,6 @@ import type {
   RouteResponse,
   RoutingResultRequest,
 } from '../domain/ports.js';
-import { absoluteTimer } from './effect.js';
 
 /** Time given to clean-up calls (cancel, clear) that run after the routing deadline has passed. */
 export const CLEANUP_BUDGET_MS = 15_000;
@@ -105,6 +104,8 @@ export interface RoutingContext extends RoutingInput {
   acceptedBy?: string;
   failure?: RoutingFailure;
   lastError?: string;
+  /** When the timer of the waiting state it is in fires (repick, offer timeout, answer grace): absolute, so it survives a restore. */
+  dueAt?: number;
 }
 
 export type RoutingEvent =
@@ -118,7 +119,31 @@ export type RoutingEvent =
   | { type: 'DEADLINE_REACHED' }
   | { type: 'OFFER_TIMED_OUT' }
   | { type: 'ANSWER_GRACE_OVER' }
-  | { type: 'RETRY_PICK' };
+  | { type: 'RETRY_PICK' }
+  | RoutingAnswer;
+
+/** The steps a routing request calls; each answers with `<step>.ok` (its output) or `<step>.failed` (its error). */
+export type RoutingStep = 'consent' | 'route' | 'pick' | 'offer' | 'report' | 'cancel' | 'clear' | 'external';
+
+/** A call's answer, sent back to the routing actor as an event the chart names. */
+export type RoutingAnswer = { type: `${RoutingStep}.ok`; output?: unknown } | { type: `${RoutingStep}.failed`; error: unknown };
+
+/** The calls the chart's states make (a state's entry action names one); see callOf(). */
+export type RoutingCallName = 'consent' | 'route' | 'pick' | 'offer' | 'reportSuccess' | 'reportFailure' | 'cancelOffer' | 'clear' | 'external';
+
+/** A call as the engine runs it: the step (which names its answer events) and its input. */
+export type RoutingCall =
+  | { step: 'consent'; input: EffectInput<ConsentRequest> }
+  | { step: 'route'; input: EffectInput<RouteRequest> }
+  | { step: 'pick'; input: PickRepRequest }
+  | { step: 'offer'; input: EffectInput<AgentWorkRequest> }
+  | { step: 'report'; input: EffectInput<RoutingResultRequest> }
+  | { step: 'cancel'; input: EffectInput<PatchAgentWorkRequest> }
+  | { step: 'clear'; input: EffectInput<ClearRouteRequest> }
+  | { step: 'external'; input: ExternalRouteRequest };
+
+/** The chart's timers: the routing deadline (while working) and the timer of a waiting state. */
+export type RoutingTimer = 'deadline' | 'repick' | 'offer' | 'grace';
 
 export interface RoutingOutput {
   routingId: string;
@@ -198,6 +223,75 @@ function cancelWorkInput(ctx: RoutingContext): EffectInput<PatchAgentWorkRequest
   };
 }
 
+/** The exact call a state makes, from the context: the entry action and a restore build it alike. */
+export function callOf(name: RoutingCallName, ctx: RoutingContext): RoutingCall {
+  switch (name) {
+    case 'consent':
+      return { step: 'consent', input: { request: ctx.consent!, key: effectKey(ctx, 'consent'), deadlineAt: ctx.deadlineAt } };
+    case 'route':
+      return { step: 'route', input: { request: routeRequest(ctx), key: effectKey(ctx, 'route'), deadlineAt: ctx.deadlineAt - ctx.reportReserveMs } };
+    case 'pick':
+      return {
+        step: 'pick',
+        input: {
+          ...(ctx.pickQueueId ? { queueId: ctx.pickQueueId } : {}),
+          routingType: ctx.routingType,
+          conversationIdentifier: ctx.conversationIdentifier,
+          exclude: [...new Set([...ctx.exclude, ...ctx.offeredTo])],
+        },
+      };
+    case 'offer':
+      return {
+        step: 'offer',
+        input: { request: agentWorkRequest(ctx), key: effectKey(ctx, `agentWork:${ctx.offeredTo.length + 1}:${ctx.offerUserId}`), deadlineAt: ctx.deadlineAt - ctx.reportReserveMs },
+      };
+    case 'reportSuccess':
+      return { step: 'report', input: reportInput(ctx, true) };
+    case 'reportFailure':
+      // Inside the window as always; only a request restored after its window closed (the app was
+      // down) reports late, because a late failure beats none.
+      return { step: 'report', input: { ...reportInput(ctx, false), ...(Date.now() >= ctx.deadlineAt ? { deadlineAt: cleanupDeadline(ctx) } : {}) } };
+    case 'cancelOffer':
+      return { step: 'cancel', input: cancelWorkInput(ctx) };
+    case 'clear':
+      return {
+        step: 'clear',
+        input: { request: { conversationIdentifier: ctx.conversationIdentifier, cancelReason: ctx.failure?.cancelReason ?? 'Unknown' }, key: effectKey(ctx, 'clearRoute'), deadlineAt: cleanupDeadline(ctx) },
+      };
+    case 'external':
+      return {
+        step: 'external',
+        input: { conversationIdentifier: ctx.conversationIdentifier, externalId: ctx.target.kind === 'external' ? ctx.target.externalId : '', routingType: ctx.routingType },
+      };
+  }
+}
+
+/** When a timer fires and what it sends; see TimerInput. */
+export interface RoutingTimerSpec {
+  at: number;
+  event: 'DEADLINE_REACHED' | 'RETRY_PICK' | 'OFFER_TIMED_OUT' | 'ANSWER_GRACE_OVER';
+  /**
+   * For a wait whose purpose is to let an answer arrive: found already due when re-armed after a
+   * restore, it waits this long instead of firing at once — the restart delayed the answer too (it
+   * is replayed from the stream after the restore), so firing at once would offer the work to
+   * another rep while the first has accepted.
+   */
+  afterRestoreMs?: number;
+}
+
+export function timerOf(timer: RoutingTimer, ctx: RoutingContext): RoutingTimerSpec {
+  switch (timer) {
+    case 'deadline':
+      return { at: ctx.deadlineAt - ctx.reportReserveMs, event: 'DEADLINE_REACHED' };
+    case 'repick':
+      return { at: ctx.dueAt ?? Date.now(), event: 'RETRY_PICK' };
+    case 'offer':
+      return { at: ctx.dueAt ?? Date.now(), event: 'OFFER_TIMED_OUT' };
+    case 'grace':
+      return { at: ctx.dueAt ?? Date.now(), event: 'ANSWER_GRACE_OVER', afterRestoreMs: ctx.answerGraceMs };
+  }
+}
+
 // ---- the machine ----
 
 /**
@@ -219,29 +313,12 @@ function mayOfferAgain(ctx: RoutingContext, offersMade: number): boolean {
   return ctx.target.kind !== 'rep' && offersMade < ctx.maxOffers && Date.now() < ctx.deadlineAt - ctx.reportReserveMs;
 }
 
-function unprovided<I, O>(name: string) {
-  return fromPromise<O, I>(async () => {
-    throw new NotProvidedError(`effect '${name}'`);
-  });
-}
-
 export const routingMachine = setup({
   types: {
     context: {} as RoutingContext,
     input: {} as RoutingInput,
     events: {} as RoutingEvent,
     output: {} as RoutingOutput,
-  },
-  actors: {
-    timer: absoluteTimer,
-    patchConsent: unprovided<EffectInput<ConsentRequest>, void>('patchConsent'),
-    createRoute: unprovided<EffectInput<RouteRequest>, RouteResponse>('createRoute'),
-    pickRep: unprovided<PickRepRequest, string | undefined>('pickRep'),
-    createAgentWork: unprovided<EffectInput<AgentWorkRequest>, AgentWorkResponse>('createAgentWork'),
-    reportRoutingResult: unprovided<EffectInput<RoutingResultRequest>, void>('reportRoutingResult'),
-    cancelAgentWork: unprovided<EffectInput<PatchAgentWorkRequest>, void>('cancelAgentWork'),
-    clearRoute: unprovided<EffectInput<ClearRouteRequest>, void>('clearRoute'),
-    routeExternally: unprovided<ExternalRouteRequest, void>('routeExternally'),
   },
   guards: {
     isRejected: ({ context }) => context.rejectReason !== undefined,
@@ -278,6 +355,20 @@ export const routingMachine = setup({
     deadlineApplies: ({ context }) => !(context.requested && context.reported),
   },
   actions: {
+    // Effects leave from actions and their answers come back as events (`route.ok`, `route.failed`…);
+    // timers are armed and disarmed by actions, at absolute times kept in the context. The engine
+    // provides these (src/engine/effects.ts); a restored actor runs no entry action, so the engine
+    // resumes the call and re-arms the timers of the states it was restored in (resumeRouting).
+    call: (_, _params: { call: RoutingCallName }) => {
+      throw new NotProvidedError('the routing machine\'s call action');
+    },
+    arm: (_, _params: { timer: RoutingTimer }) => {
+      throw new NotProvidedError('the routing machine\'s arm action');
+    },
+    disarm: (_, _params: { timer: RoutingTimer }) => {
+      throw new NotProvidedError('the routing machine\'s disarm action');
+    },
+    setDue: assign({ dueAt: ({ context }, params: { after: 'repickIntervalMs' | 'offerTimeoutMs' | 'answerGraceMs' }) => Date.now() + context[params.after] }),
     notifyOffered: sendParent(({ context }): RoutingNotification => ({
       type: 'routing.offered',
       routingId: context.routingId,
@@ -390,11 +481,8 @@ export const routingMachine = setup({
     },
     working: {
       description: 'Routing is under way; the deadline timer runs.',
-      invoke: {
-        id: 'deadline',
-        src: 'timer',
-        input: ({ context }) => ({ at: context.deadlineAt - context.reportReserveMs, event: 'DEADLINE_REACHED' }),
-      },
+      entry: { type: 'arm', params: { timer: 'deadline' } },
+      exit: { type: 'disarm', params: { timer: 'deadline' } },
       on: {
         DEADLINE_REACHED: {
           description: 'The routing window less the reserve has passed (an absolute-time timer, re-armed on restore).',
@@ -413,19 +501,13 @@ export const routingMachine = setup({
       states: {
         recordingConsent: {
           description: 'PATCH /consent: the partner owns consent (initial routing only).',
-          invoke: {
-            id: 'patchConsent',
-            src: 'patchConsent',
-            input: ({ context }) => ({
-              request: context.consent!,
-              key: effectKey(context, 'consent'),
-              deadlineAt: context.deadlineAt,
-            }),
-            onDone: [
+          entry: { type: 'call', params: { call: 'consent' } },
+          on: {
+            'consent.ok': [
               { guard: 'needsRoute', target: 'creatingRoute' },
               { target: 'offering', actions: 'chooseTargetRep' },
             ],
-            onError: {
+            'consent.failed': {
               target: '#routing.failing',
               actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'PATCH /consent failed' } }],
             },
@@ -434,22 +516,15 @@ export const routingMachine = setup({
         creatingRoute: {
           description:
             'POST /route: creates the PendingServiceRouting (queue, flow with fallback queue, or the channel default). An end that arrives meanwhile waits for the answer, so a DELETE /route cannot overtake the PSR it must clear.',
-          entry: 'markRouteAttempted',
-          on: INTERRUPTS_WAIT_FOR_CALL,
-          invoke: {
-            id: 'createRoute',
-            src: 'createRoute',
-            input: ({ context }) => ({
-              request: routeRequest(context),
-              key: effectKey(context, 'route'),
-              deadlineAt: context.deadlineAt - context.reportReserveMs,
-            }),
-            onDone: [
+          entry: ['markRouteAttempted', { type: 'call', params: { call: 'route' } }],
+          on: {
+            ...INTERRUPTS_WAIT_FOR_CALL,
+            'route.ok': [
               { guard: 'interrupted', target: '#routing.failing', actions: 'recordRoute' },
               { guard: 'flowChoseRep', target: 'offering', actions: 'recordRoute' },
               { target: 'picking', actions: 'recordRoute' },
             ],
-            onError: [
+            'route.failed': [
               { guard: 'interrupted', target: '#routing.failing', actions: 'recordError' },
               {
                 guard: 'isCapabilityError',
@@ -465,16 +540,9 @@ export const routingMachine = setup({
         },
         picking: {
           description: "Ask the partner's rep picker (the ACD) for a rep from the queue, excluding reps present or already tried.",
-          invoke: {
-            id: 'pickRep',
-            src: 'pickRep',
-            input: ({ context }) => ({
-              ...(context.pickQueueId ? { queueId: context.pickQueueId } : {}),
-              routingType: context.routingType,
-              conversationIdentifier: context.conversationIdentifier,
-              exclude: [...new Set([...context.exclude, ...context.offeredTo])],
-            }),
-            onDone: [
+          entry: { type: 'call', params: { call: 'pick' } },
+          on: {
+            'pick.ok': [
               { guard: 'repPicked', target: 'offering', actions: 'choosePickedRep' },
               { guard: 'canWaitForRep', target: 'waitingForRep' },
               {
@@ -482,7 +550,7 @@ export const routingMachine = setup({
                 actions: { type: 'fail', params: { outcome: 'unavailable', cancelReason: 'Unavailable', message: 'no rep available' } },
               },
             ],
-            onError: {
+            'pick.failed': {
               target: '#routing.failing',
               actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the rep picker failed' } }],
             },
@@ -490,31 +558,22 @@ export const routingMachine = setup({
         },
         waitingForRep: {
           description: 'Nobody can take the work now: ask the picker again shortly, while the deadline allows.',
-          invoke: {
-            id: 'repickTimer',
-            src: 'timer',
-            input: ({ context }) => ({ at: Date.now() + context.repickIntervalMs, event: 'RETRY_PICK' }),
-          },
+          entry: [{ type: 'setDue', params: { after: 'repickIntervalMs' } }, { type: 'arm', params: { timer: 'repick' } }],
+          exit: { type: 'disarm', params: { timer: 'repick' } },
           on: { RETRY_PICK: { description: 'Time to ask the picker again.', target: 'picking' } },
         },
         offering: {
           description:
             'POST /agentWork: offer the work to the chosen rep (routingContext carries the routing correlation id). An end that arrives meanwhile waits for the answer, so the AgentWork it creates is cancelled rather than left offered.',
-          on: INTERRUPTS_WAIT_FOR_CALL,
-          invoke: {
-            id: 'createAgentWork',
-            src: 'createAgentWork',
-            input: ({ context }) => ({
-              request: agentWorkRequest(context),
-              key: effectKey(context, `agentWork:${context.offeredTo.length + 1}:${context.offerUserId}`),
-              deadlineAt: context.deadlineAt - context.reportReserveMs,
-            }),
-            onDone: [
+          entry: { type: 'call', params: { call: 'offer' } },
+          on: {
+            ...INTERRUPTS_WAIT_FOR_CALL,
+            'offer.ok': [
               { guard: 'interrupted', target: '#routing.failing', actions: ['recordOffer', 'notifyOffered'] },
               { guard: 'mustReport', target: 'reportingSuccess', actions: ['recordOffer', 'notifyOffered'] },
               { target: 'awaitingAcceptance', actions: ['recordOffer', 'notifyOffered'] },
             ],
-            onError: [
+            'offer.failed': [
               { guard: 'interrupted', target: '#routing.failing', actions: ['recordError', 'recordFailedOffer'] },
               {
                 guard: 'isCapabilityError',
@@ -532,16 +591,11 @@ export const routingMachine = setup({
         reportingSuccess: {
           description: 'POST /routingResult success: the work is placed (route → agentWork → routingResult, reference §5.2–5.3).',
           // Counted as sent when it starts: an end arriving mid-call must not add a second routingResult.
-          entry: 'recordReported',
-          invoke: {
-            id: 'reportRoutingResult',
-            src: 'reportRoutingResult',
-            input: ({ context }) => reportInput(context, true),
-            // Sent is sent: a failed report is logged and never repeated.
-            onDone: 'awaitingAcceptance',
-            onError: { target: 'awaitingAcceptance', actions: 'recordError' },
-          },
+          entry: ['recordReported', { type: 'call', params: { call: 'reportSuccess' } }],
           on: {
+            // Sent is sent: a failed report is logged and never repeated.
+            'report.ok': 'awaitingAcceptance',
+            'report.failed': { target: 'awaitingAcceptance', actions: 'recordError' },
             REP_ACCEPTED: { actions: 'rememberAccepted' },
             REP_JOINED: { guard: 'isOfferedRep', actions: 'rememberAccepted' },
             REP_DECLINED: { actions: 'rememberDeclined' },
@@ -553,11 +607,8 @@ export const routingMachine = setup({
             { guard: 'answeredAccepted', target: '#routing.routed', actions: 'recordAccepted' },
             { guard: 'answeredDeclined', target: 'declined', actions: 'recordDeclined' },
           ],
-          invoke: {
-            id: 'offerTimer',
-            src: 'timer',
-            input: ({ context }) => ({ at: Date.now() + context.offerTimeoutMs, event: 'OFFER_TIMED_OUT' }),
-          },
+          entry: [{ type: 'setDue', params: { after: 'offerTimeoutMs' } }, { type: 'arm', params: { timer: 'offer' } }],
+          exit: { type: 'disarm', params: { timer: 'offer' } },
           on: {
             REP_ACCEPTED: { description: 'The connector relayed onAgentWorkEvent ACCEPTED for this AgentWork.', target: '#routing.routed', actions: 'recordAccepted' },
             REP_JOINED: { description: 'ParticipantChanged add for the offered rep: the offer was accepted.', guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
@@ -588,16 +639,12 @@ export const routingMachine = setup({
         },
         cancellingOffer: {
           description: 'No answer in time: PATCH /agentWork Cancel, then the next rep or clear the route (Unavailable).',
-          invoke: {
-            id: 'cancelAgentWork',
-            src: 'cancelAgentWork',
-            input: ({ context }) => cancelWorkInput(context),
-            onDone: { target: 'unanswered', actions: 'recordWorkClosed' },
+          entry: { type: 'call', params: { call: 'cancelOffer' } },
+          on: {
+            'cancel.ok': { target: 'unanswered', actions: 'recordWorkClosed' },
             // A refused cancel means the rep answered meanwhile (Salesforce cancels only work not yet
             // accepted or declined) — but which answer is not known yet: wait for it.
-            onError: { target: 'confirmingAnswer', actions: 'recordError' },
-          },
-          on: {
+            'cancel.failed': { target: 'confirmingAnswer', actions: 'recordError' },
             REP_ACCEPTED: { target: '#routing.routed', actions: 'recordAccepted' },
             REP_JOINED: { guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
           },
@@ -605,14 +652,11 @@ export const routingMachine = setup({
         confirmingAnswer: {
           description:
             'Salesforce refused to cancel the offer: the rep answered meanwhile (the answer may still be on its way, e.g. after a restart). Wait for it before offering anyone else, so two reps never join for one request.',
-          invoke: {
-            id: 'answerGraceTimer',
-            src: 'timer',
-            // Restored after the grace passed, it waits a whole grace again: the answer it waits for is
-            // replayed from the stream only after the restore, so firing at once would offer the work to
-            // another rep while the first has accepted.
-            input: ({ context }) => ({ at: Date.now() + context.answerGraceMs, event: 'ANSWER_GRACE_OVER', afterRestoreMs: context.answerGraceMs }),
-          },
+          // Restored after the grace passed, it waits a whole grace again: the answer it waits for is
+          // replayed from the stream only after the restore, so firing at once would offer the work to
+          // another rep while the first has accepted.
+          entry: [{ type: 'setDue', params: { after: 'answerGraceMs' } }, { type: 'arm', params: { timer: 'grace' } }],
+          exit: { type: 'disarm', params: { timer: 'grace' } },
           on: {
             REP_ACCEPTED: { description: 'The rep had accepted.', target: '#routing.routed', actions: 'recordAccepted' },
             REP_JOINED: { description: 'The offered rep joined: they had accepted.', guard: 'isOfferedRep', target: '#routing.routed', actions: 'recordAccepted' },
@@ -632,16 +676,10 @@ export const routingMachine = setup({
         },
         routingExternally: {
           description: "External target: hand the conversation to the partner's external router, then report with externallyRouted: true.",
-          invoke: {
-            id: 'routeExternally',
-            src: 'routeExternally',
-            input: ({ context }) => ({
-              conversationIdentifier: context.conversationIdentifier,
-              externalId: context.target.kind === 'external' ? context.target.externalId : '',
-              routingType: context.routingType,
-            }),
-            onDone: '#routing.reportingExternal',
-            onError: {
+          entry: { type: 'call', params: { call: 'external' } },
+          on: {
+            'external.ok': '#routing.reportingExternal',
+            'external.failed': {
               target: '#routing.failing',
               actions: ['recordError', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the external transfer failed' } }],
             },
@@ -651,13 +689,10 @@ export const routingMachine = setup({
     },
     reportingExternal: {
       description: 'POST /routingResult success with externallyRouted: true.',
-      entry: 'recordReported',
-      invoke: {
-        id: 'reportRoutingResult',
-        src: 'reportRoutingResult',
-        input: ({ context }) => reportInput(context, true),
-        onDone: 'externallyRouted',
-        onError: { target: 'externallyRouted', actions: 'recordError' },
+      entry: ['recordReported', { type: 'call', params: { call: 'reportSuccess' } }],
+      on: {
+        'report.ok': 'externallyRouted',
+        'report.failed': { target: 'externallyRouted', actions: 'recordError' },
       },
     },
     failing: {
@@ -670,15 +705,12 @@ export const routingMachine = setup({
         },
         sendingFailure: {
           description: 'POST /routingResult success: false (counted as sent when it starts).',
-          entry: 'recordReported',
-          invoke: {
-            id: 'reportFailure',
-            src: 'reportRoutingResult',
-            // Inside the window as always; only a request restored after its window closed (the app
-            // was down) reports late, because a late failure beats none.
-            input: ({ context }) => ({ ...reportInput(context, false), ...(Date.now() >= context.deadlineAt ? { deadlineAt: cleanupDeadline(context) } : {}) }),
-            onDone: 'cancellingWork',
-            onError: { target: 'cancellingWork', actions: 'recordError' },
+          // Inside the window as always; only a request restored after its window closed (the app
+          // was down) reports late, because a late failure beats none.
+          entry: ['recordReported', { type: 'call', params: { call: 'reportFailure' } }],
+          on: {
+            'report.ok': 'cancellingWork',
+            'report.failed': { target: 'cancellingWork', actions: 'recordError' },
           },
         },
         cancellingWork: {
@@ -687,12 +719,10 @@ export const routingMachine = setup({
         },
         sendingCancel: {
           description: 'PATCH /agentWork status Cancel.',
-          invoke: {
-            id: 'cancelOpenWork',
-            src: 'cancelAgentWork',
-            input: ({ context }) => cancelWorkInput(context),
-            onDone: { target: 'clearingRoute', actions: 'recordWorkClosed' },
-            onError: { target: 'clearingRoute', actions: ['recordWorkClosed', 'recordError'] },
+          entry: { type: 'call', params: { call: 'cancelOffer' } },
+          on: {
+            'cancel.ok': { target: 'clearingRoute', actions: 'recordWorkClosed' },
+            'cancel.failed': { target: 'clearingRoute', actions: ['recordWorkClosed', 'recordError'] },
           },
         },
         clearingRoute: {
@@ -701,16 +731,10 @@ export const routingMachine = setup({
         },
         sendingClear: {
           description: 'DELETE /route with cancelReason.',
-          invoke: {
-            id: 'clearRoute',
-            src: 'clearRoute',
-            input: ({ context }) => ({
-              request: { conversationIdentifier: context.conversationIdentifier, cancelReason: context.failure?.cancelReason ?? 'Unknown' },
-              key: effectKey(context, 'clearRoute'),
-              deadlineAt: cleanupDeadline(context),
-            }),
-            onDone: { target: '#routing.failed', actions: 'recordRouteCleared' },
-            onError: { target: '#routing.failed', actions: ['recordRouteCleared', 'recordError'] },
+          entry: { type: 'call', params: { call: 'clear' } },
+          on: {
+            'clear.ok': { target: '#routing.failed', actions: 'recordRouteCleared' },
+            'clear.failed': { target: '#routing.failed', actions: ['recordRouteCleared', 'recordError'] },
           },
         },
       },
@@ -734,3 +758,23 @@ function outputOf(ctx: RoutingContext): RoutingOutput {
   if (ctx.failure) out.message = ctx.failure.message;
   return out;
 }
+
+/**
+ * What a restored routing actor must resume, read from the chart itself: the call each state's entry
+ * makes and the timers it arms. XState runs no entry action for a restored snapshot.
+ */
+export function resumeOf(snapshot: { _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> }): { calls: RoutingCallName[]; timers: RoutingTimer[] } {
+  const calls: RoutingCallName[] = [];
+  const timers: RoutingTimer[] = [];
+  for (const node of snapshot._nodes) {
+    for (const a of node.entry as Array<{ type?: string; params?: { call?: RoutingCallName; timer?: RoutingTimer } }>) {
+      if (a?.type === 'call' && a.params?.call) calls.push(a.params.call);
+      else if (a?.type === 'arm' && a.params?.timer) timers.push(a.params.timer);
+    }
+  }
+  return { calls, timers };
+}
+
+/** The actor ref type the engine's actions receive as `self`. */
+export type RoutingActorRef = AnyActorRef;
+

@@ -1,74 +1,52 @@
-// Controllable fake effects for replaying chart paths on a real routing actor: every invoked effect
-// becomes a pending promise the replay settles by hand, and every timer is recorded instead of run.
-import { fromCallback, fromPromise } from 'xstate';
-import { routingMachine } from '../../src/machines/routing.js';
+// Controllable fake effects for replaying chart paths on a real routing actor: every call the chart
+// makes is recorded and left pending until the replay answers it with the chart's own answer event
+// (`route.ok`, `offer.failed`…); every timer is recorded instead of run.
+import { routingMachine, type RoutingCall, type RoutingStep, type RoutingTimer } from '../../src/machines/routing.js';
+import { callOf, timerOf } from '../../src/machines/routing.js';
 
 export interface EffectCall {
-  /** The invoke id (e.g. `reportFailure`), which is also the actor's id. */
-  id: string;
-  src: string;
+  step: RoutingStep;
   input: any;
   outcome?: 'done' | 'error';
   output?: unknown;
 }
 
-interface Pending {
-  call: EffectCall;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
-export const EFFECT_SRCS = [
-  'patchConsent',
-  'createRoute',
-  'pickRep',
-  'createAgentWork',
-  'reportRoutingResult',
-  'cancelAgentWork',
-  'clearRoute',
-  'routeExternally',
-] as const;
-
 export function controllableEffects() {
   const calls: EffectCall[] = [];
-  const pending = new Map<string, Pending>();
-  const timers: Array<{ id: string; event: string; at: number }> = [];
+  /** The call the actor waits for (it makes one at a time). */
+  let pending: EffectCall | undefined;
+  const timers: Array<{ timer: RoutingTimer; event: string; at: number }> = [];
 
-  const actors: Record<string, unknown> = {
-    timer: fromCallback(({ input, self }) => {
-      timers.push({ id: self.id, ...(input as { event: string; at: number }) });
-    }),
-  };
-  for (const src of EFFECT_SRCS) {
-    actors[src] = fromPromise(({ input, self }) => {
-      const call: EffectCall = { id: self.id, src, input };
-      calls.push(call);
-      return new Promise((resolve, reject) => pending.set(self.id, { call, resolve, reject }));
-    });
-  }
-
-  const logic = routingMachine.provide({ actors: actors as never, actions: { notifyOffered: () => {} } });
+  const logic = routingMachine.provide({
+    actions: {
+      notifyOffered: () => {},
+      call: ({ context }, params) => {
+        const c: RoutingCall = callOf(params.call, context);
+        pending = { step: c.step, input: c.input };
+        calls.push(pending);
+      },
+      arm: ({ context }, params) => {
+        const t = timerOf(params.timer, context);
+        timers.push({ timer: params.timer, event: t.event, at: t.at });
+      },
+      disarm: () => {},
+    },
+  });
 
   return {
     logic,
     calls,
     timers,
-    pending,
-    settle(id: string, how: 'done' | 'error', value: unknown): boolean {
-      const p = pending.get(id);
-      if (!p) return false;
-      pending.delete(id);
-      p.call.outcome = how;
-      if (how === 'done') {
-        p.call.output = value;
-        p.resolve(value);
-      } else p.reject(value);
+    get pending() {
+      return pending;
+    },
+    /** Marks the pending call answered; false if the actor waits for no call of this step. */
+    settle(step: string, how: 'done' | 'error', value: unknown): boolean {
+      if (!pending || pending.step !== step) return false;
+      pending.outcome = how;
+      if (how === 'done') pending.output = value;
+      pending = undefined;
       return true;
     },
   };
-}
-
-/** Let settled promises deliver their done/error events to the actor. */
-export async function drainMicrotasks(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 }

@@ -3,13 +3,15 @@
 // fail retryably, fail terminally or with a capability error, and timers that fire. Each path is
 // replayed on a real actor whose effects are settled by hand; the actor must agree with the chart
 // at every step. Then the path is driven to its end and the DESIGN §3 invariants are checked
-// against the calls it made. Set MODEL_PATHS=simple to walk simple paths as well (slow; not in CI).
+// against the calls it made. A call's answer is an ordinary event of the chart (`route.ok`,
+// `offer.failed`…), so the paths traverse answers like any other event. Set MODEL_PATHS=simple to
+// walk simple paths as well (slow; not in CI).
 import { createActor, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { InteractionApiError } from '../../src/domain/errors.js';
 import { routingMachine, type RoutingEvent, type RoutingInput } from '../../src/machines/routing.js';
-import { controllableEffects, drainMicrotasks } from './routing-effects.js';
+import { controllableEffects } from './routing-effects.js';
 
 type Snap = SnapshotFrom<typeof routingMachine>;
 type AnyEvent = RoutingEvent | { type: string; output?: unknown; error?: unknown };
@@ -51,8 +53,8 @@ function fullInput(partial: (typeof cases)[number]['input']): RoutingInput {
   };
 }
 
-const done = (id: string, output?: unknown) => ({ type: `xstate.done.actor.${id}`, output });
-const failed = (id: string, error: unknown) => ({ type: `xstate.error.actor.${id}`, error });
+const done = (step: string, output?: unknown) => ({ type: `${step}.ok`, output });
+const failed = (step: string, error: unknown) => ({ type: `${step}.failed`, error });
 const errorsOf = (id: string) => [failed(id, apiError('retryable')), failed(id, apiError('terminal')), failed(id, apiError('capability'))];
 
 /** The events the chart can meet in a state: effect completions of its invokes, timers, and outside events. */
@@ -63,22 +65,22 @@ function eventsFor(s: Snap): AnyEvent[] {
     ? [{ type: 'DEADLINE_REACHED' }, { type: 'ROUTING_CANCELLED', failureType: 'Cancelled', cancelReason: 'Cancel' }, { type: 'SESSION_ENDED', reason: 'model' }]
     : [];
   const answers: AnyEvent[] = [{ type: 'REP_ACCEPTED' }, { type: 'REP_DECLINED' }, { type: 'REP_JOINED', userId: offered }];
-  if (s.matches({ working: 'recordingConsent' })) return [done('patchConsent'), failed('patchConsent', apiError('terminal')), ...outside];
+  if (s.matches({ working: 'recordingConsent' })) return [done('consent'), failed('consent', apiError('terminal')), ...outside];
   if (s.matches({ working: 'creatingRoute' })) {
-    return [done('createRoute', { psrId: '0JR000000000001' }), done('createRoute', { psrId: '0JR000000000001', contextParamMap: { userId: '005000000000A07' } }), ...errorsOf('createRoute'), ...outside];
+    return [done('route', { psrId: '0JR000000000001' }), done('route', { psrId: '0JR000000000001', contextParamMap: { userId: '005000000000A07' } }), ...errorsOf('route'), ...outside];
   }
-  if (s.matches({ working: 'picking' })) return [done('pickRep', `005000000000B0${c.offeredTo.length + 1}`), done('pickRep', undefined), failed('pickRep', new Error('ACD down')), ...outside];
+  if (s.matches({ working: 'picking' })) return [done('pick', `005000000000B0${c.offeredTo.length + 1}`), done('pick', undefined), failed('pick', new Error('ACD down')), ...outside];
   if (s.matches({ working: 'waitingForRep' })) return [{ type: 'RETRY_PICK' }, ...outside];
-  if (s.matches({ working: 'offering' })) return [done('createAgentWork', { agentWorkId: `0Bz00000000000${c.offeredTo.length + 1}` }), ...errorsOf('createAgentWork'), ...outside];
-  if (s.matches({ working: 'reportingSuccess' })) return [done('reportRoutingResult'), failed('reportRoutingResult', apiError('retryable')), ...answers, ...outside];
+  if (s.matches({ working: 'offering' })) return [done('offer', { agentWorkId: `0Bz00000000000${c.offeredTo.length + 1}` }), ...errorsOf('offer'), ...outside];
+  if (s.matches({ working: 'reportingSuccess' })) return [done('report'), failed('report', apiError('retryable')), ...answers, ...outside];
   if (s.matches({ working: 'awaitingAcceptance' })) return [...answers, { type: 'OFFER_TIMED_OUT' }, ...outside];
-  if (s.matches({ working: 'cancellingOffer' })) return [done('cancelAgentWork'), failed('cancelAgentWork', apiError('terminal')), { type: 'REP_ACCEPTED' }, ...outside];
+  if (s.matches({ working: 'cancellingOffer' })) return [done('cancel'), failed('cancel', apiError('terminal')), { type: 'REP_ACCEPTED' }, ...outside];
   if (s.matches({ working: 'confirmingAnswer' })) return [...answers, { type: 'ANSWER_GRACE_OVER' }, ...outside];
-  if (s.matches({ working: 'routingExternally' })) return [done('routeExternally'), failed('routeExternally', new Error('desk closed')), ...outside];
-  if (s.matches('reportingExternal')) return [done('reportRoutingResult'), failed('reportRoutingResult', apiError('terminal'))];
-  if (s.matches({ failing: 'sendingFailure' })) return [done('reportFailure'), failed('reportFailure', apiError('retryable'))];
-  if (s.matches({ failing: 'sendingCancel' })) return [done('cancelOpenWork'), failed('cancelOpenWork', apiError('terminal'))];
-  if (s.matches({ failing: 'sendingClear' })) return [done('clearRoute'), failed('clearRoute', apiError('retryable'))];
+  if (s.matches({ working: 'routingExternally' })) return [done('external'), failed('external', new Error('desk closed')), ...outside];
+  if (s.matches('reportingExternal')) return [done('report'), failed('report', apiError('terminal'))];
+  if (s.matches({ failing: 'sendingFailure' })) return [done('report'), failed('report', apiError('retryable'))];
+  if (s.matches({ failing: 'sendingCancel' })) return [done('cancel'), failed('cancel', apiError('terminal'))];
+  if (s.matches({ failing: 'sendingClear' })) return [done('clear'), failed('clear', apiError('retryable'))];
   return [];
 }
 
@@ -94,7 +96,7 @@ function serializeEvent(e: AnyEvent): string {
 }
 
 /** Replays a path on a real actor, then drives it to its end; returns what it called. */
-async function replay(input: RoutingInput, steps: Array<{ event: AnyEvent; state: Snap }>) {
+function replay(input: RoutingInput, steps: Array<{ event: AnyEvent; state: Snap }>) {
   const fx = controllableEffects();
   const actor = createActor(fx.logic, { input });
   const errors: unknown[] = [];
@@ -102,57 +104,56 @@ async function replay(input: RoutingInput, steps: Array<{ event: AnyEvent; state
   const answers: Array<{ type: string; workId?: string }> = [];
   /** AgentWorks created (POST /agentWork answered with an id). */
   const openWorks = new Set<string>();
-  const deliver = async (event: AnyEvent) => {
-    const m = /^xstate\.(done|error)\.actor\.(.+)$/.exec(event.type);
+  const deliver = (event: AnyEvent) => {
+    const m = /^(\w+)\.(ok|failed)$/.exec(event.type);
     if (m) {
-      const how = m[1] === 'done' ? 'done' : 'error';
-      expect(fx.settle(m[2]!, how, how === 'done' ? (event as { output?: unknown }).output : (event as { error?: unknown }).error), `a pending '${m[2]}' effect to settle`).toBe(true);
-      if (how === 'done' && m[2] === 'createAgentWork') {
+      const how = m[2] === 'ok' ? 'done' : 'error';
+      expect(fx.settle(m[1]!, how, how === 'done' ? (event as { output?: unknown }).output : (event as { error?: unknown }).error), `a pending '${m[1]}' call to answer`).toBe(true);
+      if (how === 'done' && m[1] === 'offer') {
         const id = ((event as { output?: { agentWorkId?: string } }).output ?? {}).agentWorkId;
         if (id) openWorks.add(id);
       }
-      await drainMicrotasks();
     } else {
       const workId = actor.getSnapshot().context.workId;
       if (['REP_ACCEPTED', 'REP_DECLINED', 'REP_JOINED'].includes(event.type) && workId && openWorks.has(workId)) {
         answers.push({ type: event.type, workId });
       }
-      actor.send(event as RoutingEvent);
     }
+    actor.send(event as RoutingEvent);
   };
   actor.start();
   for (const step of steps) {
-    await deliver(step.event);
+    deliver(step.event);
     expect(actor.getSnapshot().value, `after ${step.event.type}`).toEqual(step.state.value);
     expect(serializeState(actor.getSnapshot())).toBe(serializeState(step.state));
   }
-  // Drive the path to its end: settle what is pending neutrally, else end the session.
+  // Drive the path to its end: answer what is pending neutrally, else end the session.
   for (let i = 0; i < 40 && actor.getSnapshot().status === 'active'; i++) {
-    const [id, p] = [...fx.pending.entries()][0] ?? [];
-    if (id && p) {
-      const output = p.call.src === 'createAgentWork' ? { agentWorkId: `0Bz0000000000D${i}` } : p.call.src === 'pickRep' ? undefined : p.call.src === 'createRoute' ? { psrId: '0JR000000000002' } : undefined;
-      await deliver(done(id, output));
+    const p = fx.pending;
+    if (p) {
+      const output = p.step === 'offer' ? { agentWorkId: `0Bz0000000000D${i}` } : p.step === 'pick' ? undefined : p.step === 'route' ? { psrId: '0JR000000000002' } : undefined;
+      deliver(done(p.step, output));
     } else {
-      await deliver({ type: 'SESSION_ENDED', reason: 'drain' });
+      deliver({ type: 'SESSION_ENDED', reason: 'drain' });
     }
   }
   return { fx, actor, errors, answers, openWorks };
 }
 
-function invariants(input: RoutingInput, r: Awaited<ReturnType<typeof replay>>) {
+function invariants(input: RoutingInput, r: ReturnType<typeof replay>) {
   const snap = r.actor.getSnapshot();
   expect(r.errors).toEqual([]);
   expect(snap.status).toBe('done');
   const calls = r.fx.calls;
-  const bySrc = (src: string) => calls.filter((c) => c.src === src);
-  const reports = bySrc('reportRoutingResult');
+  const bySrc = (step: string) => calls.filter((c) => c.step === step);
+  const reports = bySrc('report');
 
   // 1. A RoutingRequested gets exactly one routingResult (when the MessagingSession is known), inside the window.
   if (input.requested && input.workItemId) expect(reports).toHaveLength(1);
   else if (input.requested) expect(reports).toHaveLength(0);
   else expect(reports).toHaveLength(0);
   for (const rep of reports) expect(rep.input.deadlineAt).toBeLessThanOrEqual(input.deadlineAt);
-  const deadlineTimer = r.fx.timers.find((t) => t.event === 'DEADLINE_REACHED');
+  const deadlineTimer = r.fx.timers.find((t) => t.timer === 'deadline');
   if (deadlineTimer) expect(deadlineTimer.at).toBe(input.deadlineAt - input.reportReserveMs);
   for (const rep of reports) {
     const body = rep.input.request;
@@ -162,34 +163,37 @@ function invariants(input: RoutingInput, r: Awaited<ReturnType<typeof replay>>) 
   }
 
   // 2. Every POST /route ends with the work accepted or a DELETE /route after it.
-  const routeAt = calls.findIndex((c) => c.src === 'createRoute');
+  const routeAt = calls.findIndex((c) => c.step === 'route');
   if (routeAt >= 0) {
-    const cleared = calls.slice(routeAt).some((c) => c.src === 'clearRoute');
+    const cleared = calls.slice(routeAt).some((c) => c.step === 'clear');
     expect(snap.output?.outcome === 'routed' || cleared, 'PSR accepted or cleared').toBe(true);
   }
 
   // 3. Every AgentWork created ends accepted, declined or cancelled.
-  const cancelled = new Set(bySrc('cancelAgentWork').map((c) => c.input.request.workId));
+  const cancelled = new Set(bySrc('cancel').map((c) => c.input.request.workId));
   const answered = new Set(r.answers.map((a) => a.workId));
   for (const workId of r.openWorks) {
     expect(answered.has(workId) || cancelled.has(workId), `AgentWork ${workId} answered or cancelled`).toBe(true);
   }
 
   // 5. No new AgentWork while an earlier one of this request is still open.
-  const offerIdx = calls.map((c, i) => (c.src === 'createAgentWork' ? i : -1)).filter((i) => i >= 0);
+  const offerIdx = calls.map((c, i) => (c.step === 'offer' ? i : -1)).filter((i) => i >= 0);
   for (let k = 1; k < offerIdx.length; k++) {
     const prev = calls[offerIdx[k - 1]!]!;
     const prevWork = (prev.output as { agentWorkId?: string } | undefined)?.agentWorkId;
     if (!prevWork || prev.outcome !== 'done') continue;
     const closedBefore =
-      calls.slice(offerIdx[k - 1]! + 1, offerIdx[k]!).some((c) => c.src === 'cancelAgentWork' && c.input.request.workId === prevWork) ||
+      calls.slice(offerIdx[k - 1]! + 1, offerIdx[k]!).some((c) => c.step === 'cancel' && c.input.request.workId === prevWork) ||
       r.answers.some((a) => a.workId === prevWork && a.type === 'REP_DECLINED');
     expect(closedBefore, `AgentWork ${prevWork} closed before the next offer`).toBe(true);
   }
 
   // Clean-up calls are asked to finish promptly and never start work.
-  for (const c of [...bySrc('cancelAgentWork'), ...bySrc('clearRoute')]) expect(c.input.key).toMatch(/^conv-1\/evt-1\//);
+  for (const c of [...bySrc('cancel'), ...bySrc('clear')]) expect(c.input.key).toMatch(/^conv-1\/evt-1\//);
 }
+
+/** The chart with its actions inert: the walk computes transitions only. */
+const walkable = routingMachine.provide({ actions: { notifyOffered: () => {}, call: () => {}, arm: () => {}, disarm: () => {} } });
 
 const walk = process.env.MODEL_PATHS === 'simple' ? getSimplePaths : getShortestPaths;
 
@@ -197,7 +201,7 @@ describe('routing chart: every shortest path keeps the invariants', () => {
   for (const { name, input: partial } of cases) {
     const input = fullInput(partial);
     if ('workItemId' in partial && partial.workItemId === undefined) delete input.workItemId;
-    const paths = walk(routingMachine.provide({ actions: { notifyOffered: () => {} } }), {
+    const paths = walk(walkable, {
       input,
       events: eventsFor as never,
       serializeState: serializeState as never,
@@ -207,8 +211,8 @@ describe('routing chart: every shortest path keeps the invariants', () => {
       it('has paths to explore', () => expect(paths.length).toBeGreaterThan(0));
       for (const path of paths) {
         const label = path.steps.slice(1).map((s) => s.event.type.replace('xstate.', '')).join(' → ') || '(start)';
-        it(label, async () => {
-          const r = await replay(input, path.steps.slice(1) as never);
+        it(label, () => {
+          const r = replay(input, path.steps.slice(1) as never);
           invariants(input, r);
         });
       }
@@ -221,7 +225,7 @@ describe('routing chart: coverage', () => {
     const reached = new Set<string>();
     for (const { input: partial } of cases) {
       const input = fullInput(partial);
-      for (const p of getShortestPaths(routingMachine.provide({ actions: { notifyOffered: () => {} } }), { input, events: eventsFor as never, serializeState: serializeState as never, serializeEvent: serializeEvent as never })) {
+      for (const p of getShortestPaths(walkable, { input, events: eventsFor as never, serializeState: serializeState as never, serializeEvent: serializeEvent as never })) {
         for (const id of (p.state as Snap)._nodes.map((n) => n.id)) reached.add(id);
       }
     }
