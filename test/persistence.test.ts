@@ -1,8 +1,5 @@
 // Sessions, the replay cursor and the effect journal survive a crash. "Crash" here: a switchboard
 // is abandoned without stop(), after its store committed; a second one starts on the same store.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { createSwitchboard, type SwitchboardOptions } from '../src/switchboard.js';
@@ -12,6 +9,7 @@ import { participantChanged, routingRequested, sessionStatusChanged } from '../s
 import { currentChartHash, Persistence, SCHEMA_VERSION } from '../src/persistence.js';
 import { DeadlineExceededError, InteractionApiError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
+import { tempStoreDir } from './support/temp-dir.js';
 
 const SESSION_ID = '0Mw000000000444AAA';
 
@@ -368,9 +366,8 @@ describe('the LMDB store', () => {
   let dir: string;
   beforeEach(() => {
     vi.useRealTimers();
-    dir = mkdtempSync(join(tmpdir(), 'switchboard-store-'));
+    dir = tempStoreDir('switchboard-store-');
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('commits sessions, cursor and dedupe keys together, and reads them back after reopening', async () => {
     const one = openLmdbSessionStore({ path: dir });
@@ -438,9 +435,8 @@ describe('a commit the store refuses', () => {
   let dir: string;
   beforeEach(() => {
     vi.useRealTimers();
-    dir = mkdtempSync(join(tmpdir(), 'switchboard-refused-'));
+    dir = tempStoreDir('switchboard-refused-');
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('loses nothing: its sessions, cursor, seen keys and done records are retried with what changed meanwhile (newer wins); its callers get the rejection', async () => {
     const store = openLmdbSessionStore({ path: dir });

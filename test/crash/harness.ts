@@ -30,6 +30,7 @@ import { stableRequestId } from '../../src/domain/ids.js';
 import type { HttpRecord } from '../../src/sandbox/http-server.js';
 import type { OrgRecord } from '../../src/sandbox/org.js';
 import type { RequestTarget } from '../../src/sandbox/payloads.js';
+import { appliedAgain, recordsByStep, secondLiveOffers, unanswered, unnamedByRepeat } from '../support/org-invariants.js';
 import {
   ACCEPT_QUEUE,
   FALLBACK_QUEUE,
@@ -418,18 +419,15 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
     // (declined, cancelled) — counted apart. A double apply: a second cancel, a clear that removed
     // a PSR created since the first, a second PSR, a routingResult that answered another open
     // request, a second conversation.
+    // The rule itself (a repeat the org applied after the step had succeeded) is the shared one,
+    // appliedAgain in test/support/org-invariants.ts; a repeated report and a re-offer are set apart
+    // before it, as the crash runs classify them.
     let repeatedAfterFailure = 0;
     const repeatsAfterSuccess: Record<string, number> = {};
     let reOffers = 0;
     let reportsCreditedInOrder = 0;
     let answeredByAnother = 0;
-    const orgByKey = new Map<string, OrgRecord[]>();
-    for (const r of org.records) {
-      if (!r.key) continue;
-      const k = `${r.endpoint} ${r.key.toLowerCase()}`;
-      orgByKey.set(k, [...(orgByKey.get(k) ?? []), r]);
-    }
-    for (const [k, recs] of orgByKey) {
+    for (const [k, recs] of recordsByStep(org.records)) {
       const firstOk = recs.findIndex((r) => r.result === 'ok');
       if (recs.length > 1 && recs.slice(0, -1).every((r) => r.result !== 'ok')) repeatedAfterFailure += 1;
       if (firstOk < 0) continue;
@@ -446,7 +444,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
           reportsCreditedInOrder += 1;
           continue;
         }
-        const twice = !reOffer && again.result === 'ok' && !/^(retargeted|none)\b/.test(again.applied ?? '') && again.endpoint !== 'PATCH /consent';
+        const twice = appliedAgain(again);
         if (reOffer) reOffers += 1;
         else if (twice) problems.push(`step applied twice by the org: ${k}: ${recs.map((r) => `${r.result === 'ok' ? (r.applied ?? 'ok') : r.result}`).join(' → ')}`);
         else repeatsAfterSuccess[again.endpoint] = (repeatsAfterSuccess[again.endpoint] ?? 0) + 1;
@@ -566,7 +564,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
 
     // 5 (as the org sees it): an AgentWork is never created while another one of the same request is
     // live (the org notes it on the creation) …
-    for (const r of org.records) if (r.endpoint === 'POST /agentWork' && / while .* live /.test(r.applied ?? '')) problems.push(`a second live offer for one request: ${r.applied}`);
+    for (const applied of secondLiveOffers(org.records)) problems.push(`a second live offer for one request: ${applied}`);
     // … and one request never ends with two reps accepted.
     const requestOfWork = new Map<string, string>();
     for (const r of http.records) {
@@ -643,12 +641,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
 
     // 2–3: no PSR left, no AgentWork left offered — but for one whose id the engine could not learn:
     // created by a step whose repeat after a kill the org answered 15109.
-    const unnamedByRepeat = new Set<string>();
-    for (const recs of orgByKey.values()) {
-      if (recs[0]?.endpoint !== 'POST /agentWork') continue;
-      const created = /^created (\S+)/.exec(recs.find((r) => r.result === 'ok')?.applied ?? '')?.[1];
-      if (created && recs.some((r) => /^15109:/.test(r.result))) unnamedByRepeat.add(created);
-    }
+    const unnamed = unnamedByRepeat(org.records);
     const unnamedLeft: string[] = [];
     const lostInitial = (conv: string) => initialCountOf(conv) === 0;
     for (const c of org.conversations.values()) {
@@ -661,7 +654,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
         if (w.status !== 'Assigned') continue;
         if (repicked(w.workId)) known('BUG-4', `${c.conversationIdentifier}: AgentWork ${w.workId} (${w.userId}) left offered: its offer slot was re-picked after a restore, so no routing knows it`);
         else if (lostInitial(c.conversationIdentifier)) known('BUG-2', `${c.conversationIdentifier}: AgentWork ${w.workId} of a lost initial routing left offered`);
-        else if (unnamedByRepeat.has(w.workId)) {
+        else if (unnamed.has(w.workId)) {
           // Its POST /agentWork was in flight at a kill; the repeat met 15109 ("an active AgentWork
           // already exists"), which carries no id, and the relay of its ASSIGNED went to the killed
           // life. Nothing documented tells the id, so it cannot be cancelled; the engine offered the
@@ -671,7 +664,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       }
     }
 
-    if (http.records.some((r) => r.status === 0)) problems.push('HTTP requests never answered');
+    if (unanswered(http.records).length) problems.push('HTTP requests never answered');
     if (rig.actorErrors.length) problems.push(`session actors failed: ${rig.actorErrors.join(' | ')}`);
     for (const l of lives) if (l.end === 'crashed') problems.push(`life ${l.n} exited on its own (${l.exitCode ?? l.exitSignal}): ${l.stderr.slice(-1_000)}`);
     if (org.conversations.size !== conversations) problems.push(`the org holds ${org.conversations.size} conversations, ${conversations} were started`);

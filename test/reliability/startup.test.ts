@@ -1,22 +1,14 @@
 // Options refused at construction leave nothing open: the store (which holds a lock) is opened only
 // once every option has been checked, so a corrected retry in the same process opens it.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createSwitchboard } from '../../src/switchboard.js';
-
-let dir: string | undefined;
-afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+import { tempStoreDir } from '../support/temp-dir.js';
 
 describe('construction that fails', () => {
   it('does not keep the store open: a corrected retry opens it', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sb-startup-'));
+    const dir = tempStoreDir('sb-startup-');
     const base = { interactions: createRecordingInteractionService(), logger: pino({ level: 'silent' }), store: { path: dir } };
     expect(() => createSwitchboard({ ...base, pubsub: { topic: '/event/x__e', payloadField: 'p__c', typeField: 't__c' } })).toThrow(/pubsub needs `auth`/);
     expect(() => createSwitchboard({ ...base, pubsub: { topic: '/event/x__e', payloadField: '', typeField: 't__c', auth: { instanceUrl: 'https://x', tenantId: 't', getToken: async () => 'x' } } })).toThrow(/payloadField/);

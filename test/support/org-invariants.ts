@@ -1,7 +1,8 @@
 // DESIGN §3 from a sandbox org's own records — the one check the e2e suites and the fleet's
-// failover suite share. The sandbox does not deduplicate RequestIds (Salesforce is not known to,
-// reference §8.10), so a retry whose earlier attempt was applied reaches the org again; what counts
-// is what it did there (src/sandbox/org.ts notes it).
+// failover suite share, and whose rules the crash harness (test/crash/harness.ts) uses too where it
+// does not classify further. The sandbox does not deduplicate RequestIds (Salesforce is not known
+// to, reference §8.10), so a retry whose earlier attempt was applied reaches the org again; what
+// counts is what it did there (src/sandbox/org.ts notes it).
 import { expect } from 'vitest';
 import type { HttpRecord } from '../../src/sandbox/http-server.js';
 import type { OrgRecord, SandboxOrg } from '../../src/sandbox/org.js';
@@ -18,16 +19,47 @@ export interface OrgInvariantOptions {
   allowUnnamedOffers?: boolean;
 }
 
-/** AgentWorks created by a step whose repeat the org answered 15109. */
-function unnamedByRepeat(records: OrgRecord[]): Set<string> {
-  const byKey = new Map<string, OrgRecord[]>();
-  for (const r of records) if (r.key && r.endpoint === 'POST /agentWork') byKey.set(r.key.toLowerCase(), [...(byKey.get(r.key.toLowerCase()) ?? []), r]);
+/** The org's records of each step, in order, by `<endpoint> <RequestId>` (records without one left out). */
+export function recordsByStep(records: OrgRecord[]): Map<string, OrgRecord[]> {
+  const byStep = new Map<string, OrgRecord[]>();
+  for (const r of records) {
+    if (!r.key) continue;
+    const step = `${r.endpoint} ${r.key.toLowerCase()}`;
+    byStep.set(step, [...(byStep.get(step) ?? []), r]);
+  }
+  return byStep;
+}
+
+/**
+ * Whether a record of a step that had already succeeded applied the step twice. Harmless: refused
+ * (15109, 10085), a route re-targeting the open PSR, a clear or a report that found nothing open; a
+ * consent set again; a repeated AgentWork or route the org made anew is a re-offer / re-route (the
+ * org refuses or re-targets while the earlier one is live, so that one had ended).
+ */
+export function appliedAgain(r: OrgRecord): boolean {
+  const renewable = r.endpoint === 'PATCH /consent' || r.endpoint === 'POST /agentWork' || r.endpoint === 'POST /route';
+  return r.result === 'ok' && !renewable && !/^(retargeted|none)\b/.test(r.applied ?? '');
+}
+
+/** AgentWorks created by a step whose repeat the org answered 15109 (which carries no id). */
+export function unnamedByRepeat(records: OrgRecord[]): Set<string> {
   const out = new Set<string>();
-  for (const recs of byKey.values()) {
+  for (const recs of recordsByStep(records).values()) {
+    if (recs[0]!.endpoint !== 'POST /agentWork') continue;
     const created = /^created (\S+)/.exec(recs.find((r) => r.result === 'ok')?.applied ?? '')?.[1];
     if (created && recs.some((r) => /^15109:/.test(r.result))) out.add(created);
   }
   return out;
+}
+
+/** What the org noted on each AgentWork it created while another of the same request was live. */
+export function secondLiveOffers(records: OrgRecord[]): string[] {
+  return records.filter((r) => r.endpoint === 'POST /agentWork' && / while .* live /.test(r.applied ?? '')).map((r) => r.applied!);
+}
+
+/** HTTP requests the sandbox never answered. */
+export function unanswered(http: HttpRecord[]): HttpRecord[] {
+  return http.filter((r) => r.status === 0);
 }
 
 /**
@@ -40,24 +72,14 @@ export function expectOrgInvariants(org: SandboxOrg, http: HttpRecord[], o: OrgI
   const unnamed = o.allowUnnamedOffers ? unnamedByRepeat(org.records) : new Set<string>();
   const unnamedLeft = audit.offeredWork.filter((w) => unnamed.has(w.slice(w.lastIndexOf(':') + 1)));
   expect({ ...audit, offeredWork: audit.offeredWork.filter((w) => !unnamedLeft.includes(w)) }, `${o.label}: the org's audit`).toEqual({ openPsrs: [], offeredWork: [], unreported: [], reportedTwice: [], late: [] });
-  // No step applied twice: refused (15109, 10085), a route re-targeting the open PSR, a clear or a
-  // report that found nothing open are harmless; a repeated AgentWork or route the org made anew is
-  // a re-offer / re-route (the org refuses or re-targets while the earlier one is live, so that one
-  // had ended); anything else is the step applied twice.
-  const byKey = new Map<string, OrgRecord[]>();
-  for (const r of org.records) {
-    if (!r.key) continue;
-    const key = `${r.endpoint} ${r.key.toLowerCase()}`;
-    byKey.set(key, [...(byKey.get(key) ?? []), r]);
-  }
-  const renewable = (r: OrgRecord) => r.endpoint === 'PATCH /consent' || r.endpoint === 'POST /agentWork' || r.endpoint === 'POST /route';
-  for (const [key, recs] of byKey) {
+  // No step applied twice.
+  for (const [key, recs] of recordsByStep(org.records)) {
     const firstOk = recs.findIndex((r) => r.result === 'ok');
     if (firstOk < 0) continue;
-    const twice = recs.slice(firstOk + 1).filter((r) => r.result === 'ok' && !renewable(r) && !/^(retargeted|none)\b/.test(r.applied ?? ''));
+    const twice = recs.slice(firstOk + 1).filter(appliedAgain);
     expect(twice.map((r) => r.applied ?? 'ok'), `${o.label}: ${key} applied again after it succeeded`).toEqual([]);
   }
-  expect(org.records.filter((r) => r.endpoint === 'POST /agentWork' && / while .* live /.test(r.applied ?? '')).map((r) => r.applied), `${o.label}: AgentWorks created while another of the same request was live`).toEqual([]);
+  expect(secondLiveOffers(org.records), `${o.label}: AgentWorks created while another of the same request was live`).toEqual([]);
   const requested = new Map<string, number>();
   for (const r of org.requests.values()) requested.set(r.conversationIdentifier, (requested.get(r.conversationIdentifier) ?? 0) + 1);
   const reported = new Map<string, number>();
@@ -67,6 +89,6 @@ export function expectOrgInvariants(org: SandboxOrg, http: HttpRecord[], o: OrgI
     reported.set(conv, (reported.get(conv) ?? 0) + 1);
   }
   expect(Object.fromEntries(reported), `${o.label}: POST /routingResult applied by the org, per conversation`).toEqual(Object.fromEntries(requested));
-  expect(http.filter((r) => r.status === 0), `${o.label}: HTTP requests never answered`).toEqual([]);
+  expect(unanswered(http), `${o.label}: HTTP requests never answered`).toEqual([]);
   return unnamedLeft;
 }

@@ -1,16 +1,11 @@
 // The cursor store port: the in-memory default and the crash-safe file store.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { createFileCursorStore, createMemoryCursorStore } from '../../../src/io/store/index.js';
 import { createCursorWriter } from '../../../src/io/pubsub/cursor-writer.js';
 import { encodeReplayId } from '../../../src/io/pubsub/replay-id.js';
-
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
+import { tempStoreDir } from '../../support/temp-dir.js';
 
 test('memory store: keeps opaque bytes per topic, as copies', async () => {
   const store = createMemoryCursorStore();
@@ -23,8 +18,7 @@ test('memory store: keeps opaque bytes per topic, as copies', async () => {
 });
 
 test('file store: survives a new instance, one file per topic, no temp files left', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'sb-cursor-'));
-  dirs.push(dir);
+  const dir = tempStoreDir('sb-cursor-');
   const a = createFileCursorStore(join(dir, 'cursors'));
   expect(await a.load('/event/ns__Conversation__e')).toBeUndefined();
   await a.save('/event/ns__Conversation__e', encodeReplayId(41n));

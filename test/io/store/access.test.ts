@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreAccessError } from '../../../src/domain/errors.js';
 import { openLmdbSessionStore } from '../../../src/io/store/lmdb-store.js';
 import { DATA_FILE } from '../../../src/io/store/check.js';
+import { tempStoreDir } from '../../support/temp-dir.js';
 
 function chattr(flag: '+i' | '-i', path: string): boolean {
   try {
@@ -32,11 +33,10 @@ describe('a store path that cannot be used', () => {
   let dir: string;
   const immutable: string[] = [];
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'switchboard-access-'));
+    dir = tempStoreDir('switchboard-access-');
   });
   afterEach(() => {
     for (const p of immutable.splice(0)) chattr('-i', p);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a regular file as the store path: SB_STORE_ACCESS saying it is not a directory', () => {

@@ -2,14 +2,14 @@
 // SIGBUS or SIGSEGV that takes the partner's app down, never a silent start with no sessions. Each
 // open runs in a child process, so a crash shows as a signal instead of killing the test run.
 import { fork } from 'node:child_process';
-import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, cpSync, openSync, readFileSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { StoreCorruptError } from '../../../src/domain/errors.js';
 import { openLmdbSessionStore } from '../../../src/io/store/lmdb-store.js';
 import { DATA_FILE, MARKER_FILE } from '../../../src/io/store/check.js';
 import type { PersistedSession } from '../../../src/io/store/session-store.js';
+import { tempStoreDir } from '../../support/temp-dir.js';
 
 const OPENER = new URL('./opener.ts', import.meta.url).pathname;
 
@@ -67,11 +67,10 @@ describe('a damaged store', () => {
   let dir: string;
   let data: string;
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'switchboard-corrupt-'));
+    dir = tempStoreDir('switchboard-corrupt-');
     data = join(dir, DATA_FILE);
     await populated(dir);
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const expectCorrupt = (r: Result, what: RegExp) => {
     expect(r.exit).toEqual({ code: 0, signal: null });

@@ -1,14 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { openLmdbSessionStore } from '../../../src/io/store/lmdb-store.js';
 import type { SessionStore } from '../../../src/io/store/session-store.js';
+import { tempStoreDir } from '../../support/temp-dir.js';
 import { describeStoreContract } from './contract.js';
 
 describeStoreContract(
   'LMDB',
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchboard-lmdb-'));
+    const dir = tempStoreDir('switchboard-lmdb-');
     let current: SessionStore = openLmdbSessionStore({ path: dir });
     return {
       get store() {
@@ -20,8 +18,8 @@ describeStoreContract(
         return current;
       },
       async cleanup() {
+        // The directory goes once the test has finished.
         await current.close();
-        rmSync(dir, { recursive: true, force: true });
       },
     };
   },

@@ -1,19 +1,16 @@
 // What the LMDB store adds to the contract: a refused commit is a typed error naming the entry it
 // was writing, and a closed store refuses commits with a typed error too.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { StoreCommitError } from '../../../src/domain/errors.js';
 import { openLmdbSessionStore } from '../../../src/io/store/lmdb-store.js';
 import type { PersistedSession } from '../../../src/io/store/session-store.js';
+import { tempStoreDir } from '../../support/temp-dir.js';
 
 describe('the LMDB store', () => {
   let dir: string;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'switchboard-lmdb-'));
+    dir = tempStoreDir('switchboard-lmdb-');
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a refused commit is SB_STORE_COMMIT naming the session it was writing', async () => {
     const store = openLmdbSessionStore({ path: dir });

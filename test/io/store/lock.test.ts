@@ -1,13 +1,14 @@
 // One process per store (D4): a second opener fails fast naming the holder; a holder killed with
 // SIGKILL leaves a stale lock that does not block the restart; close() releases the lock.
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreLockedError } from '../../../src/domain/errors.js';
 import { openLmdbSessionStore } from '../../../src/io/store/lmdb-store.js';
 import { LOCK_FILE } from '../../../src/io/store/lock.js';
+import { tempStoreDir } from '../../support/temp-dir.js';
 
 const OPENER = new URL('./opener.ts', import.meta.url).pathname;
 
@@ -41,11 +42,10 @@ describe('the store lock', () => {
   let dir: string;
   const children: ChildProcess[] = [];
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'switchboard-lock-'));
+    dir = tempStoreDir('switchboard-lock-');
   });
   afterEach(() => {
     for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a second process fails fast with SB_STORE_LOCKED naming the holder; after the holder is SIGKILLed a new open succeeds', async () => {
