@@ -190,14 +190,24 @@ export class StepRunner {
    * call of the state it waits in is made again — the journal decides whether that repeats it.
    */
   resume(ref: AnyActorRef): void {
-    const snap = ref.getSnapshot() as { status: string; context: RoutingContext; _nodes: Parameters<typeof resumeOf>[0]['_nodes'] };
-    if (snap.status !== 'active') return;
-    for (const timer of resumeOf(snap).timers) this.#arm(ref, timer, timerOf(timer, snap.context), true);
-    // A due timer may have moved it on already, to a state whose entry made its own call.
-    if (this.#calls.has(ref)) return;
-    const now = ref.getSnapshot() as typeof snap;
-    if (now.status !== 'active') return;
-    for (const name of resumeOf(now).calls) this.#start(ref, callOf(name, now.context));
+    type Snap = { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
+    const saved = ref.getSnapshot() as Snap;
+    if (saved.status !== 'active') return;
+    // A due timer may move it on at once, into states whose entry actions arm their own timers and
+    // make their own call: then nothing of the saved states is resumed any more.
+    const stillIn = () => {
+      const now = ref.getSnapshot() as Snap;
+      return now.status === 'active' && now._nodes.length === saved._nodes.length && now._nodes.every((n, i) => n === saved._nodes[i]);
+    };
+    const { timers, calls } = resumeOf(saved);
+    for (const timer of timers) {
+      if (!stillIn()) return;
+      this.#arm(ref, timer, timerOf(timer, saved.context), true);
+    }
+    if (!stillIn()) return;
+    // Read again: a due deadline in a state that waits for its call (POST /route, /agentWork) noted the failure.
+    const context = (ref.getSnapshot() as Snap).context;
+    for (const name of calls) this.#start(ref, callOf(name, context));
   }
 
   /**

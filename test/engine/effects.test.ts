@@ -6,7 +6,8 @@ import { stableRequestId } from '../../src/domain/ids.js';
 import { StepRunner, type RoutingView } from '../../src/engine/effects.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createMemorySessionStore } from '../../src/io/store/index.js';
-import { CLEANUP_BUDGET_MS } from '../../src/machines/routing.js';
+import { CLEANUP_BUDGET_MS, type RoutingInput } from '../../src/machines/routing.js';
+import { createActor } from 'xstate';
 import { Persistence } from '../../src/persistence.js';
 
 const log = pino({ level: 'silent' });
@@ -132,6 +133,104 @@ describe('StepRunner', () => {
       const { api, r } = runner(true, () => [{ routingId: 'rA', routeOpen: true }, { routingId: 'rB', routeOpen: true }]);
       await clear(r, 'rA');
       expect(api.callsTo('DELETE /route')).toHaveLength(1);
+    });
+  });
+
+  describe('resume(): a routing actor restored from a snapshot', () => {
+    const input = (): RoutingInput => ({
+      routingId: 'evt-9',
+      conversationIdentifier: 'c9',
+      routingType: 'Conference',
+      requested: true,
+      target: { kind: 'queue', queueId: '00G000000000Q01' },
+      workItemId: '0Mw000000000009',
+      correlationId: 'evt-9',
+      deadlineAt: Date.now() + 60_000,
+      reportReserveMs: 5_000,
+      offerTimeoutMs: 10_000,
+      maxOffers: 1,
+      repickIntervalMs: 1_000,
+      answerGraceMs: 2_000,
+      exclude: [],
+    });
+    const logicOf = (r: StepRunner) => r.routing.provide({ actions: { notifyOffered: () => {} } });
+
+    it('re-arms the offer timeout at its absolute time: a restored offer still times out when it was due, and is cancelled', async () => {
+      const firstApi = createRecordingInteractionService();
+      const pickRep = () => '005000000000B01';
+      const a = new StepRunner({ api: firstApi, log, pickRep, isLive: () => false });
+      firstApi.respond('POST /agentWork', () => ({ agentWorkId: '0Bz000000000009' }));
+      const actor = createActor(logicOf(a), { input: input() });
+      actor.start();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(actor.getSnapshot().value).toEqual({ working: 'awaitingAcceptance' });
+      const dueAt = actor.getSnapshot().context.dueAt!;
+      const saved = actor.getPersistedSnapshot();
+      actor.stop();
+      a.timers.stop();
+
+      // A new engine, 4 s later: the offer has 6 s left.
+      await vi.advanceTimersByTimeAsync(4_000);
+      const api = createRecordingInteractionService();
+      const b = new StepRunner({ api, log, pickRep, isLive: () => false });
+      const restored = createActor(logicOf(b), { snapshot: saved as never, input: input() });
+      restored.start();
+      b.resume(restored);
+      expect(b.timers.size).toBe(2); // the routing deadline and the offer timeout
+      await vi.advanceTimersByTimeAsync(dueAt - Date.now() - 10);
+      expect(api.callsTo('PATCH /agentWork')).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(api.callsTo('PATCH /agentWork').map((c) => c.body)).toEqual([{ workId: '0Bz000000000009', contextType: 'Agent', status: 'Cancel' }]);
+    });
+
+    it('makes the call of the state it was saved in again, with the same step key (POST /route in flight at the crash)', async () => {
+      const api = createRecordingInteractionService();
+      api.respond('POST /route', () => new Promise(() => undefined));
+      const a = new StepRunner({ api, log, pickRep: () => undefined, isLive: () => false });
+      const actor = createActor(logicOf(a), { input: input() });
+      actor.start();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(actor.getSnapshot().value).toEqual({ working: 'creatingRoute' });
+      const saved = actor.getPersistedSnapshot();
+      actor.stop();
+      a.timers.stop();
+
+      const api2 = createRecordingInteractionService();
+      api2.respond('POST /route', () => ({ psrId: '0JR000000000009', workItemId: '0Mw000000000009', routingCorrelationId: 'x' }));
+      const b = new StepRunner({ api: api2, log, pickRep: () => '005000000000B01', isLive: () => false });
+      const restored = createActor(logicOf(b), { snapshot: saved as never, input: input() });
+      restored.start();
+      b.resume(restored);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(api2.callsTo('POST /route').map((c) => c.ctx.requestId)).toEqual([stableRequestId('c9/evt-9/route')]);
+      expect(api.callsTo('POST /route')[0]!.ctx.requestId).toBe(stableRequestId('c9/evt-9/route'));
+      // It went on as if the first answer had come: the offer followed.
+      expect(api2.callsTo('POST /agentWork')).toHaveLength(1);
+    });
+
+    it('a deadline that passed while the engine was down fires first: the restored routing reports its failure at once', async () => {
+      const api = createRecordingInteractionService();
+      const a = new StepRunner({ api, log, pickRep: () => undefined, isLive: () => false });
+      const actor = createActor(logicOf(a), { input: input() });
+      actor.start();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(actor.getSnapshot().value).toEqual({ working: 'waitingForRep' });
+      const saved = actor.getPersistedSnapshot();
+      actor.stop();
+      a.timers.stop();
+
+      await vi.advanceTimersByTimeAsync(70_000);
+      const api2 = createRecordingInteractionService();
+      const b = new StepRunner({ api: api2, log, pickRep: () => '005000000000B01', isLive: () => false });
+      const restored = createActor(logicOf(b), { snapshot: saved as never, input: input() });
+      restored.start();
+      b.resume(restored);
+      await vi.advanceTimersByTimeAsync(10);
+      // No offer after the window: the failure is reported and the PSR cleared; the saved repick
+      // timer is not armed on a routing that has left its state.
+      expect(api2.calls.map((c) => c.endpoint)).toEqual(['POST /routingResult', 'DELETE /route']);
+      expect(b.timers.size).toBe(0);
+      expect(restored.getSnapshot().output).toMatchObject({ outcome: 'timedOut' });
     });
   });
 });
