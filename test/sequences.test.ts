@@ -209,6 +209,22 @@ describe('5.3 conference', () => {
     ]);
   });
 
+  it('counts a pending initial routing against the cap: its rep is about to join', async () => {
+    const h = harness({ routing: { maxParticipantsOverride: 2 } });
+    h.api.respond('POST /interactions', () => ({ conversationIdentifier: 'conv-initial', workItemIds: [SESSION_ID] }));
+    h.api.respond('POST /route', () => ({ psrId: '0JR000000000001', routingCorrelationId: 'corr-1' }));
+    await h.sb.startConversation({ to: 'chan-1', from: 'client-1', text: 'Hello' });
+    await h.flush();
+    expect(h.endpoints()).toEqual(['POST /interactions', 'POST /route', 'POST /agentWork']);
+    // The initial offer is not answered yet when two conferences are asked for.
+    const conv = { ...newConversation(), conversationIdentifier: 'conv-initial' };
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[2] }));
+    await h.flush();
+    expect(h.bodies('POST /routingResult')).toMatchObject([{ success: false, errorMessage: 'participant cap reached (2 of 2)' }, { success: true }]);
+    expect(h.api.callsTo('POST /agentWork').map((c) => (c.body as { userId: string }).userId)).toEqual([REPS[0], REPS[1]]);
+  });
+
   it('with an external contact is refused: conferences are for reps in the org', async () => {
     const h = harness({ routeExternally: async () => {} });
     const conv = liveSession(h);

@@ -134,9 +134,13 @@ function childId(routingId: string): string {
   return `routing:${routingId}`;
 }
 
-/** Reps in the conference, reps who accepted and are joining, and invitations still pending: what the cap is checked against. */
+/**
+ * Reps in the conference, reps who accepted and are joining, and invitations still pending: what
+ * the cap is checked against. A pending initial routing is a seat too: its rep joins a session
+ * that has none yet (a restart can leave it pending while conferences arrive).
+ */
 export function occupiedSeats(ctx: SessionContext, now = Date.now()): number {
-  const pendingInvites = Object.values(ctx.routings).filter((r) => r.routingType === 'Conference').length;
+  const pendingInvites = Object.values(ctx.routings).filter((r) => r.routingType === 'Conference' || r.routingType === 'Initial').length;
   const joining = Object.entries(ctx.joining ?? {}).filter(([userId, at]) => !own(ctx.reps, userId) && now - at < JOINING_SEAT_MS).length;
   return Object.keys(ctx.reps).length + joining + pendingInvites;
 }
