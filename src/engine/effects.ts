@@ -53,7 +53,7 @@ export function mayHaveBeenApplied(err: unknown): boolean {
 }
 
 /** What the in-doubt rules read of a routing request: a live child's context, or a saved one. */
-export type RoutingView = { routingId?: string; deadlineAt?: number; routeOpen?: boolean } | undefined;
+export type RoutingView = { routingId?: string; deadlineAt?: number; routeOpen?: boolean; failure?: unknown } | undefined;
 
 export interface StepRunnerOptions {
   api: InteractionService;
@@ -213,7 +213,7 @@ export class StepRunner {
   /**
    * DELETE /route. Its body names no PSR: it clears whatever PSR the conversation has. A first
    * attempt a crash left in doubt is repeated — but not while another routing of the conversation
-   * has a route open, since that PSR may be the other one's (created after the first attempt
+   * has a route open and is still routing, since that PSR may be the other one's (created after the first attempt
    * landed). It waits for those to finish, then repeats: by then each of them has cleared its PSR or
    * had it deleted by an acceptance, so what the repeat can clear is this routing's own PSR — which
    * must not be left open. (Not repeating at all left it open whenever the other routing's rep had
@@ -230,7 +230,9 @@ export class StepRunner {
   async #untilOnlyRouteOpen(key: string): Promise<void> {
     if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return;
     const [conversationIdentifier, routingId] = key.split('/');
-    const others = () => this.#routingsOf(conversationIdentifier!).filter((c) => c && c.routingId !== routingId && c.routeOpen).length;
+    // Only routings that go on routing: one that is failing (its failure named) clears its own route
+    // at its end — waiting for it would deadlock two clears in doubt in one conversation.
+    const others = () => this.#routingsOf(conversationIdentifier!).filter((c) => c && c.routingId !== routingId && c.routeOpen && c.failure === undefined).length;
     if (!others()) return;
     this.#log.info({ key, others: others() }, 'a clear in doubt waits for the other open routes of its conversation before it is repeated');
     for (;;) {

@@ -129,6 +129,18 @@ describe('StepRunner', () => {
       expect(api.callsTo('DELETE /route')).toHaveLength(0);
     });
 
+    it('does not wait for another routing that is failing too (two clears in doubt in one conversation both go)', async () => {
+      const failure = { outcome: 'noAnswer', cancelReason: 'Unavailable', message: 'x' };
+      const { api, r, persistence } = runner(true, () => [
+        { routingId: 'rA', routeOpen: true, failure },
+        { routingId: 'rB', routeOpen: true, failure },
+      ]);
+      await leaveInDoubt(persistence!, 'c5/rA/clearRoute');
+      await leaveInDoubt(persistence!, 'c5/rB/clearRoute');
+      await Promise.all([clear(r, 'rA'), clear(r, 'rB')]);
+      expect(api.callsTo('DELETE /route')).toHaveLength(2);
+    });
+
     it('a first attempt is sent at once whatever the other routings hold', async () => {
       const { api, r } = runner(true, () => [{ routingId: 'rA', routeOpen: true }, { routingId: 'rB', routeOpen: true }]);
       await clear(r, 'rA');
