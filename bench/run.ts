@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only dispatch,memory,growth,decode,latency,burst,store] [-- --no-write]`
+// `npm run bench [-- --quick] [-- --only dispatch,memory,growth,decode,latency,burst,store,fleet] [-- --no-write]`
 //
 // Runs the benchmarks, prints a one-line summary for each, and rewrites the generated part of
 // docs/benchmarks.md (everything below the line `<!-- generated below -->`; the hand-written part
@@ -10,7 +10,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ensureGc, msSince, now, table, type BenchOptions, type BenchResult } from './lib.js';
 
-const BENCHES = ['dispatch', 'memory', 'growth', 'decode', 'latency', 'burst', 'store'] as const;
+const BENCHES = ['dispatch', 'memory', 'growth', 'decode', 'latency', 'burst', 'store', 'fleet'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     latency: async () => (await import('./latency.js')).latencyBench(opts),
     burst: async () => (await import('./burst.js')).burstBench(opts),
     store: async () => (await import('./store.js')).storeBench(opts),
+    fleet: async () => (await import('./fleet.js')).fleetBench(opts),
   };
   for (const name of args.only) {
     console.log(`\n== ${name} ==`);

@@ -282,6 +282,21 @@ describe('5.5 a rep declines', () => {
     expect(done[0]?.outcome).toBe('declined');
   });
 
+  it('the next rep offered is never one who joined the conversation meanwhile (through another request)', async () => {
+    // The partner's ACD answers in a fixed order, skipping only the reps it is told to exclude.
+    const order = [REPS[1], REPS[2], REPS[3]];
+    const h = harness({ routing: { maxOffers: 3 }, pickRep: (req) => order.find((u) => !req.exclude.includes(u)) });
+    const conv = liveSession(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await h.flush();
+    // While REPS[1] holds the offer, REPS[2] joins the conversation by another way.
+    h.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: REPS[2] }]));
+    await h.flush();
+    h.sb.agentWork({ workId: await workIdOf(h, conv.conversationIdentifier), workItemId: SESSION_ID, workEvent: 'DECLINED' });
+    await h.flush();
+    expect(h.api.callsTo('POST /agentWork').map((c) => (c.body as { userId: string }).userId)).toEqual([REPS[1], REPS[3]]);
+  });
+
   it('a decline that beats the POST /agentWork response is held and applied', async () => {
     const h = harness({ routing: { maxOffers: 1 } });
     let release!: () => void;

@@ -431,6 +431,9 @@ export const routingMachine = setup({
       offeredTo: ({ context }) => [...context.offeredTo, context.offerUserId ?? ''],
       workId: undefined,
     }),
+    excludeJoined: assign({
+      exclude: ({ context, event }) => (event.type === 'REP_JOINED' && !context.exclude.includes(event.userId) ? [...context.exclude, event.userId] : context.exclude),
+    }),
     rememberAccepted: assign({ pendingAnswer: 'accepted' as const }),
     rememberDeclined: assign({ pendingAnswer: 'declined' as const }),
     recordAccepted: assign({
@@ -496,6 +499,10 @@ export const routingMachine = setup({
           actions: 'failFromCancel',
         },
         SESSION_ENDED: { description: 'The messaging session ended.', target: 'failing', actions: 'failFromCancel' },
+        REP_JOINED: {
+          description: "A rep joined the conversation (not this request's offered rep): they are never offered this work, since their AgentWork would be refused (15109) or, repeated after a restart, be mistaken for this offer's.",
+          actions: 'excludeJoined',
+        },
       },
       initial: 'creatingRoute',
       states: {
