@@ -46,21 +46,51 @@ describe('sleeping sessions', () => {
     expect(h.sb.session(conv.conversationIdentifier)!.workItemId).toBe(SESSION_ID.slice(0, 15));
   });
 
-  it('a session with a routing request pending stays awake, and sleeps once it is done', async () => {
-    const h = harness({ hibernateAfterMs: 5_000 });
+  it('a session whose routing only waits for the rep\'s answer sleeps too; the answer wakes it and it routes on', async () => {
+    const h = harness({ hibernateAfterMs: 5_000, routing: { offerTimeoutMs: 60_000 } });
     const conv = idleSession(h);
     h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
     await h.flush();
     await vi.advanceTimersByTimeAsync(12_000);
-    expect(h.sb.stats()).toMatchObject({ hibernated: 0, pendingRoutings: 1 });
+    expect(h.sb.stats()).toMatchObject({ hibernated: 1, pendingRoutings: 1, wakes: 0 });
+    // Asleep, it still shows the offer (read from its snapshot).
     const [work] = h.sb.session(conv.conversationIdentifier)!.pendingRoutings;
+    expect(work!.workId).toBeDefined();
     h.sb.agentWork({ workId: work!.workId, workItemId: SESSION_ID, workEvent: 'ACCEPTED' });
     await h.flush();
-    expect(h.sb.stats().pendingRoutings).toBe(0);
+    expect(h.sb.stats()).toMatchObject({ hibernated: 0, pendingRoutings: 0, wakes: 1 });
     await vi.advanceTimersByTimeAsync(12_000);
     expect(h.sb.stats()).toMatchObject({ hibernated: 1, pendingRoutings: 0 });
     // The accepted rep holds a seat while their ParticipantChanged is on its way, asleep or not.
     expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
+  });
+
+  it('a waiting routing asleep is woken by its own timer: the unanswered offer is cancelled when it is due, not later', async () => {
+    const h = harness({ hibernateAfterMs: 5_000, routing: { offerTimeoutMs: 20_000, maxOffers: 1 } });
+    const conv = idleSession(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await h.flush();
+    const offeredAt = Date.now();
+    await vi.advanceTimersByTimeAsync(12_000);
+    expect(h.sb.stats()).toMatchObject({ hibernated: 1, pendingRoutings: 1 });
+    expect(h.api.callsTo('PATCH /agentWork')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(offeredAt + 20_000 - Date.now() + 50);
+    const [cancel] = h.api.callsTo('PATCH /agentWork');
+    expect(cancel?.body).toMatchObject({ status: 'Cancel' });
+    expect(cancel!.at - offeredAt).toBeLessThan(20_000 + 100);
+    expect(h.sb.stats()).toMatchObject({ wakes: 1, pendingRoutings: 0 });
+  });
+
+  it('a session with a call in flight stays awake, whatever hibernateAfterMs says', async () => {
+    const h = harness({ hibernateAfterMs: 5_000 });
+    h.api.respond('POST /agentWork', () => new Promise(() => undefined));
+    const conv = idleSession(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(h.api.callsTo('POST /agentWork')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(12_000);
+    expect(h.sb.stats()).toMatchObject({ hibernated: 0, pendingRoutings: 1 });
+    expect(h.sb.hibernate({ idleForMs: 0 })).toBe(0);
   });
 
   it('a RoutingRequested wakes a sleeping session and routes with what it knew (cap, reps present)', async () => {

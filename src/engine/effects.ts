@@ -188,8 +188,10 @@ export class StepRunner {
    * A routing actor restored from a snapshot runs no entry action: its timers are re-armed from
    * the absolute times in its context (one already due fires now, before anything else), then the
    * call of the state it waits in is made again — the journal decides whether that repeats it.
+   * `afterRestart` is false for a session woken from sleep in this same engine: nothing it waits
+   * for was delayed, so an answer grace that is due fires as it is.
    */
-  resume(ref: AnyActorRef): void {
+  resume(ref: AnyActorRef, afterRestart = true): void {
     type Snap = { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
     const saved = ref.getSnapshot() as Snap;
     if (saved.status !== 'active') return;
@@ -202,12 +204,27 @@ export class StepRunner {
     const { timers, calls } = resumeOf(saved);
     for (const timer of timers) {
       if (!stillIn()) return;
-      this.#arm(ref, timer, timerOf(timer, saved.context), true);
+      this.#arm(ref, timer, timerOf(timer, saved.context), afterRestart);
     }
     if (!stillIn()) return;
     // Read again: a due deadline in a state that waits for its call (POST /route, /agentWork) noted the failure.
     const context = (ref.getSnapshot() as Snap).context;
     for (const name of calls) this.#start(ref, callOf(name, context));
+  }
+
+  /**
+   * When a routing that only waits — for a rep's answer or a timer, with no call in flight and none
+   * to make — next has something to do by itself: its earliest timer. Undefined when it is not
+   * merely waiting (its session must then stay awake).
+   */
+  wakeAt(ref: AnyActorRef): number | undefined {
+    const snap = ref.getSnapshot() as { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
+    if (snap.status !== 'active' || this.#calls.has(ref)) return undefined;
+    const { calls, timers } = resumeOf(snap);
+    if (calls.length) return undefined;
+    let at = Infinity;
+    for (const timer of timers) at = Math.min(at, timerOf(timer, snap.context).at);
+    return at;
   }
 
   /**

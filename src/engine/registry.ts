@@ -5,6 +5,7 @@
 // never a child of one parent (one parent owning thousands of children is O(N²) in XState 5).
 import type { Logger } from 'pino';
 import { createActor, type ActorRefFrom, type AnyActorRef, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import type { Timers } from './timers.js';
 import { describeError } from '../domain/errors.js';
 import { toId15 } from '../domain/ids.js';
 import type { Directory } from '../directory.js';
@@ -44,8 +45,15 @@ export interface SessionRegistryOptions {
   log: Logger;
   persistence?: Persistence | undefined;
   inspect?: ((event: InspectionEvent) => void) | undefined;
-  /** Resumes a routing child restored from a snapshot: its timers re-armed, its waiting call made again. */
-  resume?: ((routing: AnyActorRef) => void) | undefined;
+  /**
+   * Resumes a routing child restored from a snapshot: its timers re-armed, its waiting call made
+   * again. `afterRestart` is false for a session woken from sleep in this engine.
+   */
+  resume?: ((routing: AnyActorRef, afterRestart: boolean) => void) | undefined;
+  /** When a routing child that only waits next has something to do; undefined if it is not merely waiting. */
+  wakeAt?: ((routing: AnyActorRef) => number | undefined) | undefined;
+  /** The engine's timer: it drops a sleeping session's routing timers and wakes the session at the earliest. */
+  timers?: Timers | undefined;
 }
 
 export class SessionRegistry {
@@ -60,6 +68,10 @@ export class SessionRegistry {
   readonly #idleSince = new Map<string, number>();
   /** MessagingSession id (15) → conversationIdentifier, for agent-work events. */
   readonly #byWorkItem = new Map<string, string>();
+  /** The key of each sleeping session's wake-up timer (sessions asleep with routings pending). */
+  readonly #wakeKeys = new Map<string, object>();
+  /** Routing requests pending in sleeping sessions. */
+  #asleepPending = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
   #sweepQueued = false;
   #closed = false;
@@ -113,15 +125,20 @@ export class SessionRegistry {
 
   /** The contexts of a live session's routing children. */
   routingContexts(conversationIdentifier: string): RoutingView[] {
-    const children = this.#live.get(conversationIdentifier)?.getSnapshot().children ?? {};
-    return Object.values(children).map((child) => (child as { getSnapshot?: () => { context?: RoutingView } } | undefined)?.getSnapshot?.().context);
+    const live = this.#live.get(conversationIdentifier);
+    if (!live) {
+      // Asleep: the persisted snapshot holds each child's persisted snapshot.
+      const children = (this.#asleep.get(conversationIdentifier) as { children?: Record<string, { snapshot?: { context?: RoutingView } }> } | undefined)?.children ?? {};
+      return Object.values(children).map((c) => c?.snapshot?.context);
+    }
+    return Object.values(live.getSnapshot().children ?? {}).map((child) => (child as { getSnapshot?: () => { context?: RoutingView } } | undefined)?.getSnapshot?.().context);
   }
 
   /** Routing requests in progress (only awake sessions have any). */
   pendingRoutings(): number {
     let n = 0;
     for (const a of this.#live.values()) n += Object.keys(a.getSnapshot().context.routings).length;
-    return n;
+    return n + this.#asleepPending;
   }
 
   // ---- live sessions ----
@@ -173,7 +190,7 @@ export class SessionRegistry {
     this.#lastBusy.set(conversationIdentifier, Date.now());
   }
 
-  #start(conversationIdentifier: string, seed: SessionSeed, snapshot?: unknown): SessionActor {
+  #start(conversationIdentifier: string, seed: SessionSeed, snapshot?: unknown, woken = false): SessionActor {
     const { machine, settings, directory, events, persistence } = this.#o;
     // A child logger per session, made only when the session first logs: most idle sessions never do.
     let childLog: Logger | undefined;
@@ -223,7 +240,7 @@ export class SessionRegistry {
     actor.start();
     // XState runs no entry action for a restored snapshot: the routing children's calls and timers
     // are the engine's to resume.
-    if (snapshot && this.#o.resume) for (const child of Object.values(actor.getSnapshot().children)) if (child) this.#o.resume(child as AnyActorRef);
+    if (snapshot && this.#o.resume) for (const child of Object.values(actor.getSnapshot().children)) if (child) this.#o.resume(child as AnyActorRef, !woken);
     this.indexWorkItem(actor, conversationIdentifier);
     return actor;
   }
@@ -237,7 +254,20 @@ export class SessionRegistry {
 
   // ---- sleep: idle sessions are held as snapshots, not actors ----
 
-  #putToSleep(conversationIdentifier: string, actor: SessionActor): void {
+  #putToSleep(conversationIdentifier: string, actor: SessionActor, wakeAt?: number): void {
+    if (wakeAt !== undefined) {
+      // Routings that only wait sleep with their session: their timers leave the engine's timer,
+      // and one wake-up at the earliest of them stands in; waking re-arms them all (resume).
+      for (const child of Object.values(actor.getSnapshot().children)) if (child) this.#o.timers?.forget(child);
+      this.#asleepPending += Object.keys(actor.getSnapshot().context.routings).length;
+      if (wakeAt !== Infinity && this.#o.timers) {
+        const key = {};
+        this.#wakeKeys.set(conversationIdentifier, key);
+        this.#o.timers.call(key, 'wake', wakeAt, () => {
+          if (this.#wakeKeys.get(conversationIdentifier) === key) this.live(conversationIdentifier);
+        });
+      }
+    }
     // The persisted snapshot shares the (immutable) context with the live one: nothing is copied.
     this.#asleep.set(conversationIdentifier, actor.getPersistedSnapshot() as unknown as SessionState);
     this.#idleSince.set(conversationIdentifier, this.#lastBusy.get(conversationIdentifier) ?? Date.now());
@@ -251,7 +281,8 @@ export class SessionRegistry {
     if (!snapshot) return undefined;
     this.#asleep.delete(conversationIdentifier);
     this.#idleSince.delete(conversationIdentifier);
-    const actor = this.#start(conversationIdentifier, {}, snapshot);
+    this.#forgetWake(conversationIdentifier, snapshot);
+    const actor = this.#start(conversationIdentifier, {}, snapshot, true);
     if (actor.getSnapshot().status !== 'active') {
       // Cannot happen with a snapshot of this very chart; if it does, say so and start the session afresh.
       this.forgetLive(conversationIdentifier);
@@ -261,6 +292,32 @@ export class SessionRegistry {
     }
     this.wakes += 1;
     return actor;
+  }
+
+  /** A sleeping session leaves sleep (woken, expired or dropped): its wake-up and pending count go. */
+  #forgetWake(conversationIdentifier: string, snapshot: SessionState): void {
+    const key = this.#wakeKeys.get(conversationIdentifier);
+    if (key) {
+      this.#wakeKeys.delete(conversationIdentifier);
+      this.#o.timers?.disarm(key, 'wake');
+    }
+    this.#asleepPending -= Object.keys(snapshot.context.routings ?? {}).length;
+  }
+
+  /** When a live session whose routings only wait should be woken if it sleeps now; undefined if it cannot sleep. */
+  #waitingUntil(actor: SessionActor): number | undefined {
+    const snap = actor.getSnapshot();
+    if (snap.status !== 'active' || snap.value !== 'active' || !this.#o.wakeAt) return undefined;
+    let at = Infinity;
+    const children = Object.values(snap.children);
+    // Every pending routing has its child; a routing finished but not yet folded into the session is not waiting.
+    if (children.length !== Object.keys(snap.context.routings).length) return undefined;
+    for (const child of children) {
+      const t = child ? this.#o.wakeAt(child as AnyActorRef) : undefined;
+      if (t === undefined) return undefined;
+      at = Math.min(at, t);
+    }
+    return at;
   }
 
   /** Puts idle sessions last busy at least `idleForMs` ago to sleep, oldest first, at most `limit`. */
@@ -278,7 +335,15 @@ export class SessionRegistry {
       else if (isIdleSnapshot(actor.getSnapshot())) {
         this.#putToSleep(conv, actor);
         slept += 1;
-      } else this.#touch(conv); // busy: look again once it could have been idle for a whole period
+      } else {
+        // Routings that only wait for a rep's answer or a timer sleep too; one with a call in
+        // flight keeps its session awake: look again once it could have been idle for a whole period.
+        const wakeAt = this.#waitingUntil(actor);
+        if (wakeAt !== undefined) {
+          this.#putToSleep(conv, actor, wakeAt);
+          slept += 1;
+        } else this.#touch(conv);
+      }
     }
     return { slept, more: due.length >= limit };
   }
@@ -296,6 +361,8 @@ export class SessionRegistry {
     }
     for (const [conv, at] of due) {
       const snapshot = this.#asleep.get(conv);
+      // A session asleep with routings pending is not idle: its own wake-up comes first.
+      if (snapshot && !isIdleSnapshot(snapshot)) continue;
       this.#asleep.delete(conv);
       this.#idleSince.delete(conv);
       if (!snapshot) continue;
@@ -349,6 +416,8 @@ export class SessionRegistry {
     this.#asleep.clear();
     this.#idleSince.clear();
     this.#lastBusy.clear();
+    this.#wakeKeys.clear();
+    this.#asleepPending = 0;
     this.#byWorkItem.clear();
   }
 }

@@ -6,17 +6,22 @@ import type { AnyActorRef } from 'xstate';
 
 interface Entry {
   at: number;
-  ref: AnyActorRef;
+  /** Whose timer it is: a routing actor (sent `event`), or any key of a callback timer. */
+  key: object;
   name: string;
-  event: string;
+  event?: string;
+  fn?: () => void;
   /** Disarmed (or replaced) before it fired: skipped when it reaches the top. */
   cancelled: boolean;
 }
 
+/** What a disarmed entry points to instead of its actor. */
+const RELEASED = {};
+
 export class Timers {
   #heap: Entry[] = [];
   /** The live entry of each actor's named timer. */
-  readonly #byRef = new Map<AnyActorRef, Map<string, Entry>>();
+  readonly #byRef = new Map<object, Map<string, Entry>>();
   #handle: ReturnType<typeof setTimeout> | undefined;
   /** When the armed setTimeout fires (Infinity when none is armed). */
   #handleAt = Infinity;
@@ -42,21 +47,37 @@ export class Timers {
    * was down before the answer of any call resumed alongside.
    */
   arm(ref: AnyActorRef, name: string, at: number, event: string): void {
-    this.disarm(ref, name);
-    if (this.#stopped) return;
-    if (at <= Date.now()) {
-      ref.send({ type: event });
-      return;
-    }
-    const entry: Entry = { at, ref, name, event, cancelled: false };
-    let mine = this.#byRef.get(ref);
-    if (!mine) this.#byRef.set(ref, (mine = new Map()));
-    mine.set(name, entry);
-    this.#push(entry);
-    if (at < this.#handleAt) this.#schedule(at);
+    this.#add({ at, key: ref, name, event, cancelled: false });
   }
 
-  disarm(ref: AnyActorRef, name: string): void {
+  /** Calls `fn` at `at` (now, if that has passed), replacing the timer of that name under `key`. */
+  call(key: object, name: string, at: number, fn: () => void): void {
+    this.#add({ at, key, name, fn, cancelled: false });
+  }
+
+  #add(entry: Entry): void {
+    this.disarm(entry.key, entry.name);
+    if (this.#stopped) return;
+    if (entry.at <= Date.now()) {
+      this.#deliver(entry);
+      return;
+    }
+    let mine = this.#byRef.get(entry.key);
+    if (!mine) this.#byRef.set(entry.key, (mine = new Map()));
+    mine.set(entry.name, entry);
+    this.#push(entry);
+    if (entry.at < this.#handleAt) this.#schedule(entry.at);
+  }
+
+  #deliver(e: Entry): void {
+    if (e.fn) e.fn();
+    else {
+      const ref = e.key as AnyActorRef;
+      if (ref.getSnapshot().status === 'active') ref.send({ type: e.event! });
+    }
+  }
+
+  disarm(ref: object, name: string): void {
     const mine = this.#byRef.get(ref);
     const entry = mine?.get(name);
     if (!entry) return;
@@ -67,6 +88,10 @@ export class Timers {
 
   #cancel(e: Entry): void {
     e.cancelled = true;
+    // A disarmed entry waits in the heap until its time or the next rebuild: it must not keep its
+    // actor (and so a stopped session's whole actor tree) alive meanwhile.
+    e.key = RELEASED;
+    e.fn = undefined;
     this.#cancelledInHeap += 1;
     // Most offers are answered long before their timeout: without this the heap would hold every
     // disarmed timer until its time, so it is rebuilt once they are the majority.
@@ -79,7 +104,7 @@ export class Timers {
   }
 
   /** Drops every timer of an actor (it stopped without leaving its states, e.g. its session stopped or slept). */
-  forget(ref: AnyActorRef): void {
+  forget(ref: object): void {
     const mine = this.#byRef.get(ref);
     if (!mine) return;
     for (const e of mine.values()) this.#cancel(e);
@@ -116,10 +141,10 @@ export class Timers {
         this.#cancelledInHeap -= 1;
         continue;
       }
-      const mine = this.#byRef.get(e.ref);
+      const mine = this.#byRef.get(e.key);
       if (mine?.get(e.name) === e) {
         mine.delete(e.name);
-        if (mine.size === 0) this.#byRef.delete(e.ref);
+        if (mine.size === 0) this.#byRef.delete(e.key);
       }
       due.push(e);
     }
@@ -129,7 +154,7 @@ export class Timers {
       this.#cancelledInHeap -= 1;
     }
     if (this.#heap.length) this.#schedule(this.#heap[0]!.at);
-    for (const e of due) if (e.ref.getSnapshot().status === 'active') e.ref.send({ type: e.event });
+    for (const e of due) this.#deliver(e);
   }
 
   #push(e: Entry): void {

@@ -96,7 +96,7 @@ export interface SwitchboardStats {
   interactions?: ClientStats;
   /** The Pub/Sub subscription's state, credit, cursor and counters (when `pubsub` is configured). */
   pubsub?: PubSubIntakeStats;
-  /** Of `sessions`, how many are asleep (idle, held as a snapshot; see `hibernateAfterMs`). */
+  /** Of `sessions`, how many are asleep (held as a snapshot: idle, or with routings that only wait; see `hibernateAfterMs`). */
   hibernated: number;
   /** Events refused because they would have started a session past `sessions.max`. */
   refusedSessions: number;
@@ -148,8 +148,9 @@ export interface Switchboard {
   /** Resolves once no Interaction Service call or rep pick is in flight. */
   settled(): Promise<void>;
   /**
-   * Put every idle session to sleep now (no routing request pending, no event for `idleForMs`,
-   * default `hibernateAfterMs`). Returns how many went to sleep. The switchboard also does this on
+   * Put every session to sleep now that had no event for `idleForMs` (default `hibernateAfterMs`)
+   * and has no call in flight: idle ones, and ones whose routings only wait for an answer or a
+   * timer (woken when the earliest is due). Returns how many went to sleep. The switchboard also does this on
    * its own, a chunk at a time; this is for an app that wants memory back at once.
    */
   hibernate(options?: { idleForMs?: number }): number;
