@@ -255,24 +255,25 @@ export class SessionRegistry {
   // ---- sleep: idle sessions are held as snapshots, not actors ----
 
   #putToSleep(conversationIdentifier: string, actor: SessionActor, wakeAt?: number): void {
-    if (wakeAt !== undefined) {
-      // Routings that only wait sleep with their session: their timers leave the engine's timer,
-      // and one wake-up at the earliest of them stands in; waking re-arms them all (resume).
-      for (const child of Object.values(actor.getSnapshot().children)) if (child) this.#o.timers?.forget(child);
-      this.#asleepPending += Object.keys(actor.getSnapshot().context.routings).length;
-      if (wakeAt !== Infinity && this.#o.timers) {
-        const key = {};
-        this.#wakeKeys.set(conversationIdentifier, key);
-        this.#o.timers.call(key, 'wake', wakeAt, () => {
-          if (this.#wakeKeys.get(conversationIdentifier) === key) this.live(conversationIdentifier);
-        });
-      }
-    }
+    const children = wakeAt === undefined ? [] : Object.values(actor.getSnapshot().children);
     // The persisted snapshot shares the (immutable) context with the live one: nothing is copied.
     this.#asleep.set(conversationIdentifier, actor.getPersistedSnapshot() as unknown as SessionState);
     this.#idleSince.set(conversationIdentifier, this.#lastBusy.get(conversationIdentifier) ?? Date.now());
     this.forgetLive(conversationIdentifier);
     actor.stop();
+    if (wakeAt === undefined) return;
+    // Routings that only wait sleep with their session: their timers leave the engine's timer, and
+    // one wake-up at the earliest of them stands in (set once asleep: it may be due at once);
+    // waking re-arms them all (resume).
+    for (const child of children) if (child) this.#o.timers?.forget(child);
+    this.#asleepPending += Object.keys((this.#asleep.get(conversationIdentifier)!.context.routings ?? {}) as object).length;
+    if (wakeAt !== Infinity && this.#o.timers) {
+      const key = {};
+      this.#wakeKeys.set(conversationIdentifier, key);
+      this.#o.timers.call(key, 'wake', wakeAt, () => {
+        if (this.#wakeKeys.get(conversationIdentifier) === key) this.live(conversationIdentifier);
+      });
+    }
   }
 
   /** Re-creates a sleeping session's actor from its snapshot — the same path as a restart. */
@@ -317,7 +318,8 @@ export class SessionRegistry {
       if (t === undefined) return undefined;
       at = Math.min(at, t);
     }
-    return at;
+    // Something due now (its timer not yet run): stay awake for it.
+    return at > Date.now() ? at : undefined;
   }
 
   /** Puts idle sessions last busy at least `idleForMs` ago to sleep, oldest first, at most `limit`. */
