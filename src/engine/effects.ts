@@ -53,6 +53,11 @@ export interface StepRunnerOptions {
   isLive: (conversationIdentifier: string) => boolean;
   /** What the routing children of a live session hold (their contexts), for steps left in doubt. */
   routingsOf?: ((conversationIdentifier: string) => RoutingView[]) | undefined;
+  /**
+   * Whether this engine may still call for its org, asked right before each attempt leaves (a
+   * fleet: the lease is still valid on this host's clock). Once halted, nothing leaves anyway.
+   */
+  stillOwner?: (() => boolean) | undefined;
   /** Told of every call's end: what, how long, its error if it failed, and its window's end. */
   onCall?: ((what: string, ms: number, err: unknown, windowEnd?: number) => void) | undefined;
 }
@@ -68,6 +73,8 @@ export class StepRunner {
   /** AgentWorks created by a POST /agentWork answered after its window, and cancelled then. */
   abandonedOffersCancelled = 0;
   #halted = false;
+  /** See CallContext.mayProceed: false once halted or no longer the org's owner. */
+  readonly #mayProceed: () => boolean;
   /** The routing machine with every effect provided by this runner. */
   readonly routing;
 
@@ -78,6 +85,8 @@ export class StepRunner {
     this.#isLive = options.isLive;
     this.#onCall = options.onCall;
     this.#routingsOf = options.routingsOf ?? (() => []);
+    const stillOwner = options.stillOwner;
+    this.#mayProceed = stillOwner ? () => !this.#halted && stillOwner() : () => !this.#halted;
     const api = this.#api;
     const { pickRep, routeExternally } = options;
     const call = <I, O>(what: string, priority: CallContext['priority'], inDoubt: InDoubt, fn: (req: I, ctx: CallContext) => Promise<O>) =>
@@ -239,7 +248,7 @@ export class StepRunner {
       const go = (repeat: boolean) => {
         if (this.#halted) return Promise.reject(new StoppedError());
         const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
-        return send({ key, deadlineAt, priority, requestId: stableRequestId(key) });
+        return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
       };
       return this.#persistence ? this.#persistence.journaled(key, inDoubt, go) : go(false);
     }, windowEnd);
