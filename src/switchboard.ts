@@ -52,7 +52,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     queueDepth: () => client?.stats().queue.size,
   }, options.metrics?.attributes ?? (options.org?.orgId ? { 'org.id': options.org.orgId } : {}));
   const onCall = (what: string, ms: number, err: unknown, windowEnd?: number) => metrics.call(what, ms, err, windowEnd);
-  const runner = new StepRunner({ api, persistence, log, pickRep, routeExternally: options.routeExternally, isLive: (conv) => registry.isLive(conv), routingsOf: (conv) => registry.routingContexts(conv), onCall });
+  const runner = new StepRunner({ api, persistence, log, pickRep, routeExternally: options.routeExternally, stillOwner: options.stillOwner, isLive: (conv) => registry.isLive(conv), routingsOf: (conv) => registry.routingContexts(conv), onCall });
   const machine = sessionMachine.provide({ actors: { routing: runner.routing } });
   const registry: SessionRegistry = new SessionRegistry({ machine, settings, limits, directory, events, log, persistence, inspect: options.inspect, resume: (routing, afterRestart) => runner.resume(routing, afterRestart), wakeAt: (routing) => runner.wakeAt(routing), timers: runner.timers });
   const intake: Intake = new Intake({

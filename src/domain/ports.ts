@@ -134,6 +134,13 @@ export interface CallContext {
    * `key`, so a step repeated after a crash carries the same RequestId; a fresh UUID when absent.
    */
   requestId?: string;
+  /**
+   * Asked right before each attempt leaves (after its wait in the rate limiter and for a token):
+   * false refuses it with SB_STOPPED, unsent. The engine says false once halted, or — in a fleet —
+   * once its lease may have run out on this host's clock: a step committed just before a pause
+   * (GC, SIGSTOP) must not go out after it, when another host may own the org.
+   */
+  mayProceed?: () => boolean;
 }
 
 /** The Interaction Service endpoints the engine calls. */

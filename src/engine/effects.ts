@@ -68,6 +68,11 @@ export interface StepRunnerOptions {
   routingsOf?: ((conversationIdentifier: string) => RoutingView[]) | undefined;
   /** The engine's timer (one is made if none is given). */
   timers?: Timers | undefined;
+  /**
+   * Whether this engine may still call for its org, asked right before each attempt leaves (a
+   * fleet: the lease is still valid on this host's clock). Once halted, nothing leaves anyway.
+   */
+  stillOwner?: (() => boolean) | undefined;
   /** Told of every call's end: what, how long, its error if it failed, and its window's end. */
   onCall?: ((what: string, ms: number, err: unknown, windowEnd?: number) => void) | undefined;
 }
@@ -89,6 +94,8 @@ export class StepRunner {
   readonly #routeExternally: RouteExternally | undefined;
   /** Every routing deadline, offer timeout, repick and answer grace of this engine. */
   readonly timers: Timers;
+  /** See CallContext.mayProceed: false once halted or no longer the org's owner. */
+  readonly #mayProceed: () => boolean;
   /** The routing machine with every effect provided by this runner. */
   readonly routing;
 
@@ -101,7 +108,8 @@ export class StepRunner {
     this.#routingsOf = options.routingsOf ?? (() => []);
     this.#pickRep = options.pickRep;
     this.#routeExternally = options.routeExternally;
-    const { pickRep, routeExternally } = options;
+    const stillOwner = options.stillOwner;
+    this.#mayProceed = stillOwner ? () => !this.#halted && stillOwner() : () => !this.#halted;
     this.timers = options.timers ?? new Timers();
     this.routing = routingMachine.provide({
       actions: {
@@ -354,7 +362,7 @@ export class StepRunner {
       const go = (repeat: boolean) => {
         if (this.#halted) return Promise.reject(new StoppedError());
         const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
-        return send({ key, deadlineAt, priority, requestId: stableRequestId(key) });
+        return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
       };
       return this.#persistence ? this.#persistence.journaled(key, inDoubt, go) : go(false);
     }, windowEnd);

@@ -108,6 +108,13 @@ export interface SwitchboardOptions {
    * Contexts hold no secrets; the app decides what leaves the process.
    */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Asked right before every Interaction Service attempt leaves: false refuses it (SB_STOPPED),
+   * unsent. For an engine whose right to call for its org can lapse — createFleet passes its
+   * lease's validity on this host's clock, so a step committed just before a pause (GC, SIGSTOP)
+   * does not go out after it, when another host may own the org. Must be cheap and synchronous.
+   */
+  stillOwner?: () => boolean;
   /** Platform event ids remembered for dedupe. Default 10,000. */
   dedupeWindow?: number;
   /**

@@ -188,7 +188,8 @@ export function createFleet(options: FleetOptions): Fleet {
     try {
       const store = await openPostgresSessionStore({ pool, orgId, ...(options.schema ? { schema: options.schema } : {}), logger: log });
       store.fence(epoch);
-      const sb = createSwitchboard({ logger: log.child({ orgId }), ...org.switchboard, store });
+      // Every call is asked for at the last moment whether the lease still holds on this host's clock.
+      const sb = createSwitchboard({ logger: log.child({ orgId }), ...org.switchboard, store, stillOwner: () => leases.holds(orgId, epoch) });
       sb.on('fenced', (e) => leases.fenced(orgId, e.error.epoch));
       options.onSwitchboard?.(orgId, sb);
       r = { epoch, store, sb, started: Promise.resolve(), leaving: false };

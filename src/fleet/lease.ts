@@ -75,6 +75,12 @@ export interface LeaseManager {
   owned(): Lease[];
   /** The epoch held for the org, or undefined. */
   epochOf(orgId: string): number | undefined;
+  /**
+   * Whether this host still holds the org at `epoch` on its own clock: false once the lease's TTL
+   * has run since its last grant, even before a renewal noticed (the process may just have been
+   * paused). Synchronous: asked before every Interaction call.
+   */
+  holds(orgId: string, epoch: number): boolean;
   /** Hosts whose heartbeat has not expired (this one included once started). */
   liveHosts(): Promise<number>;
   /** ceil(orgs / live hosts): how many orgs this host should own at most. */
@@ -266,6 +272,11 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
 
     epochOf(orgId) {
       return held.get(orgId)?.epoch;
+    },
+
+    holds(orgId, epoch) {
+      const h = held.get(orgId);
+      return h !== undefined && h.epoch === epoch && performance.now() < h.validUntil;
     },
 
     async liveHosts() {

@@ -196,6 +196,18 @@ describe('leases', () => {
     expect(await db.sql('SELECT key FROM switchboard.seen WHERE org_id = $1', [orgId])).toEqual([]);
   });
 
+  it('holds() answers on this host\'s clock: false once the TTL has run since the last grant, before any renewal noticed', async () => {
+    // Not started, so nothing renews: what a paused process finds when it resumes.
+    const a = manager('host-a', { ttlMs: 300 });
+    const orgId = nextOrg();
+    const la = (await a.acquire(orgId))!;
+    expect(a.holds(orgId, la.epoch)).toBe(true);
+    expect(a.holds(orgId, la.epoch + 1)).toBe(false);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(a.epochOf(orgId)).toBe(la.epoch); // no renewal has run to say it is lost…
+    expect(a.holds(orgId, la.epoch)).toBe(false); // …but no call may leave on it any more
+  });
+
   it('release hands the org over at once, without waiting for the TTL', async () => {
     const a = manager('host-a'); // 60 s TTL
     const b = manager('host-b');

@@ -137,6 +137,23 @@ describe('POST /interactions', () => {
   });
 });
 
+describe('the last check before an attempt leaves (ctx.mayProceed)', () => {
+  it('refuses the attempt unsent (SB_STOPPED) when the engine may no longer call, e.g. its lease lapsed during a pause', async () => {
+    const { client } = makeClient(fake);
+    let owner = true;
+    const ctx = { ...start, mayProceed: () => owner };
+    await client.patchConsent({ endUserClientId: 'eu-1', channelAddressIdentifier: 'chan-1', consentStatus: 'ExplicitlyOptedIn' }, ctx);
+    owner = false;
+    await expect(client.clearRoute({ conversationIdentifier: 'c-1', cancelReason: 'Unknown' }, { ...finish, mayProceed: () => owner })).rejects.toBeInstanceOf(StoppedError);
+    expect(fake.to('PATCH', api('consent'))).toHaveLength(1);
+    expect(fake.to('DELETE', api('route'))).toHaveLength(0);
+    owner = true;
+    await client.clearRoute({ conversationIdentifier: 'c-1', cancelReason: 'Unknown' }, { ...finish, mayProceed: () => owner });
+    expect(fake.to('DELETE', api('route'))).toHaveLength(1);
+    await client.close();
+  });
+});
+
 describe('JSON endpoints', () => {
   it('PATCH /consent', async () => {
     const { client } = makeClient(fake);

@@ -254,6 +254,8 @@ export function createInteractionClient(options: InteractionClientOptions): Inte
             if (ctx.deadlineAt !== undefined && now() >= ctx.deadlineAt) throw new DeadlineExceededError(ep.name);
             used = await token(ep.name, requestId);
             const accessToken = used;
+            // The engine may have halted, or lost its org, while this waited: nothing leaves then.
+            if (ctx.mayProceed && !ctx.mayProceed()) throw new StoppedError();
             return await breaker.run(() => {
               sent = true;
               return send(ep, ex, accessToken, requestId, attempt, ctx.answerBy ?? ctx.deadlineAt);
