@@ -238,33 +238,52 @@ export class StepRunner {
   /**
    * DELETE /route. Its body names no PSR: it clears whatever PSR the conversation has. A first
    * attempt a crash left in doubt is repeated — but not while another routing of the conversation
-   * has a route open and is still routing, since that PSR may be the other one's (created after the first attempt
-   * landed). It waits for those to finish, then repeats: by then each of them has cleared its PSR or
-   * had it deleted by an acceptance, so what the repeat can clear is this routing's own PSR — which
-   * must not be left open. (Not repeating at all left it open whenever the other routing's rep had
-   * accepted before this routing's POST /route re-created the PSR: that acceptance deleted the old
-   * PSR, not this one.)
+   * has a route open and is still routing, since that PSR may be the other one's (created after the
+   * first attempt landed). It waits for those to finish, then repeats: by then each of them has
+   * cleared its PSR or had it deleted by an acceptance, so what the repeat can clear is this
+   * routing's own PSR — which must not be left open. (Not repeating at all left it open whenever the
+   * other routing's rep had accepted before this routing's POST /route re-created the PSR: that
+   * acceptance deleted the old PSR, not this one.) A routing whose route opens after the wait — its
+   * event arrived from the stream after the restore — is checked for again right before the repeat
+   * leaves: its POST /route came after the first attempt, so the PSR is its now (re-targeted or new),
+   * and the repeat is taken as done rather than clear it.
    */
   clearRoute(input: EffectInput<ClearRouteRequest>): Promise<void> {
-    return this.#untilOnlyRouteOpen(input.key).then(() =>
-      this.sendStep('DELETE /route', input.key, 'finish', 'repeat', input.deadlineAt, (ctx) => this.#api.clearRoute(input.request, ctx)),
-    );
+    const { key, request, deadlineAt } = input;
+    return this.#untilOnlyRouteOpen(key).then((repeat) => {
+      if (!repeat) return this.sendStep('DELETE /route', key, 'finish', 'repeat', deadlineAt, (ctx) => this.#api.clearRoute(request, ctx));
+      const others = () => this.#otherOpenRoutes(key);
+      return this.sendStep('DELETE /route', key, 'finish', 'repeat', deadlineAt, (ctx) =>
+        this.#api.clearRoute(request, { ...ctx, mayProceed: () => ctx.mayProceed?.() !== false && others() === 0 }),
+      ).catch((err: unknown) => {
+        if (!(err instanceof StoppedError) || this.#halted || others() === 0) throw err;
+        this.#log.info({ key }, 'a clear in doubt taken as done: another routing of its conversation opened a route since (the PSR is its now)');
+      });
+    });
   }
 
-  /** See clearRoute(): resolves at once unless the step is in doubt and another routing of the conversation has a route open. */
-  async #untilOnlyRouteOpen(key: string): Promise<void> {
-    if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return;
+  /** Other routings of the step's conversation with a route open that go on routing (a failing one clears its own at its end). */
+  #otherOpenRoutes(key: string): number {
     const [conversationIdentifier, routingId] = key.split('/');
+    return this.#routingsOf(conversationIdentifier!).filter((c) => c && c.routingId !== routingId && c.routeOpen && c.failure === undefined).length;
+  }
+
+  /**
+   * See clearRoute(): whether the step repeats a first attempt a crash left in doubt; if so, it
+   * resolves once no other routing of the conversation with a route open goes on routing.
+   */
+  async #untilOnlyRouteOpen(key: string): Promise<boolean> {
+    if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return false;
+    const routingId = key.split('/')[1];
     // Only routings that go on routing: one that is failing (its failure named) clears its own route
     // at its end — waiting for it would deadlock two clears in doubt in one conversation.
-    const others = () => this.#routingsOf(conversationIdentifier!).filter((c) => c && c.routingId !== routingId && c.routeOpen && c.failure === undefined).length;
-    if (!others()) return;
-    this.#log.info({ key, others: others() }, 'a clear in doubt waits for the other open routes of its conversation before it is repeated');
+    if (!this.#otherOpenRoutes(key)) return true;
+    this.#log.info({ key, others: this.#otherOpenRoutes(key) }, 'a clear in doubt waits for the other open routes of its conversation before it is repeated');
     for (;;) {
       await new Promise<void>((res) => setTimeout(res, CLEAR_WAIT_POLL_MS).unref?.());
       // The routing itself is gone (its session stopped or ended): its restored self decides again.
-      if (this.#halted || !this.#routingsOf(conversationIdentifier!).some((c) => c?.routingId === routingId)) throw new StoppedError();
-      if (!others()) return;
+      if (this.#halted || !this.#routingsOf(key.slice(0, key.indexOf('/'))).some((c) => c?.routingId === routingId)) throw new StoppedError();
+      if (!this.#otherOpenRoutes(key)) return true;
     }
   }
 

@@ -2,6 +2,7 @@
 // failures that can be scripted per endpoint. Used by unit tests and by partners testing their own
 // app code without an org; the got-based adapter is the production implementation.
 import { randomUUID } from 'node:crypto';
+import { StoppedError } from '../domain/errors.js';
 import type {
   AgentWorkRequest,
   AgentWorkResponse,
@@ -84,6 +85,8 @@ export function createRecordingInteractionService(): RecordingInteractionService
   let seq = 0;
 
   async function record<T>(endpoint: Endpoint, body: unknown, ctx: CallContext, fallback: () => T): Promise<T> {
+    // As the real client: asked at the last moment, a refusal sends (and so records) nothing.
+    if (ctx.mayProceed && !ctx.mayProceed()) throw new StoppedError();
     const entry: RecordedCall = { endpoint, body: structuredClone(body), ctx, at: Date.now(), result: 'ok' };
     calls.push(entry);
     const n = calls.filter((c) => c.endpoint === endpoint).length;

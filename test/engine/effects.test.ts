@@ -141,6 +141,16 @@ describe('StepRunner', () => {
       expect(api.callsTo('DELETE /route')).toHaveLength(2);
     });
 
+    it('is taken as done, unsent, when another routing opened a route between the check and the send (its event came after the restore)', async () => {
+      // The first look finds no other route; by the time the repeat would leave, one is open.
+      let looks = 0;
+      const { api, r, persistence } = runner(true, () => (++looks === 1 ? [{ routingId: 'rA', routeOpen: true }] : [{ routingId: 'rA', routeOpen: true }, { routingId: 'rC', routeOpen: true }]));
+      await leaveInDoubt(persistence!, 'c5/rA/clearRoute');
+      await expect(clear(r, 'rA')).resolves.toBeUndefined();
+      expect(looks).toBeGreaterThan(1);
+      expect(api.callsTo('DELETE /route')).toHaveLength(0);
+    });
+
     it('a first attempt is sent at once whatever the other routings hold', async () => {
       const { api, r } = runner(true, () => [{ routingId: 'rA', routeOpen: true }, { routingId: 'rB', routeOpen: true }]);
       await clear(r, 'rA');
