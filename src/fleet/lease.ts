@@ -98,6 +98,13 @@ export interface LeaseManager {
   fairShare(orgCount: number): Promise<number>;
   /** Acquires orgs of the list that are free, up to this host's fair share of it. Returns what it took. */
   balance(orgIds: readonly string[]): Promise<Lease[]>;
+  /**
+   * The first step of a graceful stop: removes this host's heartbeat and writes no more, so the
+   * other hosts' fair share no longer counts it and they can take every org it is about to hand
+   * over, while the leases it still holds keep being renewed until released. It cannot acquire
+   * from then on. Idempotent; `stop()` does it too.
+   */
+  depart(): Promise<void>;
   /** Stops renewing, releases every lease and removes the heartbeat. Drain the engines first. */
   stop(): Promise<void>;
   on<E extends keyof LeaseEvents>(event: E, listener: (e: LeaseEvents[E]) => void): () => void;
@@ -160,6 +167,8 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
   let timer: NodeJS.Timeout | undefined;
   let renewing: Promise<void> | undefined;
   let stopped = false;
+  /** Leaving (depart() or stop()): no heartbeat any more, no new lease. */
+  let departing: Promise<void> | undefined;
 
   function emit<E extends keyof LeaseEvents>(event: E, e: LeaseEvents[E]): void {
     for (const listener of listeners[event]) {
@@ -213,7 +222,8 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
 
   async function renewOnce(): Promise<void> {
     const sentAt = performance.now();
-    await heartbeat();
+    // A departing host is no longer counted live: its heartbeat must not come back.
+    if (!departing) await heartbeat();
     const snapshot = [...held].map(([orgId, h]) => ({ orgId, epoch: h.epoch }));
     if (!snapshot.length) return;
     const renewed = await query<{ org_id: string }>(
@@ -263,6 +273,8 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       checkId('orgId', orgId);
       // Nothing would renew it: a lease taken now would only expire under an engine that runs on.
       if (stopped) throw new ConfigError('the lease manager is stopped: create a new one to acquire leases');
+      // Leaving: whatever it took now it would have to hand over again at once.
+      if (departing) return undefined;
       const mine = held.get(orgId);
       if (mine) return { orgId, epoch: mine.epoch };
       const sentAt = performance.now();
@@ -353,6 +365,16 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       return taken;
     },
 
+    depart() {
+      departing ??= (async () => {
+        // A renewal already past its heartbeat check would write the row again after the delete.
+        await renewing?.catch(() => undefined);
+        await query('removing the heartbeat', `DELETE FROM ${s}.hosts WHERE host_id = $1`, [hostId], renewals());
+        log.info('departing: heartbeat removed, handing orgs over');
+      })();
+      return departing;
+    },
+
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -360,8 +382,14 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       timer = undefined;
       await renewing?.catch(() => undefined);
       const failures: unknown[] = [];
+      // Departure first: the other hosts no longer count this one when the releases wake them.
+      let notDeparted: unknown;
+      await manager.depart().catch((err: unknown) => (notDeparted = err));
       for (const orgId of [...held.keys()]) await manager.release(orgId).catch((err: unknown) => failures.push(err));
-      await query('removing the heartbeat', `DELETE FROM ${s}.hosts WHERE host_id = $1`, [hostId], renewals()).catch((err: unknown) => failures.push(err));
+      if (notDeparted !== undefined) {
+        // One more try; else the heartbeat runs out with its TTL.
+        await query('removing the heartbeat', `DELETE FROM ${s}.hosts WHERE host_id = $1`, [hostId], renewals()).catch(() => failures.push(notDeparted));
+      }
       if (ownRenewalPool) await renewalPool?.end().catch(() => undefined);
       // Whatever could not be released runs out with its TTL; say so rather than hide it.
       if (failures.length) throw failures[0];

@@ -353,6 +353,32 @@ describe('fair share', () => {
     expect(b.owned().map((l) => l.orgId).sort()).toEqual([...list].sort());
   });
 
+  it('a departing host stops counting at once, keeps renewing what it still holds, and takes nothing more', async () => {
+    const list = Array.from({ length: 4 }, nextOrg);
+    const a = manager('depart-a', { ttlMs: 1_500, renewEveryMs: 300 });
+    const b = manager('depart-b');
+    await a.start();
+    await b.start();
+    expect(await a.balance(list)).toHaveLength(2);
+    const held = a.owned();
+    const lost: LostLease[] = [];
+    a.on('lost', (e) => lost.push(e));
+    await a.depart();
+    // The others' share no longer counts host a, before it has released anything.
+    expect(await b.liveHosts()).toBe(1);
+    expect(await b.fairShare(list.length)).toBe(4);
+    expect(await a.acquire(list.find((id) => !held.some((l) => l.orgId === id))!)).toBeUndefined();
+    // Its leases outlive their TTL while it drains: renewed, and its heartbeat not written again.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(lost).toEqual([]);
+    expect(a.owned()).toEqual(held);
+    expect(await b.liveHosts()).toBe(1);
+    expect(await b.balance(list)).toHaveLength(2);
+    await a.stop();
+    await b.balance(list);
+    expect(b.owned()).toHaveLength(4);
+  });
+
   it('stops counting a host once its heartbeat expires', async () => {
     const here = manager('live-host');
     await here.start();
