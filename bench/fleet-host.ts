@@ -65,7 +65,7 @@ export interface HostStats {
 }
 
 /**
- * The host's fenced store transactions (those that check the lease row FOR SHARE) since the last
+ * The host's fenced store transactions (those that check the lease row FOR KEY SHARE) since the last
  * reset: commits (they write) and lease checks (they only check: \`checkLease()\`, made before a
  * call that has no write-ahead record, such as POST /interactions).
  */
@@ -236,7 +236,7 @@ function gc(): void {
 
 /**
  * The pool the fleet would make from a connection string (same settings), handed to it as an app's
- * pool, with each client's `query` watched: a transaction that takes the lease row FOR SHARE is a
+ * pool, with each client's `query` watched: a transaction that takes the lease row FOR KEY SHARE is a
  * fenced store transaction — a commit if it writes, else a lease check; a commit's session rows,
  * journal rows and snapshot bytes are read off the statements' parameters, and each transaction is
  * timed from BEGIN sent to COMMIT answered. Nothing else is changed.
@@ -252,7 +252,7 @@ function watchedPool(url: string, into: { log: CommitLog }): pg.Pool {
       const values = Array.isArray(args[1]) ? (args[1] as unknown[]) : undefined;
       if (text.startsWith('BEGIN')) tx = { t0: performance.now(), fenced: false, writes: 0, sessions: 0, effects: 0, bytes: 0 };
       else if (tx) {
-        if (text.includes('FOR SHARE')) tx.fenced = true;
+        if (/FOR (KEY )?SHARE/.test(text)) tx.fenced = true;
         else if (/^\s*(INSERT|UPDATE|DELETE)/.test(text)) tx.writes += 1;
         if (text.includes('.sessions (') && text.startsWith('INSERT') && values) {
           tx.sessions += (values[1] as unknown[]).length;

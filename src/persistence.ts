@@ -4,7 +4,7 @@
 // journaled by its step key: written 'started' before the call goes out and 'done' with its answer,
 // so a step that completed before a crash is not repeated after it.
 import type { Logger } from 'pino';
-import { describeError, isApiError, StoreCommitError, FencedError } from './domain/errors.js';
+import { describeError, isApiError, StoreCommitError, FencedError, StoppedError } from './domain/errors.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
@@ -80,6 +80,13 @@ export class Persistence {
   readonly #effects = new Map<string, EffectRecord>();
   #closed = false;
   /**
+   * Why nothing more is committed (set with #closed): the store's FencedError, the engine's halt,
+   * or a graceful close. Every commit asked for from then on is refused with it.
+   */
+  #closedBy: Error | undefined;
+  /** Sessions a caller waits to see durable (commitSession), and the store's refusal of one. */
+  readonly #awaited = new Map<string, unknown>();
+  /**
    * Sessions from a batch the store refused, written with the next commit unless a newer snapshot
    * of the same conversation is in it by then.
    */
@@ -112,6 +119,26 @@ export class Persistence {
 
   get store(): SessionStore {
     return this.#store;
+  }
+
+  /** Why nothing more is committed (fenced, halted or closed), or undefined while commits go on. */
+  get closedBy(): Error | undefined {
+    return this.#closed ? (this.#closedBy ?? new StoppedError()) : undefined;
+  }
+
+  /**
+   * Nothing is committed from now on, not even what is already waiting: the engine halted (its org
+   * may have another owner, whose restore must not be overtaken by this engine's later states).
+   * A commit in flight keeps its own fate; every commit asked for later is refused with `reason`.
+   */
+  seal(reason: Error): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedBy = reason;
   }
 
   markDirty(conversationIdentifier: string): void {
@@ -147,11 +174,16 @@ export class Persistence {
    * gathers all that changed meanwhile — many steps share one fsync instead of queueing for one each.
    */
   commit(cursor?: StoreCommit['cursor']): Promise<void> {
+    // Closed, fenced or halted: what a caller waits for will never be durable here — say so, rather
+    // than resolve an empty commit as if it were.
+    if (this.#closed) return Promise.reject(this.closedBy);
     if (cursor) this.#cursor = cursor;
     if (this.#next) return this.#next;
     const next = this.#chain.then(() => {
       // From here on, changes belong to the commit after this one.
       this.#next = undefined;
+      // Sealed while this commit waited its turn: its batch is not written.
+      if (this.#closed) throw this.closedBy;
       const batch = this.#takeBatch();
       if (!batch) return;
       const ok = () => {
@@ -176,6 +208,23 @@ export class Persistence {
   }
 
   /**
+   * Commits now, and resolves only once this conversation's session is durable: rejects when the
+   * commit is refused, when the store refused that session's snapshot (the rest of the batch being
+   * written without it), or when nothing may be committed any more (fenced, halted, closed).
+   */
+  async commitSession(conversationIdentifier: string): Promise<void> {
+    this.markDirty(conversationIdentifier);
+    this.#awaited.set(conversationIdentifier, undefined);
+    try {
+      await this.commit();
+      const refused = this.#awaited.get(conversationIdentifier);
+      if (refused !== undefined) throw refused;
+    } finally {
+      this.#awaited.delete(conversationIdentifier);
+    }
+  }
+
+  /**
    * One session whose snapshot the store cannot write must not stop every conversation (each
    * step's write-ahead record rides the shared batch). When the store names the session it was
    * writing, the batch is written again at once without it: the other callers go on; that
@@ -192,6 +241,7 @@ export class Persistence {
     this.commitFailures += 1;
     this.refusedSessions += 1;
     this.lastCommitError = { message: describeError(err), at: Date.now() };
+    if (this.#awaited.has(bad)) this.#awaited.set(bad, err);
     const owner = (key: string) => key.slice(0, key.indexOf('/'));
     const rest: StoreCommit = { ...batch };
     const kept = sessions.filter((s) => s.conversationIdentifier !== bad);
@@ -220,6 +270,7 @@ export class Persistence {
       // committed before. Nothing is kept or retried for a store that will never write again here.
       this.commitFailures += 1;
       this.lastCommitError = { message: describeError(err), at: Date.now() };
+      if (!this.#closed) this.#closedBy = err;
       this.#closed = true;
       return;
     }
@@ -360,7 +411,10 @@ export class Persistence {
     // known to deduplicate RequestIds (reference §8.10), so every millisecond of doubt is a chance to
     // apply a step twice (a second routingResult).
     this.#effects.set(key, { state: 'done', at: Date.now(), output: output ?? null });
-    void this.commit().catch((err: unknown) => this.#log.error({ err }, 'store commit failed'));
+    void this.commit().catch((err: unknown) => {
+      // A halted or fenced engine commits nothing more, and has said so once already.
+      if (!this.#closed) this.#log.error({ err }, 'store commit failed');
+    });
     return output;
   }
 
@@ -369,11 +423,17 @@ export class Persistence {
     this.#timer = undefined;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    if (this.#closed) {
+      // Fenced or sealed before: nothing more to write; let a commit in flight end.
+      await this.#chain;
+      return;
+    }
     // The last attempt: if the store refuses it, close() rejects, so the app knows its last
     // changes are not saved — and no retry is left behind.
     try {
       await this.commit();
     } finally {
+      this.#closedBy ??= new StoppedError();
       this.#closed = true;
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;

@@ -68,6 +68,7 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     dedupeWindow: limits.dedupeWindow,
     consentStatus: options.consentStatus,
     isStopped: () => lifecycle.stopped,
+    refusal: () => lifecycle.haltedBy ?? persistence?.closedBy,
     checkWritable: engineStore?.checkWritable,
   });
   const restoreCounters = { restored: 0, finishedStale: 0 };
@@ -129,7 +130,10 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
     },
     halt: () => lifecycle.halt(),
     flush: async () => {
-      await persistence?.commit();
+      // After a graceful stop its last commit held everything (or stop() said it failed); after a
+      // halt nothing more is committed, and flush() says so.
+      if (!persistence || (persistence.closedBy && !lifecycle.halted)) return;
+      await persistence.commit();
     },
   };
 }

@@ -540,6 +540,60 @@ describe('a commit the store refuses', () => {
     await store.close();
   });
 
+  it('commitSession() rejects when the store refused that session, though the rest of the batch was written', async () => {
+    const store = openLmdbSessionStore({ path: dir });
+    const snapshotOf = (id: string): unknown =>
+      id === 'b'
+        ? {
+            get broken(): never {
+              throw new Error('not serializable');
+            },
+          }
+        : { id };
+    const p = new Persistence(store, pino({ level: 'silent' }), snapshotOf, { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
+    p.markDirty('a');
+    await expect(p.commitSession('b')).rejects.toMatchObject({ code: 'SB_STORE_COMMIT', entry: 'session b' });
+    expect((await store.loadSessions()).map((r) => r.conversationIdentifier)).toEqual(['a']);
+    await p.commitSession('a');
+    await p.close();
+    await store.close();
+  });
+
+  it('once sealed (a halt), commits nothing more: a commit asked for then, or one still waiting its turn, is refused with the reason', async () => {
+    const inner = createMemorySessionStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = true;
+    const store: SessionStore = {
+      ...inner,
+      commit: async (batch) => {
+        if (held) {
+          held = false;
+          await gate;
+        }
+        return inner.commit(batch);
+      },
+    };
+    const p = new Persistence(store, pino({ level: 'silent' }), (id) => ({ id }), { flushDelayMs: 60_000 });
+    p.markDirty('a');
+    const inFlight = p.commit();
+    await vi.waitFor(() => expect(held).toBe(false));
+    // A session the engine started while that commit was being written: its commit waits its turn.
+    const waiting = p.commitSession('b').then(() => 'committed', (err: unknown) => err);
+    const reason = new Error('halted');
+    p.seal(reason);
+    release();
+    // The commit already on its way keeps its fate; the one that waited is not written.
+    await inFlight;
+    expect(await waiting).toBe(reason);
+    await expect(p.commit()).rejects.toBe(reason);
+    p.markDirty('c');
+    await expect(p.commitSession('c')).rejects.toBe(reason);
+    expect((await inner.loadSessions()).map((r) => r.conversationIdentifier)).toEqual(['a']);
+    expect(p.closedBy).toBe(reason);
+    await expect(p.close()).resolves.toBeUndefined();
+  });
+
   it('close() rejects when its last commit is refused, and leaves no retry behind', async () => {
     const store = createMemorySessionStore();
     const unserializable = {

@@ -51,6 +51,11 @@ export interface IntakeOptions {
   dedupeWindow: number;
   consentStatus?: ConsentStatus | undefined;
   isStopped: () => boolean;
+  /**
+   * Why no new session may be started any more (the engine halted, or nothing is committed any
+   * more), or undefined. Unlike isStopped(), a graceful stop draining its calls is not a refusal.
+   */
+  refusal?: (() => Error | undefined) | undefined;
   /** Rejects when the store may no longer write for this engine (a fenced store whose lease moved). */
   checkWritable?: (() => Promise<void>) | undefined;
 }
@@ -207,6 +212,15 @@ export class Intake {
     );
     const conv = res.conversationIdentifier;
     const workItemId = res.workItemIds[0];
+    // Halted (the lease lost) or closed while the call was out: the conversation is open at
+    // Salesforce but no session of it can be made durable here. Refuse (SB_FENCED or SB_STOPPED:
+    // the caller retries on the org's owner) rather than start a session the halted engine would
+    // run, and perhaps commit, on its own.
+    const refused = this.#o.refusal?.();
+    if (refused) {
+      this.#o.log.warn({ conversationIdentifier: conv, code: (refused as { code?: string }).code }, 'conversation opened, but this engine can no longer save its session (halted or stopped meanwhile): the start is refused, to be made again on the org\'s owner');
+      throw refused;
+    }
     const actor = registry.sessionFor(conv, { channelAddressIdentifier: req.to, endUserClientId: req.from, ...(workItemId ? { workItemId } : {}) });
     const ctx = actor.getSnapshot().context;
     // A conversation already with a rep or already being routed needs no new initial routing.
@@ -219,8 +233,9 @@ export class Intake {
     }
     registry.indexWorkItem(actor, conv);
     // The app is told routing has started only once that is durable: a crash right after this
-    // answer must not lose the routing.
-    await this.#o.persistence?.commit();
+    // answer must not lose the routing. A commit that does not make this session durable (refused,
+    // fenced, sealed by a halt meanwhile) rejects, and so does the start.
+    await this.#o.persistence?.commitSession(conv);
     return { conversationIdentifier: conv, ...(workItemId ? { workItemId: toId15(workItemId) } : {}) };
   }
 }

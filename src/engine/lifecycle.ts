@@ -35,6 +35,8 @@ export class Lifecycle {
   /** No input is taken any more (stopping, stopped or halted). */
   stopped = false;
   halted = false;
+  /** Why the engine halted: the store's FencedError, or a StoppedError for a halt the app asked for. */
+  haltedBy: FencedError | StoppedError | undefined;
 
   constructor(parts: LifecycleParts) {
     this.#p = parts;
@@ -77,15 +79,21 @@ export class Lifecycle {
 
   /**
    * Stop now, for an engine whose org another host owns (or may own) by now. No drain and no last
-   * commit: the store would refuse it, and the new owner restores from what was committed. Every
-   * step still waiting for its write-ahead commit is refused with the store's FencedError, so no
-   * call leaves after this; the actors stop so that no new step starts.
+   * commit: the new owner restores from what was committed before. Every step still waiting for its
+   * write-ahead commit is refused (with the store's FencedError, or SB_STOPPED), so no call leaves
+   * after this; the actors stop so that no new step starts, and nothing more is committed.
    */
   async halt(fenced?: FencedError): Promise<void> {
-    const { log, runner, registry, events, subscription, client, engineStore } = this.#p;
+    const { log, runner, registry, events, subscription, client, engineStore, persistence } = this.#p;
     if (this.halted) return;
     this.halted = true;
     this.stopped = true;
+    this.haltedBy = fenced ?? new StoppedError();
+    // Nothing more is committed, whether or not the lease row still shows this engine's epoch (a
+    // lease that ran out on this host's clock may not have been taken yet): a state this engine
+    // reaches from now on — a session stopping mid-routing, a cursor past events it refused — must
+    // not overwrite what the next owner restores. Waiting commits are refused with the reason.
+    persistence?.seal(this.haltedBy);
     if (fenced) log.error({ orgId: fenced.orgId, epoch: fenced.epoch, currentEpoch: fenced.currentEpoch }, 'commit refused: another host owns this org now; halting at once');
     else log.warn('halting at once');
     runner.halt();

@@ -162,6 +162,9 @@ export interface Switchboard {
    * wire finish). The store's content stays as last committed, for the org's next owner.
    */
   halt(): Promise<void>;
-  /** Commits every change made so far now (a no-op without a store). */
+  /**
+   * Commits every change made so far now (a no-op without a store, or after stop(), whose last
+   * commit held them). After halt() it rejects (SB_FENCED or SB_STOPPED): nothing more is committed.
+   */
   flush(): Promise<void>;
 }

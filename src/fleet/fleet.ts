@@ -84,7 +84,7 @@ export interface Fleet {
   readonly hostId: string;
   /** Migrates the schema, starts the lease heartbeat and the inbox listener, takes a first share of orgs. */
   start(): Promise<void>;
-  /** Hands every org over (drain, commit, release) and stops. Other hosts take them at once. */
+  /** Leaves the live hosts, then hands every org over (drain, commit, release) and stops. Other hosts take them at once. */
   stop(): Promise<void>;
   /** Orgs this host runs now. */
   owned(): string[];
@@ -149,6 +149,8 @@ export function createFleet(options: FleetOptions): Fleet {
   let orgsReadAt = -Infinity;
   let timer: NodeJS.Timeout | undefined;
   let balancing: Promise<void> | undefined;
+  /** A rebalance was asked for while one ran: it runs again, since what woke it may come too late for this one. */
+  let balanceAgain = false;
   let state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   let inbox: Inbox | undefined;
 
@@ -277,11 +279,21 @@ export function createFleet(options: FleetOptions): Fleet {
   }
 
   function rebalance(): Promise<void> {
-    balancing ??= balanceOnce()
-      .catch((err: unknown) => log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'rebalancing failed'))
-      .finally(() => {
-        balancing = undefined;
-      });
+    if (balancing) {
+      // An org released after this round looked at it (a departing host hands its orgs over one
+      // after the other, each with a wake-up) would otherwise wait for the next timed round.
+      balanceAgain = true;
+      return balancing;
+    }
+    const round = async (): Promise<void> => {
+      do {
+        balanceAgain = false;
+        await balanceOnce().catch((err: unknown) => log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'rebalancing failed'));
+      } while (balanceAgain && state === 'running');
+    };
+    balancing = round().finally(() => {
+      balancing = undefined;
+    });
     return balancing;
   }
 
@@ -331,6 +343,10 @@ export function createFleet(options: FleetOptions): Fleet {
       clearInterval(timer);
       await balancing;
       if (wasRunning) {
+        // Leave the live hosts first: the others' fair share then counts without this host, so
+        // each release below (which wakes them) lets them take that org at once — all of them,
+        // not just up to their share of a fleet that still counted this host.
+        await leases.depart().catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'removing the heartbeat failed: the other hosts count this one until it expires'));
         for (const orgId of [...running.keys()]) await handOver(orgId).catch((err: unknown) => log.error({ orgId, err: { message: (err as Error).message } }, 'handing an org over failed'));
       }
       await inbox?.stop();

@@ -147,7 +147,7 @@ export function createInbox(o: InboxOptions): Inbox {
   /** Deletes a startConversation row and writes its answer, in one transaction fenced with the epoch. */
   async function answer(orgId: string, epoch: number, row: InboxRow, reply: Reply): Promise<void> {
     await inTransaction(o.pool, limits, async (client) => {
-      const lease = await client.query<{ epoch: string }>(`SELECT epoch FROM ${s}.leases WHERE org_id = $1 FOR SHARE`, [orgId]);
+      const lease = await client.query<{ epoch: string }>(`SELECT epoch FROM ${s}.leases WHERE org_id = $1 FOR KEY SHARE`, [orgId]);
       if (Number(lease.rows[0]?.epoch) !== epoch) throw new Error('fenced');
       await client.query(`DELETE FROM ${s}.inbox WHERE id = $1`, [row.id]);
       if (row.reply_id) {

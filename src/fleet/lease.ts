@@ -9,8 +9,13 @@
 //
 // Renewal is not what keeps a stale host from writing: a pause (GC, SIGSTOP) can outlast the TTL
 // between a renewal and a write. Fencing does that; leases only decide who should be working.
+//
+// But renewal must not be starved by the host's own engines, or a busy host loses its orgs for
+// nothing. Heartbeats and renewals run on a connection of their own, out of the pool the stores
+// queue on, and a renewal changes no key column of the lease row, so it does not wait for the
+// commits that hold that row FOR KEY SHARE while they check their epoch (postgres-store.ts).
 import { performance } from 'node:perf_hooks';
-import type pg from 'pg';
+import pg from 'pg';
 import { ConfigError } from '../domain/errors.js';
 import { createLogger, type Logger } from '../io/log.js';
 import { checkId, inTransaction, txLimits, migrate, quoteSchema, storeError } from '../io/store/postgres-schema.js';
@@ -18,6 +23,12 @@ import { checkId, inTransaction, txLimits, migrate, quoteSchema, storeError } fr
 export interface LeaseManagerOptions {
   /** The host's pool (shared with its stores). The manager never closes it. */
   pool: pg.Pool;
+  /**
+   * Where heartbeats and renewals run, so that the engines' commits queued on `pool` cannot delay
+   * them past the TTL. Default: one connection of the manager's own, made with `pool`'s settings
+   * when it starts and closed when it stops. A pool given here is the caller's (never closed).
+   */
+  renewalPool?: pg.Pool;
   /** Stable, unique per running process (e.g. hostname + pid). Two live processes must not share one. */
   hostId: string;
   /** How long a lease and a heartbeat last without renewal, on the database's clock (default 15 s). */
@@ -87,6 +98,13 @@ export interface LeaseManager {
   fairShare(orgCount: number): Promise<number>;
   /** Acquires orgs of the list that are free, up to this host's fair share of it. Returns what it took. */
   balance(orgIds: readonly string[]): Promise<Lease[]>;
+  /**
+   * The first step of a graceful stop: removes this host's heartbeat and writes no more, so the
+   * other hosts' fair share no longer counts it and they can take every org it is about to hand
+   * over, while the leases it still holds keep being renewed until released. It cannot acquire
+   * from then on. Idempotent; `stop()` does it too.
+   */
+  depart(): Promise<void>;
   /** Stops renewing, releases every lease and removes the heartbeat. Drain the engines first. */
   stop(): Promise<void>;
   on<E extends keyof LeaseEvents>(event: E, listener: (e: LeaseEvents[E]) => void): () => void;
@@ -94,6 +112,15 @@ export interface LeaseManager {
 
 const DEFAULT_TTL_MS = 15_000;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
+
+/**
+ * The connection settings of a pool, for a connection of the manager's own. node-postgres keeps the
+ * password (and an ssl key) as non-enumerable properties of `pool.options`: copied by name.
+ */
+function settingsOf(pool: pg.Pool): pg.PoolConfig {
+  const o = (pool as unknown as { options?: pg.PoolConfig }).options ?? {};
+  return { ...o, ...(o.password !== undefined ? { password: o.password } : {}) };
+}
 
 interface Held {
   epoch: number;
@@ -113,12 +140,35 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
   const { pool, hostId } = options;
   const limits = txLimits(options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, options.idleInTransactionTimeoutMs);
   const log = (options.logger ?? createLogger({ level: 'silent' })).child({ component: 'leases', hostId });
+  /** Heartbeats and renewals: never queued behind the engines' commits on `pool`. */
+  let renewalPool: pg.Pool | undefined = options.renewalPool;
+  const ownRenewalPool = !options.renewalPool;
+  const renewals = (): pg.Pool => {
+    if (!renewalPool) {
+      renewalPool = new pg.Pool({
+        ...settingsOf(pool),
+        max: 1,
+        min: 0,
+        // Kept open: a renewal must not wait for a new connection every few seconds.
+        idleTimeoutMillis: 0,
+        // …but an idle one does not keep the process alive.
+        allowExitOnIdle: true,
+        // A connect that hangs counts as a failed renewal; the next one tries again.
+        connectionTimeoutMillis: Math.min(ttlMs, 10_000),
+        application_name: `switchboard-leases ${hostId}`.slice(0, 63),
+      });
+      renewalPool.on('error', (err) => log.warn({ err: { message: err.message } }, 'lease connection failed; renewals reconnect'));
+    }
+    return renewalPool;
+  };
   const held = new Map<string, Held>();
   const listeners: { [E in keyof LeaseEvents]: Set<(e: LeaseEvents[E]) => void> } = { acquired: new Set(), lost: new Set(), released: new Set() };
   let schemaReady: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let renewing: Promise<void> | undefined;
   let stopped = false;
+  /** Leaving (depart() or stop()): no heartbeat any more, no new lease. */
+  let departing: Promise<void> | undefined;
 
   function emit<E extends keyof LeaseEvents>(event: E, e: LeaseEvents[E]): void {
     for (const listener of listeners[event]) {
@@ -137,10 +187,10 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
   }));
 
   /** One short transaction: it carries the statement timeout even on a pool configured without one. */
-  async function query<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  async function query<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[], on: pg.Pool = pool): Promise<pg.QueryResult<R>> {
     await ready();
     try {
-      return await inTransaction(pool, limits, (client) => client.query<R>(text, values));
+      return await inTransaction(on, limits, (client) => client.query<R>(text, values));
     } catch (err) {
       throw storeError(`${operation} (host ${hostId})`, err);
     }
@@ -166,12 +216,14 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       `INSERT INTO ${s}.hosts (host_id, expires_at) VALUES ($1, now() + $2 * interval '1 millisecond')
        ON CONFLICT (host_id) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
       [hostId, ttlMs],
+      renewals(),
     );
   }
 
   async function renewOnce(): Promise<void> {
     const sentAt = performance.now();
-    await heartbeat();
+    // A departing host is no longer counted live: its heartbeat must not come back.
+    if (!departing) await heartbeat();
     const snapshot = [...held].map(([orgId, h]) => ({ orgId, epoch: h.epoch }));
     if (!snapshot.length) return;
     const renewed = await query<{ org_id: string }>(
@@ -181,6 +233,7 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
        WHERE l.org_id = mine.org_id AND l.epoch = mine.epoch AND l.owner = $1
        RETURNING l.org_id`,
       [hostId, ttlMs, snapshot.map((x) => x.orgId), snapshot.map((x) => x.epoch)],
+      renewals(),
     );
     const kept = new Set(renewed.rows.map((r) => r.org_id));
     for (const { orgId, epoch } of snapshot) {
@@ -220,18 +273,28 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       checkId('orgId', orgId);
       // Nothing would renew it: a lease taken now would only expire under an engine that runs on.
       if (stopped) throw new ConfigError('the lease manager is stopped: create a new one to acquire leases');
+      // Leaving: whatever it took now it would have to hand over again at once.
+      if (departing) return undefined;
       const mine = held.get(orgId);
       if (mine) return { orgId, epoch: mine.epoch };
       const sentAt = performance.now();
-      await query('creating the lease row', `INSERT INTO ${s}.leases (org_id) VALUES ($1) ON CONFLICT (org_id) DO NOTHING`, [orgId]);
+      // No conflict target: two hosts creating the row at once collide on the primary key and on
+      // the (org_id, epoch) index alike, and either way the row exists.
+      await query('creating the lease row', `INSERT INTO ${s}.leases (org_id) VALUES ($1) ON CONFLICT DO NOTHING`, [orgId]);
       // Free, expired, or held by an earlier process with this host id (restarted before its lease
-      // ran out): the epoch goes up either way, fencing whoever wrote under the old one. The UPDATE
-      // waits for any commit holding the row FOR SHARE, so it lands after the old owner's last write.
+      // ran out): the epoch goes up either way, fencing whoever wrote under the old one. The row is
+      // locked FOR UPDATE first, which waits for every commit holding it FOR KEY SHARE (so the new
+      // epoch lands after the old owner's last write); changing the epoch, a key column, would wait
+      // for them too. Only a row this host may take is locked: asking for a held org holds up nobody.
       const won = await query<{ epoch: string }>(
         'acquiring a lease',
-        `UPDATE ${s}.leases SET owner = $2, epoch = epoch + 1, expires_at = now() + $3 * interval '1 millisecond', acquired_at = now()
-         WHERE org_id = $1 AND (owner IS NULL OR owner = $2 OR expires_at IS NULL OR expires_at < now())
-         RETURNING epoch`,
+        `WITH free AS (
+           SELECT org_id FROM ${s}.leases
+           WHERE org_id = $1 AND (owner IS NULL OR owner = $2 OR expires_at IS NULL OR expires_at < now())
+           FOR UPDATE)
+         UPDATE ${s}.leases SET owner = $2, epoch = leases.epoch + 1, expires_at = now() + $3 * interval '1 millisecond', acquired_at = now()
+         FROM free WHERE leases.org_id = free.org_id
+         RETURNING leases.epoch`,
         [orgId, hostId, ttlMs],
       );
       const row = won.rows[0];
@@ -244,6 +307,8 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
     },
 
     async renew() {
+      // Stopped: nothing is held, and a heartbeat now would count a departed host as live again.
+      if (stopped) return;
       // Join a renewal already running rather than racing it.
       if (renewing) return renewing;
       renewing = renewOnce().finally(() => {
@@ -300,6 +365,16 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       return taken;
     },
 
+    depart() {
+      departing ??= (async () => {
+        // A renewal already past its heartbeat check would write the row again after the delete.
+        await renewing?.catch(() => undefined);
+        await query('removing the heartbeat', `DELETE FROM ${s}.hosts WHERE host_id = $1`, [hostId], renewals());
+        log.info('departing: heartbeat removed, handing orgs over');
+      })();
+      return departing;
+    },
+
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -307,8 +382,15 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       timer = undefined;
       await renewing?.catch(() => undefined);
       const failures: unknown[] = [];
+      // Departure first: the other hosts no longer count this one when the releases wake them.
+      let notDeparted: unknown;
+      await manager.depart().catch((err: unknown) => (notDeparted = err));
       for (const orgId of [...held.keys()]) await manager.release(orgId).catch((err: unknown) => failures.push(err));
-      await query('removing the heartbeat', `DELETE FROM ${s}.hosts WHERE host_id = $1`, [hostId]).catch((err: unknown) => failures.push(err));
+      if (notDeparted !== undefined) {
+        // One more try; else the heartbeat runs out with its TTL.
+        await query('removing the heartbeat', `DELETE FROM ${s}.hosts WHERE host_id = $1`, [hostId], renewals()).catch(() => failures.push(notDeparted));
+      }
+      if (ownRenewalPool) await renewalPool?.end().catch(() => undefined);
       // Whatever could not be released runs out with its TTL; say so rather than hide it.
       if (failures.length) throw failures[0];
     },

@@ -266,9 +266,10 @@ describe('Lifecycle.halt', () => {
     expect(heard).toEqual([error]);
     expect(r.registry.size).toBe(0);
     expect(r.lifecycle).toMatchObject({ stopped: true, halted: true });
-    // A step whose turn comes now is refused before it is sent.
+    // A step whose turn comes now is refused before it is sent: its write-ahead record can no
+    // longer be committed (the halt sealed the engine's persistence with its reason).
     const send = vi.fn(async () => 'sent');
-    await expect(r.runner.sendStep('POST /route', 'c-1/rq-1/route', 'start', 'repeat', Date.now() + 60_000, send)).rejects.toBeInstanceOf(StoppedError);
+    await expect(r.runner.sendStep('POST /route', 'c-1/rq-1/route', 'start', 'repeat', Date.now() + 60_000, send)).rejects.toBe(error);
     expect(send).not.toHaveBeenCalled();
     expect(await r.store.loadSessions()).toEqual([]);
   });

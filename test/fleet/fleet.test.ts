@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Contact } from '../../src/directory.js';
 import { createFleet, type Fleet, type FleetEvents } from '../../src/fleet/fleet.js';
+import { migrate, txLimits } from '../../src/io/store/postgres-schema.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { QUEUE, expectOrgInvariants, fleetOrgOf, orgQuiet, startOrgs, startRequest, until, type RigOrg } from './rig.js';
 
@@ -122,6 +123,57 @@ it('shares the orgs, forwards inputs to their owners, hands orgs over with zero 
   expect(b.fleet.owned()).not.toContain(victim.orgId);
   await new Promise((r) => setTimeout(r, 300));
   expect(victim.sandbox.http.records.slice(mark).filter((r) => r.orgCalled)).toEqual([]);
+  await b.fleet.stop();
+});
+
+it('a host that stops hands every org to the other host at once, not one balancing round later', { timeout: 60_000 }, async () => {
+  // Balancing rounds a minute apart: only the stopping host's own announcements can move its orgs.
+  const mine = await startOrgs(6, 'FLS');
+  orgs.push(...mine);
+  const make = (hostId: string, list: RigOrg[]) => {
+    const fleet = createFleet({
+      postgres: db.url,
+      hostId,
+      orgs: list.map((o) => fleetOrgOf(o.wire)),
+      leaseTtlMs: 30_000,
+      balanceEveryMs: 60_000,
+      drainMs: 2_000,
+      logger: pino({ level: process.env.FLEET_LOG ?? 'silent' }),
+    });
+    fleets.push(fleet);
+    const lost: Array<FleetEvents['org.lost']> = [];
+    fleet.on('org.lost', (e) => lost.push(e));
+    return { fleet, lost };
+  };
+  // Host e's heartbeat is there before host d starts, so each takes half the orgs at its start.
+  await migrate(db.pool({ max: 1 }), undefined, txLimits(5_000));
+  await db.sql(`INSERT INTO switchboard.hosts (host_id, expires_at) VALUES ('host-e', now() + interval '1 minute')`);
+  // The hosts list the orgs in opposite orders (nothing says two hosts' lists agree): host e's
+  // balancing round, woken by host d's first release, has already passed the orgs d releases next.
+  const a = make('host-d', [...mine].reverse());
+  const b = make('host-e', mine);
+  await a.fleet.start();
+  await b.fleet.start();
+  await until('three orgs each', () => a.fleet.owned().length === 3 && b.fleet.owned().length === 3, 10_000);
+
+  // Host d hands its orgs over in the order it took them. The first, the last of e's list, is slow
+  // to start on e (its token comes slowly); the second is slow to hand over (a call in flight to
+  // drain): so d releases the second and third while e's round, woken by the first, has passed them.
+  expect(a.fleet.owned()).toEqual([mine[5]!.orgId, mine[4]!.orgId, mine[3]!.orgId]);
+  mine[5]!.sandbox.faults.latency('POST /services/oauth2/token', 1_000);
+  mine[4]!.sandbox.faults.latency('POST /interactions', 500);
+  const started = a.fleet.startConversation(mine[4]!.orgId, startRequest());
+  await until('the call in flight', () => mine[4]!.sandbox.http.records.some((r) => r.endpoint === 'POST /interactions'), 5_000);
+  const stopping = Date.now();
+  await a.fleet.stop();
+  // Drained, not failed: the start answered before the org was handed over.
+  expect((await started).conversationIdentifier).toBeTruthy();
+  // Far below the balancing interval (60 s) and the TTL (30 s): the handover itself.
+  await until('host e owns every org', () => b.fleet.owned().length === mine.length, 5_000);
+  const tookMs = Date.now() - stopping;
+  expect(tookMs).toBeLessThan(5_000);
+  expect(a.lost).toEqual([]);
+  expect(b.lost).toEqual([]);
   await b.fleet.stop();
 });
 

@@ -228,17 +228,99 @@ describe('leases', () => {
 
   it('reports a lease lost once renewals have failed for a whole TTL', async () => {
     const pool = db.pool({ max: 2 });
-    const a = createLeaseManager({ pool, hostId: 'host-a', ttlMs: 300, renewEveryMs: 50 });
+    const renewalPool = db.pool({ max: 1 });
+    const a = createLeaseManager({ pool, renewalPool, hostId: 'host-a', ttlMs: 300, renewEveryMs: 50 });
     const lost: LostLease[] = [];
     a.on('lost', (e) => lost.push(e));
     await a.start();
     const orgId = nextOrg();
     const la = (await a.acquire(orgId))!;
     // The database becomes unreachable for this host: every renewal now fails.
-    await pool.end();
+    await Promise.all([pool.end(), renewalPool.end()]);
     await expect.poll(() => lost, { timeout: 10_000, interval: 20 }).toEqual([{ orgId, epoch: la.epoch, reason: 'expired' }]);
     expect(a.owned()).toEqual([]);
     await a.stop().catch(() => undefined);
+  });
+
+  it("keeps its leases renewed while the host's pool is saturated by commits holding the lease row", async () => {
+    // The fleet benchmark's failure: every connection of the host's pool busy in a fenced commit
+    // (each holding the org's lease row share-locked by its fence check) and more commits queued
+    // for the pool. Here the commits stall on a session row the test holds locked, for longer than
+    // the TTL; the renewals must still go through, so the lease is neither lost nor expired.
+    const pool = db.pool({ max: 4 });
+    const ttlMs = 1_500;
+    const a = createLeaseManager({ pool, hostId: 'busy-host', ttlMs, renewEveryMs: 500 });
+    cleanups.push(() => a.stop());
+    const lost: LostLease[] = [];
+    a.on('lost', (e) => lost.push(e));
+    await a.start();
+    const orgId = nextOrg();
+    const la = (await a.acquire(orgId))!;
+    const storeA = await openPostgresSessionStore({ pool, orgId });
+    storeA.fence(la.epoch);
+    cleanups.push(() => storeA.close());
+    await storeA.commit({ sessions: [session('contended')] });
+
+    const gate = await db.pool({ max: 1 }).connect();
+    let gateOpen = true;
+    const openGate = async () => {
+      if (!gateOpen) return;
+      gateOpen = false;
+      await gate.query('ROLLBACK').catch(() => undefined);
+      gate.release();
+    };
+    cleanups.push(openGate);
+    await gate.query('BEGIN');
+    await gate.query('SELECT 1 FROM switchboard.sessions WHERE org_id = $1 FOR UPDATE', [orgId]);
+    // Twice the pool: four commits hold every connection (and the lease row), four wait for one.
+    const commits = Array.from({ length: 8 }, () => storeA.commit({ sessions: [session('contended')] }).then(() => 'committed', (err: unknown) => `failed: ${(err as Error).message}`));
+    const stalled = async () =>
+      (await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO "switchboard".sessions%'`))[0]!.n;
+    await expect.poll(stalled, { timeout: 10_000, interval: 20 }).toBe(4);
+    expect(pool.waitingCount).toBeGreaterThan(0);
+
+    // Three TTLs with the pool saturated: renewals must keep landing all along.
+    const until = Date.now() + 3 * ttlMs;
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 250));
+      expect(lost).toEqual([]);
+    }
+    const [row] = await db.sql<{ live: boolean; epoch: number }>('SELECT expires_at > now() AS live, epoch::int FROM switchboard.leases WHERE org_id = $1', [orgId]);
+    expect(row).toEqual({ live: true, epoch: la.epoch });
+    expect(a.owned()).toEqual([la]);
+    expect(await stalled()).toBe(4);
+
+    await openGate();
+    expect(await Promise.all(commits)).toEqual(Array(8).fill('committed'));
+    expect(lost).toEqual([]);
+  });
+
+  it("a commit's fence lock lets a renewal through but holds up any change of the epoch, even a plain UPDATE", async () => {
+    // What fencing relies on since schema version 3: the fence check takes the lease row FOR KEY
+    // SHARE, and the epoch is a key column (a unique index), so an UPDATE that moves it — this
+    // library's acquire, an older host's, an operator's — waits for the commit; one that changes
+    // only the expiry does not.
+    const a = manager('host-a');
+    const orgId = nextOrg();
+    const la = (await a.acquire(orgId))!;
+    const pool = db.pool({ max: 2 });
+    const commit = await pool.connect();
+    cleanups.push(async () => {
+      await commit.query('ROLLBACK').catch(() => undefined);
+      commit.release();
+    });
+    await commit.query('BEGIN');
+    expect((await commit.query('SELECT epoch::int FROM switchboard.leases WHERE org_id = $1 FOR KEY SHARE', [orgId])).rows).toEqual([{ epoch: la.epoch }]);
+    const other = async (sql: string) =>
+      inTransaction(pool, txLimits(500), (c) => c.query(sql, [orgId])).then(
+        () => 'done',
+        (err: unknown) => (err as { code?: string }).code ?? String(err),
+      );
+    expect(await other("UPDATE switchboard.leases SET expires_at = now() + interval '1 minute' WHERE org_id = $1")).toBe('done');
+    // 57014: cancelled by the statement timeout while waiting for the commit's lock.
+    expect(await other("UPDATE switchboard.leases SET owner = 'old-host', epoch = epoch + 1 WHERE org_id = $1")).toBe('57014');
+    await commit.query('COMMIT');
+    expect(await other("UPDATE switchboard.leases SET owner = 'old-host', epoch = epoch + 1 WHERE org_id = $1")).toBe('done');
   });
 
   it('lets a restarted process with the same host id take its org back under a new epoch', async () => {
@@ -271,15 +353,42 @@ describe('fair share', () => {
     expect(b.owned().map((l) => l.orgId).sort()).toEqual([...list].sort());
   });
 
+  it('a departing host stops counting at once, keeps renewing what it still holds, and takes nothing more', async () => {
+    const list = Array.from({ length: 4 }, nextOrg);
+    const a = manager('depart-a', { ttlMs: 1_500, renewEveryMs: 300 });
+    const b = manager('depart-b');
+    await a.start();
+    await b.start();
+    expect(await a.balance(list)).toHaveLength(2);
+    const held = a.owned();
+    const lost: LostLease[] = [];
+    a.on('lost', (e) => lost.push(e));
+    await a.depart();
+    // The others' share no longer counts host a, before it has released anything.
+    expect(await b.liveHosts()).toBe(1);
+    expect(await b.fairShare(list.length)).toBe(4);
+    expect(await a.acquire(list.find((id) => !held.some((l) => l.orgId === id))!)).toBeUndefined();
+    // Its leases outlive their TTL while it drains: renewed, and its heartbeat not written again.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(lost).toEqual([]);
+    expect(a.owned()).toEqual(held);
+    expect(await b.liveHosts()).toBe(1);
+    expect(await b.balance(list)).toHaveLength(2);
+    await a.stop();
+    await b.balance(list);
+    expect(b.owned()).toHaveLength(4);
+  });
+
   it('stops counting a host once its heartbeat expires', async () => {
     const here = manager('live-host');
     await here.start();
     const pool = db.pool({ max: 1 });
-    const silent = createLeaseManager({ pool, hostId: 'silent-host', ttlMs: 200, renewEveryMs: 100 });
+    const renewalPool = db.pool({ max: 1 });
+    const silent = createLeaseManager({ pool, renewalPool, hostId: 'silent-host', ttlMs: 200, renewEveryMs: 100 });
     await silent.start();
     expect(await here.liveHosts()).toBe(2);
     // The silent host loses its database (or freezes): its heartbeat is no longer renewed.
-    await pool.end();
+    await Promise.all([pool.end(), renewalPool.end()]);
     await expect.poll(() => here.liveHosts(), { timeout: 10_000, interval: 20 }).toBe(1);
     expect(await here.fairShare(4)).toBe(4);
     await silent.stop().catch(() => undefined);

@@ -55,7 +55,9 @@ export async function startThrowawayPostgres(options: { durable: boolean; before
   const port = await freePort();
   const password = randomBytes(16).toString('hex');
   const log: string[] = [];
-  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+  // Room for two test files at once, each running fleet hosts: a host holds its pool plus a LISTEN
+  // and a lease connection (the default of 100 ran out with the failover test beside the lease tests).
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'];
   if (!options.durable) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),

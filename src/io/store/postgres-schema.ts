@@ -79,6 +79,12 @@ const MIGRATIONS: ReadonlyArray<readonly string[]> = [
        result bytea NOT NULL,
        created_at timestamptz NOT NULL DEFAULT now())`,
   ],
+  // 3: the lease's epoch becomes a key column, so fencing can lock the row FOR KEY SHARE. A unique
+  // index makes its columns "key" columns for row locks: an UPDATE that changes the epoch then
+  // takes the row FOR UPDATE and waits for every commit holding it FOR KEY SHARE (fencing holds,
+  // also for a host of an older version, whose acquire is a plain UPDATE), while a renewal, which
+  // changes only expires_at, no longer waits for those commits (it starved behind them under load).
+  [`CREATE UNIQUE INDEX IF NOT EXISTS leases_org_epoch ON $S.leases (org_id, epoch)`],
 ];
 
 /** The schema version this library writes and reads. */
@@ -114,7 +120,7 @@ export interface TxLimits {
   statementTimeoutMs: number;
   /**
    * A transaction left idle longer (its host frozen or partitioned between two statements) is ended
-   * by the server, releasing its locks: otherwise a frozen host holding its lease row FOR SHARE
+   * by the server, releasing its locks: otherwise a frozen host holding its lease row FOR KEY SHARE
    * would block the takeover for as long as it stays frozen.
    */
   idleInTransactionTimeoutMs: number;

@@ -40,7 +40,8 @@ export interface PostgresSessionStore extends SessionStore {
   readonly epoch: number | undefined;
   /**
    * From now on every commit (and prune) first checks, in its own transaction, that the org's lease
-   * row is at this epoch, holding the row `FOR SHARE` until it commits; otherwise it writes nothing
+   * row is at this epoch, holding the row `FOR KEY SHARE` until it commits (a takeover, which
+   * changes the epoch, waits for that); otherwise it writes nothing
    * and throws `FencedError` (`SB_FENCED`). `undefined` turns the check off (single-host use).
    */
   fence(epoch: number | undefined): void;
@@ -140,10 +141,12 @@ export async function openPostgresSessionStore(options: PostgresStoreOptions): P
     try {
       return await inTransaction(pool, limits, async (client) => {
         if (epoch !== undefined) {
-          // FOR SHARE: a takeover's UPDATE of this row waits until this transaction ends, so the
-          // epoch cannot move between this check and our writes becoming visible. Not FOR KEY SHARE:
-          // that lets an UPDATE of non-key columns (owner, epoch) through without waiting.
-          const lease = await client.query<{ epoch: string }>(`SELECT epoch FROM ${s}.leases WHERE org_id = $1 FOR SHARE`, [orgId]);
+          // FOR KEY SHARE: the epoch is a key column (a unique index, schema version 3), so an
+          // UPDATE that changes it — a takeover — takes the row FOR UPDATE and waits until this
+          // transaction ends (the lease manager's acquire also locks the row FOR UPDATE first):
+          // the epoch cannot move between this check and our writes becoming visible. A renewal
+          // changes no key column and does not wait for us, so commits cannot starve it.
+          const lease = await client.query<{ epoch: string }>(`SELECT epoch FROM ${s}.leases WHERE org_id = $1 FOR KEY SHARE`, [orgId]);
           const current = lease.rows[0] ? Number(lease.rows[0].epoch) : undefined;
           if (current !== epoch) throw new FencedError(orgId, epoch, current);
         }
