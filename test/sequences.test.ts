@@ -60,6 +60,19 @@ describe('5.1 initial routing of a new conversation', () => {
   });
 });
 
+describe('an engine that may no longer call for its org (stillOwner false: a fleet whose lease lapsed)', () => {
+  it('sends nothing: a new conversation is refused unsent (SB_STOPPED), and a routing step too', async () => {
+    let owner = true;
+    const h = harness({ stillOwner: () => owner });
+    const conv = liveSession(h);
+    owner = false;
+    await expect(h.sb.startConversation({ to: 'chan-1', from: 'client-1', text: 'Hello' })).rejects.toMatchObject({ code: 'SB_STOPPED' });
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await h.flush();
+    expect(h.api.calls).toEqual([]);
+  });
+});
+
 describe('5.2 transfer', () => {
   it('to a flow: POST /route with flow + fallback queue → POST /agentWork → POST /routingResult', async () => {
     const h = harness();

@@ -96,6 +96,11 @@ export class StepRunner {
   readonly timers: Timers;
   /** See CallContext.mayProceed: false once halted or no longer the org's owner. */
   readonly #mayProceed: () => boolean;
+
+  /** The last-moment check every Interaction call of this engine carries (CallContext.mayProceed). */
+  get mayProceed(): () => boolean {
+    return this.#mayProceed;
+  }
   /** The routing machine with every effect provided by this runner. */
   readonly routing;
 

@@ -208,7 +208,8 @@ export class Intake {
     if (this.#o.isStopped()) throw new StoppedError();
     const key = `interaction/${randomUUID()}`;
     const res = await this.#o.runner.track('POST /interactions', key, () =>
-      api.postInteraction({ to: req.to, from: req.from, interaction: { kind: 'text', text: req.text } }, { key, priority: 'start' }),
+      // Asked again right before it leaves: a start queued in the rate limiter past a lease's end stays unsent.
+      api.postInteraction({ to: req.to, from: req.from, interaction: { kind: 'text', text: req.text } }, { key, priority: 'start', mayProceed: this.#o.runner.mayProceed }),
     );
     const conv = res.conversationIdentifier;
     const workItemId = res.workItemIds[0];
