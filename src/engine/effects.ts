@@ -2,27 +2,17 @@
 // Service step a RequestId derived from its step key (so a step repeated after a crash carries the
 // same one), runs it through the effect journal when there is a store, keeps the window or the
 // clean-up budget as its deadline, tracks it for settled() and stop(), logs its outcome, and marks
-// its session for the next commit. It provides the routing machine's effects (DESIGN §1).
+// its session for the next commit. The routing actors' calls and timers are driven from here by
+// src/engine/routing-driver.ts (DESIGN §1).
 import type { Logger } from 'pino';
-import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, NotProvidedError, StoppedError } from '../domain/errors.js';
+import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, StoppedError } from '../domain/errors.js';
 import { stableRequestId } from '../domain/ids.js';
-import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, ExternalRouteRequest, InteractionService, PickRep, PickRepRequest, RouteExternally, RoutingResultRequest } from '../domain/ports.js';
-import {
-  callOf,
-  CLEANUP_BUDGET_MS,
-  resumeOf,
-  routingMachine,
-  timerOf,
-  type EffectInput,
-  type RoutingAnswer,
-  type RoutingCall,
-  type RoutingContext,
-  type RoutingTimer,
-  type RoutingTimerSpec,
-} from '../machines/routing.js';
-import { Timers } from './timers.js';
+import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, InteractionService, PickRep, RouteExternally } from '../domain/ports.js';
+import { CLEANUP_BUDGET_MS, type EffectInput } from '../machines/routing.js';
 import type { AnyActorRef } from 'xstate';
 import type { InDoubt, Persistence } from '../persistence.js';
+import { RoutingDriver } from './routing-driver.js';
+import { Timers } from './timers.js';
 
 /** See offer(): how long after its window the chart is told a POST /agentWork got no answer. */
 const GIVE_UP_AFTER_DEADLINE_MS = 5;
@@ -79,6 +69,10 @@ export interface StepRunnerOptions {
 
 export class StepRunner {
   readonly #api: InteractionService;
+  /** The Interaction Service port the steps go to. */
+  get api(): InteractionService {
+    return this.#api;
+  }
   readonly #persistence: Persistence | undefined;
   readonly #log: Logger;
   readonly #isLive: (conversationIdentifier: string) => boolean;
@@ -88,12 +82,8 @@ export class StepRunner {
   /** AgentWorks created by a POST /agentWork answered after its window, and cancelled then. */
   abandonedOffersCancelled = 0;
   #halted = false;
-  /** The latest call of each routing actor, answered only if still the latest (see #start). */
-  readonly #calls = new WeakMap<AnyActorRef, object>();
-  readonly #pickRep: PickRep;
-  readonly #routeExternally: RouteExternally | undefined;
-  /** Every routing deadline, offer timeout, repick and answer grace of this engine. */
-  readonly timers: Timers;
+  /** Drives the routing actors: their calls, answers, timers and resumption. */
+  readonly #driver: RoutingDriver;
   /** See CallContext.mayProceed: false once halted or no longer the org's owner. */
   readonly #mayProceed: () => boolean;
 
@@ -101,9 +91,6 @@ export class StepRunner {
   get mayProceed(): () => boolean {
     return this.#mayProceed;
   }
-  /** The routing machine with every effect provided by this runner. */
-  readonly routing;
-
   constructor(options: StepRunnerOptions) {
     this.#api = options.api;
     this.#persistence = options.persistence;
@@ -111,133 +98,29 @@ export class StepRunner {
     this.#isLive = options.isLive;
     this.#onCall = options.onCall;
     this.#routingsOf = options.routingsOf ?? (() => []);
-    this.#pickRep = options.pickRep;
-    this.#routeExternally = options.routeExternally;
     const stillOwner = options.stillOwner;
     this.#mayProceed = stillOwner ? () => !this.#halted && stillOwner() : () => !this.#halted;
-    this.timers = options.timers ?? new Timers();
-    this.routing = routingMachine.provide({
-      actions: {
-        call: ({ context, self }, params) => this.#start(self, callOf(params.call, context)),
-        arm: ({ context, self }, params) => this.#arm(self, params.timer, timerOf(params.timer, context), false),
-        disarm: ({ self }, params) => this.timers.disarm(self, params.timer),
-      },
-    });
+    this.#driver = new RoutingDriver(this, { pickRep: options.pickRep, routeExternally: options.routeExternally, timers: options.timers ?? new Timers() });
   }
 
-  /**
-   * Starts one of a routing actor's calls; its answer comes back to the actor as `<step>.ok` or
-   * `<step>.failed`. Only the actor's latest call is answered: one whose state was left meanwhile
-   * (an end arrived, and the next state made its own call) is not taken for the new one's.
-   */
-  #start(ref: AnyActorRef, call: RoutingCall): void {
-    const token = {};
-    this.#calls.set(ref, token);
-    this.#run(call).then(
-      (output) => this.#answer(ref, token, { type: `${call.step}.ok`, output }),
-      (error: unknown) => this.#answer(ref, token, { type: `${call.step}.failed`, error }),
-    );
+  /** The routing machine with every call and timer provided (src/engine/routing-driver.ts). */
+  get routing() {
+    return this.#driver.routing;
   }
 
-  #answer(ref: AnyActorRef, token: object, event: RoutingAnswer): void {
-    if (this.#calls.get(ref) !== token) return;
-    this.#calls.delete(ref);
-    if (ref.getSnapshot().status === 'active') ref.send(event);
+  /** Every routing deadline, offer timeout, repick and answer grace of this engine. */
+  get timers(): Timers {
+    return this.#driver.timers;
   }
 
-  /**
-   * A step whose fate is unknown after a crash is repeated with the same RequestId (derived from
-   * its step key) only where a repeat is safe on a server that does NOT deduplicate RequestIds
-   * (Salesforce is not known to, reference §8.10; docs/operations.md "What a repeat does"): a
-   * repeated consent or clear is harmless, a repeated cancel is refused (10085), a repeated
-   * AgentWork answers 15109 (done), a repeated route re-targets the open PSR. A routingResult names
-   * no request: Salesforce applies it to the conversation's oldest open request of its type, so a
-   * repeat answers nothing twice; it is repeated inside its window and taken as done after it
-   * (reportInDoubt).
-   */
-  #run(call: RoutingCall): Promise<unknown> {
-    const api = this.#api;
-    switch (call.step) {
-      case 'consent': {
-        const { key, deadlineAt, request } = call.input;
-        return this.sendStep('PATCH /consent', key, 'start', 'repeat', deadlineAt, (ctx) => api.patchConsent(request, ctx));
-      }
-      case 'route': {
-        const { key, deadlineAt, request } = call.input;
-        return this.sendStep('POST /route', key, 'start', 'repeat', deadlineAt, (ctx) => api.createRoute(request, ctx));
-      }
-      case 'pick': {
-        const input = call.input;
-        return this.track('pickRep', `${input.conversationIdentifier}/pick`, () => this.#pickRep(input));
-      }
-      case 'offer':
-        return this.offer(call.input);
-      case 'report': {
-        const { key, deadlineAt, request } = call.input;
-        return this.reportInDoubt(key).then((inDoubt) => this.sendStep('POST /routingResult', key, 'finish', inDoubt, deadlineAt, (ctx) => api.reportRoutingResult(request, ctx)));
-      }
-      case 'cancel': {
-        const { key, deadlineAt, request } = call.input;
-        return this.sendStep('PATCH /agentWork', key, 'finish', 'repeat', deadlineAt, (ctx) => api.patchAgentWork(request, ctx));
-      }
-      case 'clear':
-        return this.clearRoute(call.input);
-      case 'external': {
-        const input = call.input;
-        return this.track('routeExternally', `${input.conversationIdentifier}/external`, () => {
-          if (!this.#routeExternally) throw new NotProvidedError('routeExternally (the external transfer handler)');
-          return this.#routeExternally(input);
-        });
-      }
-    }
-  }
-
-  #arm(ref: AnyActorRef, timer: RoutingTimer, spec: RoutingTimerSpec, restored: boolean): void {
-    const at = restored && spec.afterRestoreMs !== undefined && spec.at <= Date.now() ? Date.now() + spec.afterRestoreMs : spec.at;
-    this.timers.arm(ref, timer, at, spec.event);
-  }
-
-  /**
-   * A routing actor restored from a snapshot runs no entry action: its timers are re-armed from
-   * the absolute times in its context (one already due fires now, before anything else), then the
-   * call of the state it waits in is made again — the journal decides whether that repeats it.
-   * `afterRestart` is false for a session woken from sleep in this same engine: nothing it waits
-   * for was delayed, so an answer grace that is due fires as it is.
-   */
+  /** See RoutingDriver.resume. */
   resume(ref: AnyActorRef, afterRestart = true): void {
-    type Snap = { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
-    const saved = ref.getSnapshot() as Snap;
-    if (saved.status !== 'active') return;
-    // A due timer may move it on at once, into states whose entry actions arm their own timers and
-    // make their own call: then nothing of the saved states is resumed any more.
-    const stillIn = () => {
-      const now = ref.getSnapshot() as Snap;
-      return now.status === 'active' && now._nodes.length === saved._nodes.length && now._nodes.every((n, i) => n === saved._nodes[i]);
-    };
-    const { timers, calls } = resumeOf(saved);
-    for (const timer of timers) {
-      if (!stillIn()) return;
-      this.#arm(ref, timer, timerOf(timer, saved.context), afterRestart);
-    }
-    if (!stillIn()) return;
-    // Read again: a due deadline in a state that waits for its call (POST /route, /agentWork) noted the failure.
-    const context = (ref.getSnapshot() as Snap).context;
-    for (const name of calls) this.#start(ref, callOf(name, context));
+    this.#driver.resume(ref, afterRestart);
   }
 
-  /**
-   * When a routing that only waits — for a rep's answer or a timer, with no call in flight and none
-   * to make — next has something to do by itself: its earliest timer. Undefined when it is not
-   * merely waiting (its session must then stay awake).
-   */
+  /** See RoutingDriver.wakeAt. */
   wakeAt(ref: AnyActorRef): number | undefined {
-    const snap = ref.getSnapshot() as { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
-    if (snap.status !== 'active' || this.#calls.has(ref)) return undefined;
-    const { calls, timers } = resumeOf(snap);
-    if (calls.length) return undefined;
-    let at = Infinity;
-    for (const timer of timers) at = Math.min(at, timerOf(timer, snap.context).at);
-    return at;
+    return this.#driver.wakeAt(ref);
   }
 
   /**
