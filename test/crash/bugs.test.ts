@@ -487,6 +487,8 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     pubsub.release();
     expect(await waitFor(() => rig.finished.get(first)?.outcome === 'routed', 5_000), 'the first request routed').toBe(true);
     expect(await waitFor(() => org.conversations.get(conv)!.psr === undefined, 5_000), 'no PSR left open').toBe(true);
+    // The org applies the DELETE before the engine has its answer: the routing's end follows.
+    expect(await waitFor(() => rig.finished.has(second), 5_000), 'the second request finished').toBe(true);
     expect(rig.finished.get(second)?.outcome, 'no rep serves its queue').toBe('unavailable');
     expect(org.requests.get(second)).toMatchObject({ reported: 1 });
   }, BUDGET_MS);
