@@ -35,6 +35,9 @@ export function isIdleSnapshot(snapshot: unknown): snapshot is SessionState {
   return Object.keys(s.context.routings ?? {}).length === 0 && Object.keys(s.children ?? {}).length === 0;
 }
 
+/** The name of a sleeping session's wake-up timer in the engine's timer (keyed by its conversation). */
+const WAKE = 'wake';
+
 export interface SessionRegistryOptions {
   /** The session machine with its routing child's effects provided. */
   machine: SessionMachine;
@@ -68,8 +71,6 @@ export class SessionRegistry {
   readonly #idleSince = new Map<string, number>();
   /** MessagingSession id (15) → conversationIdentifier, for agent-work events. */
   readonly #byWorkItem = new Map<string, string>();
-  /** The key of each sleeping session's wake-up timer (sessions asleep with routings pending). */
-  readonly #wakeKeys = new Map<string, object>();
   /** Routing requests pending in sleeping sessions. */
   #asleepPending = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -267,14 +268,14 @@ export class SessionRegistry {
     // waking re-arms them all (resume).
     for (const child of children) if (child) this.#o.timers?.forget(child);
     this.#asleepPending += Object.keys((this.#asleep.get(conversationIdentifier)!.context.routings ?? {}) as object).length;
-    if (wakeAt !== Infinity && this.#o.timers) {
-      const key = {};
-      this.#wakeKeys.set(conversationIdentifier, key);
-      this.#o.timers.call(key, 'wake', wakeAt, () => {
-        if (this.#wakeKeys.get(conversationIdentifier) === key) this.live(conversationIdentifier);
-      });
-    }
+    // Keyed by the conversation, with one shared callback: no object or closure per sleeping session.
+    if (wakeAt !== Infinity) this.#o.timers?.call(conversationIdentifier, WAKE, wakeAt, this.#wakeDue);
   }
+
+  /** A sleeping session's earliest routing timer is due: wake it (resume fires what is due). */
+  readonly #wakeDue = (conversationIdentifier: string | object): void => {
+    if (typeof conversationIdentifier === 'string' && this.#asleep.has(conversationIdentifier)) this.live(conversationIdentifier);
+  };
 
   /** Re-creates a sleeping session's actor from its snapshot — the same path as a restart. */
   #wake(conversationIdentifier: string): SessionActor | undefined {
@@ -297,12 +298,10 @@ export class SessionRegistry {
 
   /** A sleeping session leaves sleep (woken, expired or dropped): its wake-up and pending count go. */
   #forgetWake(conversationIdentifier: string, snapshot: SessionState): void {
-    const key = this.#wakeKeys.get(conversationIdentifier);
-    if (key) {
-      this.#wakeKeys.delete(conversationIdentifier);
-      this.#o.timers?.disarm(key, 'wake');
-    }
-    this.#asleepPending -= Object.keys(snapshot.context.routings ?? {}).length;
+    const pending = Object.keys(snapshot.context.routings ?? {}).length;
+    if (pending === 0) return;
+    this.#o.timers?.disarm(conversationIdentifier, WAKE);
+    this.#asleepPending -= pending;
   }
 
   /** When a live session whose routings only wait should be woken if it sleeps now; undefined if it cannot sleep. */
@@ -418,7 +417,6 @@ export class SessionRegistry {
     this.#asleep.clear();
     this.#idleSince.clear();
     this.#lastBusy.clear();
-    this.#wakeKeys.clear();
     this.#asleepPending = 0;
     this.#byWorkItem.clear();
   }

@@ -7,10 +7,10 @@ import type { AnyActorRef } from 'xstate';
 interface Entry {
   at: number;
   /** Whose timer it is: a routing actor (sent `event`), or any key of a callback timer. */
-  key: object;
+  key: object | string;
   name: string;
   event?: string;
-  fn?: () => void;
+  fn?: ((key: object | string) => void) | undefined;
   /** Disarmed (or replaced) before it fired: skipped when it reaches the top. */
   cancelled: boolean;
 }
@@ -21,7 +21,7 @@ const RELEASED = {};
 export class Timers {
   #heap: Entry[] = [];
   /** The live entry of each actor's named timer. */
-  readonly #byRef = new Map<object, Map<string, Entry>>();
+  readonly #byRef = new Map<object | string, Map<string, Entry>>();
   #handle: ReturnType<typeof setTimeout> | undefined;
   /** When the armed setTimeout fires (Infinity when none is armed). */
   #handleAt = Infinity;
@@ -50,8 +50,8 @@ export class Timers {
     this.#add({ at, key: ref, name, event, cancelled: false });
   }
 
-  /** Calls `fn` at `at` (now, if that has passed), replacing the timer of that name under `key`. */
-  call(key: object, name: string, at: number, fn: () => void): void {
+  /** Calls `fn(key)` at `at` (now, if that has passed), replacing the timer of that name under `key`. */
+  call(key: object | string, name: string, at: number, fn: (key: object | string) => void): void {
     this.#add({ at, key, name, fn, cancelled: false });
   }
 
@@ -70,14 +70,14 @@ export class Timers {
   }
 
   #deliver(e: Entry): void {
-    if (e.fn) e.fn();
+    if (e.fn) e.fn(e.key);
     else {
       const ref = e.key as AnyActorRef;
       if (ref.getSnapshot().status === 'active') ref.send({ type: e.event! });
     }
   }
 
-  disarm(ref: object, name: string): void {
+  disarm(ref: object | string, name: string): void {
     const mine = this.#byRef.get(ref);
     const entry = mine?.get(name);
     if (!entry) return;
@@ -104,7 +104,7 @@ export class Timers {
   }
 
   /** Drops every timer of an actor (it stopped without leaving its states, e.g. its session stopped or slept). */
-  forget(ref: object): void {
+  forget(ref: object | string): void {
     const mine = this.#byRef.get(ref);
     if (!mine) return;
     for (const e of mine.values()) this.#cancel(e);
