@@ -82,6 +82,8 @@ export class StepRunner {
   /** AgentWorks created by a POST /agentWork answered after its window, and cancelled then. */
   abandonedOffersCancelled = 0;
   #halted = false;
+  /** The last PSR step of each conversation with one in flight (see #inPsrOrder). */
+  readonly #psrSteps = new Map<string, Promise<void>>();
   /** Drives the routing actors: their calls, answers, timers and resumption. */
   readonly #driver: RoutingDriver;
   /** See CallContext.mayProceed: false once halted or no longer the org's owner. */
@@ -271,8 +273,31 @@ export class StepRunner {
         const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
         return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
       };
-      return this.#persistence ? this.#persistence.journaled(key, inDoubt, go) : go(false);
+      const step = () => (this.#persistence ? this.#persistence.journaled(key, inDoubt, go) : go(false));
+      return what === 'POST /route' || what === 'DELETE /route' ? this.#inPsrOrder(key.slice(0, key.indexOf('/')), step) : step();
     }, windowEnd);
+  }
+
+  /**
+   * Runs a conversation's PSR steps (POST /route, DELETE /route) one at a time. Neither names a PSR:
+   * Salesforce keeps one per conversation, a route re-targets it and a clear removes whatever is
+   * there. Two routings of one conversation with both in flight at once, the org may apply them in
+   * either order — a clear meant for the old PSR then removes the one the other routing just made.
+   * In order, each sees what the one before did (and a clear's last-moment check sees the routing
+   * queued behind it).
+   */
+  #inPsrOrder<T>(conversationIdentifier: string, step: () => Promise<T>): Promise<T> {
+    const before = this.#psrSteps.get(conversationIdentifier);
+    const run = before ? before.then(step) : step();
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#psrSteps.set(conversationIdentifier, settled);
+    void settled.then(() => {
+      if (this.#psrSteps.get(conversationIdentifier) === settled) this.#psrSteps.delete(conversationIdentifier);
+    });
+    return run;
   }
 
   /**

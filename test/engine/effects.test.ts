@@ -83,6 +83,21 @@ describe('StepRunner', () => {
     expect(r.abandonedOffersCancelled).toBe(1);
   });
 
+  it("runs a conversation's PSR steps one at a time: a POST /route waits for the DELETE /route before it, other conversations do not", async () => {
+    const { api, r } = runner();
+    api.respond('DELETE /route', () => new Promise<void>((res) => setTimeout(res, 1_000)));
+    const windowEnd = Date.now() + 30_000;
+    const clear = r.clearRoute({ key: 'c6/rA/clearRoute', deadlineAt: windowEnd, request: { conversationIdentifier: 'c6', cancelReason: 'Unavailable' } });
+    await vi.advanceTimersByTimeAsync(1);
+    const route = r.sendStep('POST /route', 'c6/rC/route', 'start', 'repeat', windowEnd, (ctx) => api.createRoute({ conversationIdentifier: 'c6', routingType: 'Conference' }, ctx));
+    const other = r.sendStep('POST /route', 'c7/rX/route', 'start', 'repeat', windowEnd, (ctx) => api.createRoute({ conversationIdentifier: 'c7', routingType: 'Conference' }, ctx));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(api.calls.map((c) => `${c.endpoint} ${(c.body as { conversationIdentifier: string }).conversationIdentifier}`)).toEqual(['DELETE /route c6', 'POST /route c7']);
+    await vi.advanceTimersByTimeAsync(600);
+    await Promise.all([clear, route, other]);
+    expect(api.calls.map((c) => `${c.endpoint} ${(c.body as { conversationIdentifier: string }).conversationIdentifier}`)).toEqual(['DELETE /route c6', 'POST /route c7', 'POST /route c6']);
+  });
+
   describe('a DELETE /route left in doubt by a crash', () => {
     const clear = (r: StepRunner, routingId: string) =>
       r.clearRoute({ key: `c5/${routingId}/clearRoute`, deadlineAt: Date.now() + 1_000, request: { conversationIdentifier: 'c5', cancelReason: 'Unavailable' } });

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { createFleet } from '../../src/fleet/fleet.js';
 import { createJwtBearerTokenProvider } from '../../src/io/auth/index.js';
 import { createInteractionClient } from '../../src/io/interaction-api/index.js';
-import type { InteractionService } from '../../src/domain/ports.js';
+import type { CallContext, InteractionService } from '../../src/domain/ports.js';
 import type { StartConversationRequest } from '../../src/switchboard.js';
 import { fleetOrgOf, type OrgWire } from './rig.js';
 
@@ -33,7 +33,11 @@ const hostId = process.env.HOST_ID!;
 const calls: Array<{ orgId: string; call: string; at: number }> = [];
 const clients = new Map<string, InteractionService>();
 
-/** The real HTTP client of the org, each call noted with this host's clock. */
+/**
+ * The real HTTP client of the org, each call noted with this host's clock at the moment it leaves:
+ * when the client's last check before sending (ctx.mayProceed) lets it go. A call refused there
+ * (the lease lapsed during a pause) never reached the org and is not noted.
+ */
 function clientOf(w: OrgWire): InteractionService {
   let c = clients.get(w.orgId);
   if (!c) {
@@ -50,8 +54,13 @@ function clientOf(w: OrgWire): InteractionService {
         const v = Reflect.get(target, prop, receiver) as unknown;
         if (typeof v !== 'function') return v;
         return (...args: unknown[]) => {
-          calls.push({ orgId: w.orgId, call: String(prop), at: Date.now() });
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
+          const ctx = (args[1] ?? {}) as CallContext;
+          const leaves = () => {
+            const ok = ctx.mayProceed ? ctx.mayProceed() : true;
+            if (ok) calls.push({ orgId: w.orgId, call: String(prop), at: Date.now() });
+            return ok;
+          };
+          return (v as (...a: unknown[]) => unknown).apply(target, [args[0], { ...ctx, mayProceed: leaves }, ...args.slice(2)]);
         };
       },
     }) as InteractionService;
