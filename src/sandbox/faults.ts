@@ -77,8 +77,8 @@ export interface FaultPlanOptions {
   now?: () => number;
 }
 
-/** mulberry32: small, fast, good enough for fault draws, and reproducible from a 32-bit seed. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: small, fast, good enough for fault draws (and the test rigs' seeded choices), reproducible from a 32-bit seed. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

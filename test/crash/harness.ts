@@ -27,6 +27,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stableRequestId } from '../../src/domain/ids.js';
+import { mulberry32 } from '../../src/sandbox/faults.js';
 import type { HttpRecord } from '../../src/sandbox/http-server.js';
 import type { OrgRecord } from '../../src/sandbox/org.js';
 import type { RequestTarget } from '../../src/sandbox/payloads.js';
@@ -51,17 +52,8 @@ import {
 
 // ---- seeded randomness ----
 
-/** mulberry32: small, fast, good enough to pick kill points and targets. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the sandbox's own), to pick kill points and targets. */
+export const prng = mulberry32;
 
 const between = (r: () => number, lo: number, hi: number) => Math.round(lo + r() * (hi - lo));
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;

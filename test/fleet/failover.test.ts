@@ -13,6 +13,7 @@
 // FLEET_SEEDS=1,2,3 runs the crash scenario once per seed (the kill's moment and victim, the relay's
 // choices); FLEET_LOG=debug shows the hosts' logs.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mulberry32 } from '../../src/sandbox/faults.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { allOwned, spawnHost, type Host } from './hosts.js';
 import { IGNORE_QUEUE } from '../e2e/fixture.js';
@@ -38,17 +39,6 @@ afterAll(async () => {
   for (const o of sandboxes) await o.sandbox.stop();
   await db.drop();
 });
-
-function rng(seed: number): () => number {
-  let a = seed || 1;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function fleetOf(n: number, orgs: RigOrg[], tag: string): Promise<Host[]> {
   const wires = orgs.map((o) => o.wire);
@@ -89,7 +79,7 @@ function relayAt(orgs: RigOrg[], fleet: Host[], r: () => number): Array<{ orgId:
 
 for (const seed of SEEDS) {
   it(`crash and graceful handoff: 3 hosts, 6 orgs, ${18 * 6} concurrent conferences, a host SIGKILLed (seed ${seed})`, { timeout: 120_000 }, async () => {
-    const r = rng(seed);
+    const r = mulberry32(seed || 1);
     const orgs = await startOrgs(6, `C${seed % 100}`.padEnd(3, 'X'), WINDOW_MS);
     sandboxes.push(...orgs);
     const orgIds = orgs.map((o) => o.orgId);
