@@ -98,6 +98,15 @@ async function resetSchema(url: string, schema: string): Promise<void> {
   }
 }
 
+/** The end of a part: its hosts killed and gone, its pool closed, its orgs stopped, its schema dropped. */
+async function tearDown(hosts: FleetHost[], pool: pg.Pool, orgs: BenchOrg[], url: string, schema: string): Promise<void> {
+  for (const h of hosts) if (h.alive) h.kill();
+  await Promise.all(hosts.map((h) => h.exited));
+  await pool.end();
+  for (const o of orgs) await o.sandbox.stop();
+  await resetSchema(url, schema).catch(() => undefined);
+}
+
 /** Lease rows of these orgs: expiry and last acquisition, as wall-clock ms of the database's clock. */
 async function leaseRows(pool: pg.Pool, schema: string, orgIds: string[]): Promise<Map<string, { owner: string | null; expiresAt: number | null; acquiredAt: number | null }>> {
   const r = await pool.query<{ org_id: string; owner: string | null; exp: number | null; acq: number | null }>(
@@ -232,11 +241,7 @@ async function takeoverPart(url: string, quick: boolean, privateKey: string): Pr
     }
     return { ttlMs, hosts: hostsN, samples, setupS, auditClean };
   } finally {
-    for (const h of hosts) if (h.alive) h.kill();
-    await Promise.all(hosts.map((h) => h.exited));
-    await pool.end();
-    for (const o of orgs) await o.sandbox.stop();
-    await resetSchema(url, schema).catch(() => undefined);
+    await tearDown(hosts, pool, orgs, url, schema);
   }
 }
 
@@ -424,11 +429,7 @@ async function scalePart(url: string, quick: boolean, privateKey: string): Promi
       handover: { allMs, stopMs, gaps, starts: stats(starts), restored: bStats.restored, memory, answeredAfter },
     };
   } finally {
-    for (const h of hosts) if (h.alive) h.kill();
-    await Promise.all(hosts.map((h) => h.exited));
-    await pool.end();
-    for (const o of orgs) await o.sandbox.stop();
-    await resetSchema(url, schema).catch(() => undefined);
+    await tearDown(hosts, pool, orgs, url, schema);
   }
 }
 
