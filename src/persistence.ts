@@ -5,6 +5,7 @@
 // so a step that completed before a crash is not repeated after it.
 import type { Logger } from 'pino';
 import { describeError, isApiError, StoreCommitError, FencedError, StoppedError } from './domain/errors.js';
+import { conversationOfKey } from './domain/step-key.js';
 import { chartHash } from './chart-export.js';
 import { routingMachine } from './machines/routing.js';
 import { sessionMachine } from './machines/session.js';
@@ -242,13 +243,12 @@ export class Persistence {
     this.refusedSessions += 1;
     this.lastCommitError = { message: describeError(err), at: Date.now() };
     if (this.#awaited.has(bad)) this.#awaited.set(bad, err);
-    const owner = (key: string) => key.slice(0, key.indexOf('/'));
     const rest: StoreCommit = { ...batch };
     const kept = sessions.filter((s) => s.conversationIdentifier !== bad);
     if (kept.length) rest.sessions = kept;
     else delete rest.sessions;
     const effects = (batch.effects ?? []).filter(([key, record]) => {
-      if (record.state !== 'started' || owner(key) !== bad) return true;
+      if (record.state !== 'started' || conversationOfKey(key) !== bad) return true;
       this.#refusedSteps.set(key, err);
       return false;
     });
@@ -389,7 +389,7 @@ export class Persistence {
       // issues this same step (same key, same rep) — never one from before it that might choose
       // differently. The session is marked here, at the step, because a routing child's moves do
       // not reach the session's observers and an earlier commit may have taken its flag.
-      this.markDirty(key.slice(0, key.indexOf('/')));
+      this.markDirty(conversationOfKey(key));
       this.#effects.set(key, { state: 'started', at: Date.now() });
       await this.commit();
       const refused = this.#refusedSteps.get(key);

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, StoppedError } from '../domain/errors.js';
 import { stableRequestId } from '../domain/ids.js';
+import { conversationOfKey, routingOfKey, stepKey } from '../domain/step-key.js';
 import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, InteractionService, PickRep, RouteExternally } from '../domain/ports.js';
 import { CLEANUP_BUDGET_MS, type EffectInput } from '../machines/routing.js';
 import type { AnyActorRef } from 'xstate';
@@ -154,8 +155,8 @@ export class StepRunner {
 
   /** Other routings of the step's conversation with a route open that go on routing (a failing one clears its own at its end). */
   #otherOpenRoutes(key: string): number {
-    const [conversationIdentifier, routingId] = key.split('/');
-    return this.#routingsOf(conversationIdentifier!).filter((c) => c && c.routingId !== routingId && c.routeOpen && c.failure === undefined).length;
+    const routingId = routingOfKey(key);
+    return this.#routingsOf(conversationOfKey(key)).filter((c) => c && c.routingId !== routingId && c.routeOpen && c.failure === undefined).length;
   }
 
   /**
@@ -164,15 +165,15 @@ export class StepRunner {
    */
   async #untilOnlyRouteOpen(key: string): Promise<boolean> {
     if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return false;
-    const routingId = key.split('/')[1];
+    const routingId = routingOfKey(key);
     // Only routings that go on routing: one that is failing (its failure named) clears its own route
     // at its end — waiting for it would deadlock two clears in doubt in one conversation.
     if (!this.#otherOpenRoutes(key)) return true;
-    this.#log.info({ key, others: this.#otherOpenRoutes(key) }, 'a clear in doubt waits for the other open routes of its conversation before it is repeated');
+    this.#log.info({ key }, 'a clear in doubt waits for the other open routes of its conversation before it is repeated');
     for (;;) {
       await new Promise<void>((res) => setTimeout(res, CLEAR_WAIT_POLL_MS).unref?.());
       // The routing itself is gone (its session stopped or ended): its restored self decides again.
-      if (this.#halted || !this.#routingsOf(key.slice(0, key.indexOf('/'))).some((c) => c?.routingId === routingId)) throw new StoppedError();
+      if (this.#halted || !this.#routingsOf(conversationOfKey(key)).some((c) => c?.routingId === routingId)) throw new StoppedError();
       if (!this.#otherOpenRoutes(key)) return true;
     }
   }
@@ -191,8 +192,8 @@ export class StepRunner {
    */
   async reportInDoubt(key: string, routings?: RoutingView[]): Promise<InDoubt> {
     if (!this.#persistence || (await this.#persistence.stepState(key)) !== 'started') return 'repeat';
-    const [conversationIdentifier, routingId] = key.split('/');
-    const own = (routings ?? this.#routingsOf(conversationIdentifier!)).find((c) => c?.routingId === routingId);
+    const routingId = routingOfKey(key);
+    const own = (routings ?? this.#routingsOf(conversationOfKey(key))).find((c) => c?.routingId === routingId);
     return !own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt ? 'assume-done' : 'repeat';
   }
 
@@ -222,7 +223,7 @@ export class StepRunner {
     // Step keys start with the conversation. A routing child's transitions do not reach the session
     // actor's observers, so the answer to its call is what marks the session for the next commit.
     // (POST /interactions runs before its conversation has a session: nothing to mark.)
-    const conversationIdentifier = key.slice(0, key.indexOf('/'));
+    const conversationIdentifier = conversationOfKey(key);
     const settle = () => {
       if (this.#isLive(conversationIdentifier)) this.#persistence?.markDirty(conversationIdentifier);
     };
@@ -274,7 +275,7 @@ export class StepRunner {
         return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
       };
       const step = () => (this.#persistence ? this.#persistence.journaled(key, inDoubt, go) : go(false));
-      return what === 'POST /route' || what === 'DELETE /route' ? this.#inPsrOrder(key.slice(0, key.indexOf('/')), step) : step();
+      return what === 'POST /route' || what === 'DELETE /route' ? this.#inPsrOrder(conversationOfKey(key), step) : step();
     }, windowEnd);
   }
 
@@ -356,7 +357,7 @@ export class StepRunner {
     this.#log.warn({ key: offerKey, workId, userId: request.userId }, 'POST /agentWork answered after its request was reported failed: cancelling the AgentWork it created');
     this.abandonedOffersCancelled += 1;
     // The chart's own cancel step key for this AgentWork, so the journal never lets both go out.
-    const cancelKey = `${offerKey.slice(0, offerKey.lastIndexOf('/'))}/cancel:${workId}`;
+    const cancelKey = stepKey(conversationOfKey(offerKey), routingOfKey(offerKey)!, `cancel:${workId}`);
     this.sendStep('PATCH /agentWork', cancelKey, 'finish', 'repeat', Date.now(), (ctx) => this.#api.patchAgentWork({ workId, contextType: 'Agent', status: 'Cancel' }, ctx)).catch(() => {
       // Logged by track(). Refused means the rep answered first: they join a request reported failed.
     });

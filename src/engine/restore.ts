@@ -4,6 +4,7 @@
 // routingResult it still owes is sent, an AgentWork it left offered is cancelled, its PSR cleared.
 import type { Logger } from 'pino';
 import type { CallContext, InteractionService } from '../domain/ports.js';
+import { stepKey } from '../domain/step-key.js';
 import type { PersistedSession } from '../io/store/index.js';
 import type { InDoubt, Persistence } from '../persistence.js';
 import type { RoutingView, StepRunner } from './effects.js';
@@ -76,21 +77,21 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
     // The old chart's step keys, so its journal still stops a step that went out from going twice,
     // and treats one whose fate is unknown as the live path does (reportInDoubt).
     // Finishing steps: their window is long gone, so they get the clean-up budget.
-    const stepKey = (step: string) => `${conv}/${c.routingId}/${step}`;
+    const keyOf = (step: string) => stepKey(conv, c.routingId, step);
     const attempt = async (what: string, priority: CallContext['priority'], step: string, run: (ctx: CallContext) => Promise<unknown>, inDoubt: InDoubt = 'repeat') => {
       try {
-        await runner.sendStep(what, stepKey(step), priority, inDoubt, Date.now(), run);
+        await runner.sendStep(what, keyOf(step), priority, inDoubt, Date.now(), run);
       } catch {
         // Logged by the runner; nothing more can be done for a request abandoned by a chart change.
       }
     };
     // A routingResult is owed if none was started, or if one was started and never answered (the
     // chart counts it as sent when it starts, so only the journal tells these apart).
-    const reportOwed = !c.reported || (await persistence.stepState(stepKey('routingResult'))) === 'started';
+    const reportOwed = !c.reported || (await persistence.stepState(keyOf('routingResult'))) === 'started';
     if (c.requested && reportOwed && typeof c.workItemId === 'string') {
       await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
         api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
-        await runner.reportInDoubt(stepKey('routingResult'), Object.values(snap?.children ?? {}).map((x) => x?.snapshot?.context as RoutingView)),
+        await runner.reportInDoubt(keyOf('routingResult'), Object.values(snap?.children ?? {}).map((x) => x?.snapshot?.context as RoutingView)),
       );
     }
     if (c.workOpen && typeof c.workId === 'string') {

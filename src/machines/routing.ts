@@ -11,6 +11,7 @@
 import { assign, sendParent, setup, type AnyActorRef } from 'xstate';
 import type { CancelReason, RoutingType } from '../domain/enums.js';
 import { describeError, isApiError, NotProvidedError } from '../domain/errors.js';
+import { stepKey } from '../domain/step-key.js';
 import type { RoutingTarget } from '../domain/events.js';
 import type {
   AgentWorkRequest,
@@ -168,7 +169,7 @@ export interface EffectInput<R> {
 }
 
 function effectKey(ctx: RoutingContext, step: string): string {
-  return `${ctx.conversationIdentifier}/${ctx.routingId}/${step}`;
+  return stepKey(ctx.conversationIdentifier, ctx.routingId, step);
 }
 
 function cleanupDeadline(ctx: RoutingContext): number {
