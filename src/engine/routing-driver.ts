@@ -11,6 +11,9 @@ import { callOf, resumeOf, routingMachine, timerOf, type RoutingAnswer, type Rou
 import type { StepRunner } from './effects.js';
 import type { Timers } from './timers.js';
 
+/** What resume() and wakeAt() read of a routing actor's snapshot: its status, context and active states. */
+type RoutingSnap = { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
+
 export interface RoutingDriverOptions {
   /** The partner's ACD (or the directory's picker). */
   pickRep: PickRep;
@@ -123,13 +126,12 @@ export class RoutingDriver {
    * for was delayed, so an answer grace that is due fires as it is.
    */
   resume(ref: AnyActorRef, afterRestart = true): void {
-    type Snap = { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
-    const saved = ref.getSnapshot() as Snap;
+    const saved = ref.getSnapshot() as RoutingSnap;
     if (saved.status !== 'active') return;
     // A due timer may move it on at once, into states whose entry actions arm their own timers and
     // make their own call: then nothing of the saved states is resumed any more.
     const stillIn = () => {
-      const now = ref.getSnapshot() as Snap;
+      const now = ref.getSnapshot() as RoutingSnap;
       return now.status === 'active' && now._nodes.length === saved._nodes.length && now._nodes.every((n, i) => n === saved._nodes[i]);
     };
     const { timers, calls } = resumeOf(saved);
@@ -139,7 +141,7 @@ export class RoutingDriver {
     }
     if (!stillIn()) return;
     // Read again: a due deadline in a state that waits for its call (POST /route, /agentWork) noted the failure.
-    const context = (ref.getSnapshot() as Snap).context;
+    const context = (ref.getSnapshot() as RoutingSnap).context;
     for (const name of calls) this.#start(ref, callOf(name, context));
   }
 
@@ -149,7 +151,7 @@ export class RoutingDriver {
    * merely waiting (its session must then stay awake).
    */
   wakeAt(ref: AnyActorRef): number | undefined {
-    const snap = ref.getSnapshot() as { status: string; context: RoutingContext; _nodes: ReadonlyArray<{ entry: ReadonlyArray<unknown> }> };
+    const snap = ref.getSnapshot() as RoutingSnap;
     if (snap.status !== 'active' || this.#calls.has(ref)) return undefined;
     const { calls, timers } = resumeOf(snap);
     if (calls.length) return undefined;
