@@ -10,12 +10,6 @@ export interface TimerInput {
   /** Absolute time (ms since the epoch) at which the event is sent. */
   at: number;
   event: string;
-  /**
-   * For a wait whose purpose is to let an answer arrive: when the timer is found already due at its
-   * start — its actor restored after the time passed — wait this long instead of firing at once. The
-   * restart delayed the answer too (it is replayed from the stream after the restore).
-   */
-  afterRestoreMs?: number;
 }
 
 export type TimerSnapshot = { status: 'active' | 'done' | 'stopped' | 'error'; output: undefined; error: undefined; input: TimerInput };
@@ -39,8 +33,7 @@ export const absoluteTimer: ActorLogic<TimerSnapshot, { type: string }, TimerInp
   },
   start: (state, { self }) => {
     if (state.status !== 'active') return;
-    const { event, afterRestoreMs } = state.input;
-    const at = state.input.at <= Date.now() && afterRestoreMs !== undefined ? Date.now() + afterRestoreMs : state.input.at;
+    const { event, at } = state.input;
     if (at <= Date.now()) {
       // Already due (a restored actor whose time passed while the engine was down): tell the parent
       // now, so it learns of it before the answer of any call restarted alongside, not after.
