@@ -15,8 +15,9 @@ import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from '
  * Version of the persisted layout. Bump it when a snapshot from the previous layout cannot be
  * restored as it is (the chart hash covers the charts, not the shape of their context).
  * 2: sessions hold `joining` (accepted reps not yet present).
+ * 3: a routing's context nests its settings, route and offer (kept under V8's fast-object limit).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 let cachedHash: string | undefined;
 /** The hash of the charts a snapshot must come from to be restored as it is. */

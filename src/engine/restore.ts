@@ -94,8 +94,11 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
         await runner.reportInDoubt(keyOf('routingResult'), Object.values(snap?.children ?? {}).map((x) => x?.snapshot?.context as RoutingView)),
       );
     }
-    if (c.workOpen && typeof c.workId === 'string') {
-      await attempt('PATCH /agentWork', 'finish', `cancel:${c.workId}`, (cc) => api.patchAgentWork({ workId: c.workId, contextType: 'Agent', status: 'Cancel' }, cc));
+    // Layouts before schema 3 kept the offer's fields at the top of the context.
+    const workOpen = c.offer?.open ?? c.workOpen;
+    const workId = c.offer?.workId ?? c.workId;
+    if (workOpen && typeof workId === 'string') {
+      await attempt('PATCH /agentWork', 'finish', `cancel:${workId}`, (cc) => api.patchAgentWork({ workId, contextType: 'Agent', status: 'Cancel' }, cc));
     }
     if (c.routeOpen) await attempt('DELETE /route', 'finish', 'clearRoute', (cc) => api.clearRoute({ conversationIdentifier: conv, cancelReason: 'Unknown' }, cc));
   }

@@ -86,28 +86,71 @@ export interface RoutingFailure {
   message: string;
 }
 
-export interface RoutingContext extends RoutingInput {
-  psrId?: string;
-  /** A POST /route was attempted and the PSR is not known to be gone: clean-up must DELETE it. */
-  routeOpen: boolean;
-  /** The queue picks come from (the target queue, a flow's choice or its fallback). */
-  pickQueueId?: string;
-  /** The rep of the current offer, and its AgentWork once created. */
-  offerUserId?: string;
+/** The settings a request runs with, from its input: one object, so the context stays small (see RoutingContext). */
+export interface RoutingSettingsOfRequest {
+  reportReserveMs: number;
+  offerTimeoutMs: number;
+  maxOffers: number;
+  repickIntervalMs: number;
+  answerGraceMs: number;
+  capacityWeight?: number;
+}
+
+/** The offer in hand: its rep, and once POST /agentWork answered, its AgentWork. */
+export interface RoutingOffer {
+  userId: string;
+  /** Unknown when a repeated POST /agentWork met 15109 (the AgentWork existed, its id not told). */
   workId?: string;
   /** An AgentWork was created and is not yet accepted, declined or cancelled. */
-  workOpen: boolean;
+  open: boolean;
+  /** An answer that arrived while the engine was busy reporting. */
+  answer?: 'accepted' | 'declined';
+  /** The rep accepted: the request is routed to them. */
+  accepted?: true;
+}
+
+/**
+ * A routing request's context. Kept at 19 keys at most, counting every optional one: XState copies
+ * the context with `Object.assign({}, context, update)` on every assign, and on Node 20 (V8 11.3)
+ * an object built that way with 20 keys or more falls into dictionary mode, where each copy costs
+ * about 5 µs instead of 0.3 and every read is a hash lookup (docs/benchmarks.md, "Where the time
+ * goes"). Hence the nested `settings`, `route` and `offer`; test/model/routing.model.test.ts checks
+ * the count on every path.
+ */
+export interface RoutingContext {
+  routingId: string;
+  conversationIdentifier: string;
+  routingType: RoutingType;
+  target: RoutingTarget;
+  requested: boolean;
+  deadlineAt: number;
+  settings: RoutingSettingsOfRequest;
+  /** Reps who must not be offered the work: present when it started, or joined since. */
+  exclude: string[];
+  workItemId?: string;
+  correlationId?: string;
+  /** Initial routing only. */
+  consent?: ConsentRequest;
+  /** Requested only (exclusive with `consent`). */
+  routingTypeUnknown?: boolean;
+  /** A POST /route was attempted and the PSR is not known to be gone: clean-up must DELETE it. */
+  routeOpen: boolean;
+  /** What POST /route told: the PSR, and the queue picks come from (the target queue, a flow's choice or its fallback). */
+  route?: { psrId?: string; queueId?: string };
+  offer?: RoutingOffer;
+  /** Every rep offered the work, in order. */
   offeredTo: string[];
   /** POST /routingResult was sent (successfully or not: it is never sent twice). */
   reported: boolean;
-  /** An answer that arrived while the engine was busy reporting. */
-  pendingAnswer?: 'accepted' | 'declined';
-  acceptedBy?: string;
+  /** Why the request did not route; set from the input's `rejectReason` for a request refused at once. */
   failure?: RoutingFailure;
   lastError?: string;
   /** When the timer of the waiting state it is in fires (repick, offer timeout, answer grace): absolute, so it survives a restore. */
   dueAt?: number;
 }
+
+/** The most keys a routing context may have (see RoutingContext). */
+export const MAX_ROUTING_CONTEXT_KEYS = 19;
 
 export type RoutingEvent =
   | { type: 'REP_ACCEPTED'; workId?: string }
@@ -187,7 +230,7 @@ export function routeRequest(ctx: RoutingContext): RouteRequest {
 }
 
 export function agentWorkRequest(ctx: RoutingContext): AgentWorkRequest {
-  const req: AgentWorkRequest = { userId: ctx.offerUserId ?? '', workItemId: ctx.workItemId ?? '' };
+  const req: AgentWorkRequest = { userId: ctx.offer?.userId ?? '', workItemId: ctx.workItemId ?? '' };
   if (ctx.correlationId) {
     req.routingContext = {
       conversationIdentifier: ctx.conversationIdentifier,
@@ -196,7 +239,7 @@ export function agentWorkRequest(ctx: RoutingContext): AgentWorkRequest {
     };
   }
   // Capacity is needed only when no PSR exists (a direct-to-rep offer); with a PSR it is ignored.
-  if (!ctx.routeOpen && ctx.capacityWeight !== undefined) req.capacityWeight = ctx.capacityWeight;
+  if (!ctx.routeOpen && ctx.settings.capacityWeight !== undefined) req.capacityWeight = ctx.settings.capacityWeight;
   return req;
 }
 
@@ -218,8 +261,8 @@ function reportInput(ctx: RoutingContext, success: boolean): EffectInput<Routing
 
 function cancelWorkInput(ctx: RoutingContext): EffectInput<PatchAgentWorkRequest> {
   return {
-    request: { workId: ctx.workId ?? '', contextType: 'Agent', status: 'Cancel' },
-    key: effectKey(ctx, `cancel:${ctx.workId}`),
+    request: { workId: ctx.offer?.workId ?? '', contextType: 'Agent', status: 'Cancel' },
+    key: effectKey(ctx, `cancel:${ctx.offer?.workId}`),
     deadlineAt: cleanupDeadline(ctx),
   };
 }
@@ -230,12 +273,12 @@ export function callOf(name: RoutingCallName, ctx: RoutingContext): RoutingCall 
     case 'consent':
       return { step: 'consent', input: { request: ctx.consent!, key: effectKey(ctx, 'consent'), deadlineAt: ctx.deadlineAt } };
     case 'route':
-      return { step: 'route', input: { request: routeRequest(ctx), key: effectKey(ctx, 'route'), deadlineAt: ctx.deadlineAt - ctx.reportReserveMs } };
+      return { step: 'route', input: { request: routeRequest(ctx), key: effectKey(ctx, 'route'), deadlineAt: ctx.deadlineAt - ctx.settings.reportReserveMs } };
     case 'pick':
       return {
         step: 'pick',
         input: {
-          ...(ctx.pickQueueId ? { queueId: ctx.pickQueueId } : {}),
+          ...(ctx.route?.queueId ? { queueId: ctx.route.queueId } : {}),
           routingType: ctx.routingType,
           conversationIdentifier: ctx.conversationIdentifier,
           exclude: [...new Set([...ctx.exclude, ...ctx.offeredTo])],
@@ -244,7 +287,7 @@ export function callOf(name: RoutingCallName, ctx: RoutingContext): RoutingCall 
     case 'offer':
       return {
         step: 'offer',
-        input: { request: agentWorkRequest(ctx), key: effectKey(ctx, `agentWork:${ctx.offeredTo.length + 1}:${ctx.offerUserId}`), deadlineAt: ctx.deadlineAt - ctx.reportReserveMs },
+        input: { request: agentWorkRequest(ctx), key: effectKey(ctx, `agentWork:${ctx.offeredTo.length + 1}:${ctx.offer?.userId}`), deadlineAt: ctx.deadlineAt - ctx.settings.reportReserveMs },
       };
     case 'reportSuccess':
       return { step: 'report', input: reportInput(ctx, true) };
@@ -283,13 +326,13 @@ export interface RoutingTimerSpec {
 export function timerOf(timer: RoutingTimer, ctx: RoutingContext): RoutingTimerSpec {
   switch (timer) {
     case 'deadline':
-      return { at: ctx.deadlineAt - ctx.reportReserveMs, event: 'DEADLINE_REACHED' };
+      return { at: ctx.deadlineAt - ctx.settings.reportReserveMs, event: 'DEADLINE_REACHED' };
     case 'repick':
       return { at: ctx.dueAt ?? Date.now(), event: 'RETRY_PICK' };
     case 'offer':
       return { at: ctx.dueAt ?? Date.now(), event: 'OFFER_TIMED_OUT' };
     case 'grace':
-      return { at: ctx.dueAt ?? Date.now(), event: 'ANSWER_GRACE_OVER', afterRestoreMs: ctx.answerGraceMs };
+      return { at: ctx.dueAt ?? Date.now(), event: 'ANSWER_GRACE_OVER', afterRestoreMs: ctx.settings.answerGraceMs };
   }
 }
 
@@ -311,7 +354,43 @@ const INTERRUPTS_WAIT_FOR_CALL = {
 } as const;
 
 function mayOfferAgain(ctx: RoutingContext, offersMade: number): boolean {
-  return ctx.target.kind !== 'rep' && offersMade < ctx.maxOffers && Date.now() < ctx.deadlineAt - ctx.reportReserveMs;
+  return ctx.target.kind !== 'rep' && offersMade < ctx.settings.maxOffers && Date.now() < ctx.deadlineAt - ctx.settings.reportReserveMs;
+}
+
+/** The context a request starts with (see RoutingContext for why it is shaped so). */
+export function routingContextOf(input: RoutingInput): RoutingContext {
+  const settings: RoutingSettingsOfRequest = {
+    reportReserveMs: input.reportReserveMs,
+    offerTimeoutMs: input.offerTimeoutMs,
+    maxOffers: input.maxOffers,
+    repickIntervalMs: input.repickIntervalMs,
+    answerGraceMs: input.answerGraceMs,
+  };
+  if (input.capacityWeight !== undefined) settings.capacityWeight = input.capacityWeight;
+  const ctx: RoutingContext = {
+    routingId: input.routingId,
+    conversationIdentifier: input.conversationIdentifier,
+    routingType: input.routingType,
+    target: input.target,
+    requested: input.requested,
+    deadlineAt: input.deadlineAt,
+    settings,
+    exclude: input.exclude,
+    routeOpen: false,
+    offeredTo: [],
+    reported: false,
+  };
+  if (input.workItemId !== undefined) ctx.workItemId = input.workItemId;
+  if (input.correlationId !== undefined) ctx.correlationId = input.correlationId;
+  if (input.consent !== undefined) ctx.consent = input.consent;
+  if (input.routingTypeUnknown) ctx.routingTypeUnknown = true;
+  if (input.rejectReason !== undefined) ctx.failure = { outcome: 'rejected', cancelReason: 'Cancel', message: input.rejectReason };
+  return ctx;
+}
+
+/** The offer with `patch` applied (a small object: Object.assign, see extend() in session.ts). */
+function offerWith(offer: RoutingOffer | undefined, patch: Partial<RoutingOffer>): RoutingOffer {
+  return Object.assign({ userId: '', open: false }, offer, patch);
 }
 
 export const routingMachine = setup({
@@ -322,7 +401,8 @@ export const routingMachine = setup({
     output: {} as RoutingOutput,
   },
   guards: {
-    isRejected: ({ context }) => context.rejectReason !== undefined,
+    /** Refused at once by the session (participant cap…): its failure came with the input. */
+    isRejected: ({ context }) => context.failure !== undefined,
     isExternalConference: ({ context }) =>
       context.target.kind === 'external' && context.routingType === 'Conference',
     isExternal: ({ context }) => context.target.kind === 'external',
@@ -337,16 +417,16 @@ export const routingMachine = setup({
     },
     isCapabilityError: ({ event }) => isApiError((event as { error?: unknown }).error, 'capability'),
     repPicked: ({ event }) => typeof (event as { output?: unknown }).output === 'string',
-    canWaitForRep: ({ context }) => Date.now() + context.repickIntervalMs < context.deadlineAt - context.reportReserveMs,
+    canWaitForRep: ({ context }) => Date.now() + context.settings.repickIntervalMs < context.deadlineAt - context.settings.reportReserveMs,
     mustReport: ({ context }) => context.requested && !context.reported,
     canReport: ({ context }) => context.requested && !context.reported && !!context.workItemId,
-    workIsOpen: ({ context }) => context.workOpen && !!context.workId,
+    workIsOpen: ({ context }) => !!context.offer?.open && !!context.offer.workId,
     /** An offer made, not answered, whose AgentWork id Salesforce never told (15109 answered its repeat). */
-    offerUnnamed: ({ context }) => context.workOpen && !context.workId,
+    offerUnnamed: ({ context }) => !!context.offer?.open && !context.offer.workId,
     routeIsOpen: ({ context }) => context.routeOpen,
-    answeredAccepted: ({ context }) => context.pendingAnswer === 'accepted',
-    answeredDeclined: ({ context }) => context.pendingAnswer === 'declined',
-    isOfferedRep: ({ context, event }) => event.type === 'REP_JOINED' && event.userId === context.offerUserId,
+    answeredAccepted: ({ context }) => context.offer?.answer === 'accepted',
+    answeredDeclined: ({ context }) => context.offer?.answer === 'declined',
+    isOfferedRep: ({ context, event }) => event.type === 'REP_JOINED' && event.userId === context.offer?.userId,
     canOfferAgain: ({ context }) => mayOfferAgain(context, context.offeredTo.length),
     /** Guards run before actions: the refused offer is not yet in offeredTo, so count it here. */
     canOfferAfterRefusedOffer: ({ context }) => mayOfferAgain(context, context.offeredTo.length + 1),
@@ -369,13 +449,13 @@ export const routingMachine = setup({
     disarm: (_, _params: { timer: RoutingTimer }) => {
       throw new NotProvidedError('the routing machine\'s disarm action');
     },
-    setDue: assign({ dueAt: ({ context }, params: { after: 'repickIntervalMs' | 'offerTimeoutMs' | 'answerGraceMs' }) => Date.now() + context[params.after] }),
+    setDue: assign({ dueAt: ({ context }, params: { after: 'repickIntervalMs' | 'offerTimeoutMs' | 'answerGraceMs' }) => Date.now() + context.settings[params.after] }),
     notifyOffered: sendParent(({ context }): RoutingNotification => ({
       type: 'routing.offered',
       routingId: context.routingId,
-      userId: context.offerUserId ?? '',
-      ...(context.workId ? { workId: context.workId } : {}),
-      ...(context.psrId ? { psrId: context.psrId } : {}),
+      userId: context.offer?.userId ?? '',
+      ...(context.offer?.workId ? { workId: context.offer.workId } : {}),
+      ...(context.route?.psrId ? { psrId: context.route.psrId } : {}),
     })),
     fail: assign({
       failure: ({ context }, params: RoutingFailure) =>
@@ -383,9 +463,6 @@ export const routingMachine = setup({
           ...params,
           message: context.lastError ? `${params.message} (${context.lastError})` : params.message,
         },
-    }),
-    failFromRejection: assign({
-      failure: ({ context }) => ({ outcome: 'rejected', cancelReason: 'Cancel', message: context.rejectReason ?? 'rejected' }),
     }),
     failFromCancel: assign({
       failure: ({ context, event }) => {
@@ -406,46 +483,53 @@ export const routingMachine = setup({
     recordRoute: assign(({ context, event }) => {
       const out = (event as unknown as { output: RouteResponse }).output ?? {};
       const t = context.target;
-      const chosenQueue = out.contextParamMap?.queueId;
-      return {
-        psrId: out.psrId ?? context.psrId,
-        workItemId: context.workItemId ?? (out.workItemId ? out.workItemId.slice(0, 15) : undefined),
-        correlationId: context.correlationId ?? out.routingCorrelationId,
-        pickQueueId: chosenQueue || (t.kind === 'queue' ? t.queueId : t.kind === 'flow' ? t.fallbackQueueId : undefined),
-        offerUserId: out.contextParamMap?.userId || undefined,
-      };
+      const route: NonNullable<RoutingContext['route']> = {};
+      const psrId = out.psrId ?? context.route?.psrId;
+      if (psrId) route.psrId = psrId;
+      const queueId = out.contextParamMap?.queueId || (t.kind === 'queue' ? t.queueId : t.kind === 'flow' ? t.fallbackQueueId : undefined);
+      if (queueId) route.queueId = queueId;
+      const update: Partial<RoutingContext> = { route };
+      const workItemId = context.workItemId ?? (out.workItemId ? out.workItemId.slice(0, 15) : undefined);
+      if (workItemId) update.workItemId = workItemId;
+      const correlationId = context.correlationId ?? out.routingCorrelationId;
+      if (correlationId) update.correlationId = correlationId;
+      // A flow that chose a rep: the offer goes to them.
+      const chosenRep = out.contextParamMap?.userId;
+      if (chosenRep) update.offer = { userId: chosenRep, open: false };
+      return update;
     }),
     chooseTargetRep: assign({
-      offerUserId: ({ context }) => (context.target.kind === 'rep' ? context.target.userId : context.offerUserId),
+      offer: ({ context }) => (context.target.kind === 'rep' ? { userId: context.target.userId, open: false } : context.offer),
     }),
-    choosePickedRep: assign({ offerUserId: ({ event }) => (event as unknown as { output: string }).output }),
+    choosePickedRep: assign({ offer: ({ event }) => ({ userId: (event as unknown as { output: string }).output, open: false }) }),
     recordOffer: assign(({ context, event }) => {
       const out = (event as unknown as { output?: AgentWorkResponse }).output ?? {};
-      return {
-        workId: out.agentWorkId,
-        workOpen: true,
-        offeredTo: [...context.offeredTo, context.offerUserId ?? ''],
-        pendingAnswer: undefined,
-      };
+      const userId = context.offer?.userId ?? '';
+      const offer: RoutingOffer = { userId, open: true };
+      if (out.agentWorkId) offer.workId = out.agentWorkId;
+      return { offer, offeredTo: [...context.offeredTo, userId] };
     }),
-    recordFailedOffer: assign({
-      offeredTo: ({ context }) => [...context.offeredTo, context.offerUserId ?? ''],
-      workId: undefined,
+    recordFailedOffer: assign(({ context }) => {
+      const userId = context.offer?.userId ?? '';
+      return { offer: { userId, open: false }, offeredTo: [...context.offeredTo, userId] };
     }),
     excludeJoined: assign({
       exclude: ({ context, event }) => (event.type === 'REP_JOINED' && !context.exclude.includes(event.userId) ? [...context.exclude, event.userId] : context.exclude),
     }),
-    rememberAccepted: assign({ pendingAnswer: 'accepted' as const }),
-    rememberDeclined: assign({ pendingAnswer: 'declined' as const }),
-    recordAccepted: assign({
-      workOpen: false,
+    rememberAccepted: assign({ offer: ({ context }) => offerWith(context.offer, { answer: 'accepted' }) }),
+    rememberDeclined: assign({ offer: ({ context }) => offerWith(context.offer, { answer: 'declined' }) }),
+    recordAccepted: assign(({ context }) => {
+      const offer: RoutingOffer = { userId: context.offer?.userId ?? '', open: false, accepted: true };
+      if (context.offer?.workId) offer.workId = context.offer.workId;
       // Salesforce deletes the PSR itself when a rep accepts.
-      routeOpen: false,
-      acceptedBy: ({ context }) => context.offerUserId,
-      pendingAnswer: undefined,
+      return { offer, routeOpen: false };
     }),
-    recordDeclined: assign({ workOpen: false, pendingAnswer: undefined }),
-    recordWorkClosed: assign({ workOpen: false }),
+    recordDeclined: assign(({ context }) => {
+      const offer: RoutingOffer = { userId: context.offer?.userId ?? '', open: false };
+      if (context.offer?.workId) offer.workId = context.offer.workId;
+      return { offer };
+    }),
+    recordWorkClosed: assign({ offer: ({ context }) => offerWith(context.offer, { open: false }) }),
     recordReported: assign({ reported: true }),
     recordRouteCleared: assign({ routeOpen: false }),
   },
@@ -455,13 +539,13 @@ export const routingMachine = setup({
     'One routing request: initial routing of a new conversation, or a RoutingRequested (Transfer or Conference) to a rep, queue, flow or external target.',
   // Object.assign, not `{ ...input, routeOpen: … }`: V8's slow path for keys added after a spread
   // cost ~4 µs here, per routing request (see extend() in session.ts).
-  context: ({ input }): RoutingContext => Object.assign({}, input, { routeOpen: false, workOpen: false, offeredTo: [], reported: false }),
+  context: ({ input }): RoutingContext => routingContextOf(input),
   initial: 'deciding',
   states: {
     deciding: {
       description: 'Choose the call sequence for the routing type and target (reference §5).',
       always: [
-        { guard: 'isRejected', target: 'failing', actions: 'failFromRejection' },
+        { guard: 'isRejected', target: 'failing' },
         {
           guard: 'isExternalConference',
           target: 'failing',
@@ -758,11 +842,11 @@ function outputOf(ctx: RoutingContext): RoutingOutput {
   const out: RoutingOutput = {
     routingId: ctx.routingId,
     routingType: ctx.routingType,
-    outcome: ctx.failure?.outcome ?? (ctx.acceptedBy ? 'routed' : ctx.target.kind === 'external' ? 'externallyRouted' : 'failed'),
+    outcome: ctx.failure?.outcome ?? (ctx.offer?.accepted ? 'routed' : ctx.target.kind === 'external' ? 'externallyRouted' : 'failed'),
     reported: ctx.reported,
     offeredTo: ctx.offeredTo,
   };
-  if (ctx.acceptedBy) out.acceptedBy = ctx.acceptedBy;
+  if (ctx.offer?.accepted) out.acceptedBy = ctx.offer.userId;
   if (ctx.failure) out.message = ctx.failure.message;
   return out;
 }

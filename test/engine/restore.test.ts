@@ -45,15 +45,21 @@ describe('restoreSessions', () => {
     expect(r.seen).toEqual([['event:e1', 'entry:n1']]);
   });
 
-  it('finishes a session saved by another chart: the report it owes, its open offer and its PSR', async () => {
+  // Schema 2 kept the offer's fields at the top of a routing's context; schema 3 nests them.
+  const layouts = [
+    { schemaVersion: 2, offer: { workOpen: true, workId: '0Bz000000000009' } },
+    { schemaVersion: SCHEMA_VERSION, offer: { offer: { userId: '005000000000A07', workId: '0Bz000000000009', open: true } } },
+  ];
+  it.each(layouts)('finishes a session saved by another chart or layout (schema $schemaVersion): the report it owes, its open offer and its PSR', async ({ schemaVersion, offer }) => {
     const r = rig();
-    const child = { snapshot: { context: { routingId: 'rq-1', requested: true, reported: false, workItemId: '0Mw000000000002', routingType: 'Transfer', target: { kind: 'queue', queueId: 'q' }, workOpen: true, workId: '0Bz000000000009', routeOpen: true } } };
+    const child = { snapshot: { context: { routingId: 'rq-1', requested: true, reported: false, workItemId: '0Mw000000000002', routingType: 'Transfer', target: { kind: 'queue', queueId: 'q' }, ...offer, routeOpen: true } } };
     const stale = { value: 'active', status: 'active', children: { 'routing:rq-1': child }, context: { conversationIdentifier: 'c-old', channelAddressIdentifier: 'addr', reps: {}, routings: {} } };
-    await r.store.commit({ sessions: [{ conversationIdentifier: 'c-old', schemaVersion: SCHEMA_VERSION, chartHash: 'another-chart', savedAt: Date.now(), snapshot: stale }] });
+    await r.store.commit({ sessions: [{ conversationIdentifier: 'c-old', schemaVersion, chartHash: 'another-chart', savedAt: Date.now(), snapshot: stale }] });
     await r.restore();
     await r.runner.settled();
     expect(r.counters).toEqual({ restored: 0, finishedStale: 1 });
     expect(r.api.calls.map((c) => c.endpoint)).toEqual(['POST /routingResult', 'PATCH /agentWork', 'DELETE /route']);
+    expect(r.api.callsTo('PATCH /agentWork')[0]!.body).toMatchObject({ workId: '0Bz000000000009' });
     expect(r.api.callsTo('POST /routingResult')[0]!.body).toMatchObject({ success: false, workItemId: '0Mw000000000002' });
     // Started afresh, with no routing left pending.
     expect(r.registry.peek('c-old')!.context.routings).toEqual({});

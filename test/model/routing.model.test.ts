@@ -10,7 +10,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { InteractionApiError } from '../../src/domain/errors.js';
-import { routingMachine, type RoutingEvent, type RoutingInput } from '../../src/machines/routing.js';
+import { MAX_ROUTING_CONTEXT_KEYS, routingMachine, type RoutingEvent, type RoutingInput } from '../../src/machines/routing.js';
 import { controllableEffects } from './routing-effects.js';
 
 type Snap = SnapshotFrom<typeof routingMachine>;
@@ -24,7 +24,7 @@ const cases: Array<{ name: string; input: Partial<RoutingInput> & Pick<RoutingIn
   { name: 'Initial → channel default, with consent', input: { routingType: 'Initial', requested: false, target: { kind: 'channelDefault' }, consent: { endUserClientId: 'c', channelAddressIdentifier: 'ch', consentStatus: 'ExplicitlyOptedIn' } } },
   { name: 'Initial → queue', input: { routingType: 'Initial', requested: false, target: { kind: 'queue', queueId: '00G000000000Q01' } } },
   { name: 'Transfer → rep', input: { routingType: 'Transfer', requested: true, target: { kind: 'rep', userId: '005000000000A09' } } },
-  { name: 'Transfer → queue', input: { routingType: 'Transfer', requested: true, target: { kind: 'queue', queueId: '00G000000000Q01' } } },
+  { name: 'Transfer → queue, its routing type unreadable', input: { routingType: 'Transfer', requested: true, target: { kind: 'queue', queueId: '00G000000000Q01' }, routingTypeUnknown: true } },
   { name: 'Transfer → flow', input: { routingType: 'Transfer', requested: true, target: { kind: 'flow', flowId: '300000000000FL1', fallbackQueueId: '00G000000000F01' } } },
   { name: 'Transfer → flow without fallback', input: { routingType: 'Transfer', requested: true, target: { kind: 'flow', flowId: '300000000000FL1' } } },
   { name: 'Transfer → external', input: { routingType: 'Transfer', requested: true, target: { kind: 'external', externalId: 'EXT-1' } } },
@@ -48,6 +48,7 @@ function fullInput(partial: (typeof cases)[number]['input']): RoutingInput {
     maxOffers: 2,
     repickIntervalMs: 2_000,
     answerGraceMs: 5_000,
+    capacityWeight: 1,
     exclude: ['005000000000A01'],
     ...partial,
   };
@@ -60,7 +61,7 @@ const errorsOf = (id: string) => [failed(id, apiError('retryable')), failed(id, 
 /** The events the chart can meet in a state: effect completions of its invokes, timers, and outside events. */
 function eventsFor(s: Snap): AnyEvent[] {
   const c = s.context;
-  const offered = c.offerUserId ?? '005000000000A99';
+  const offered = c.offer?.userId ?? '005000000000A99';
   const outside: AnyEvent[] = s.matches('working')
     ? [{ type: 'DEADLINE_REACHED' }, { type: 'ROUTING_CANCELLED', failureType: 'Cancelled', cancelReason: 'Cancel' }, { type: 'SESSION_ENDED', reason: 'model' }]
     : [];
@@ -87,7 +88,7 @@ function eventsFor(s: Snap): AnyEvent[] {
 /** States are told apart by where they are and by the bookkeeping the invariants depend on. */
 function serializeState(s: Snap): string {
   const c = s.context;
-  return JSON.stringify([s.value, c.routeOpen, c.workOpen, c.reported, c.offeredTo.length, c.pendingAnswer ?? null, c.failure?.outcome ?? null, c.acceptedBy ? 1 : 0]);
+  return JSON.stringify([s.value, c.routeOpen, !!c.offer?.open, c.reported, c.offeredTo.length, c.offer?.answer ?? null, c.failure?.outcome ?? null, c.offer?.accepted ? 1 : 0]);
 }
 
 function serializeEvent(e: AnyEvent): string {
@@ -114,12 +115,14 @@ function replay(input: RoutingInput, steps: Array<{ event: AnyEvent; state: Snap
         if (id) openWorks.add(id);
       }
     } else {
-      const workId = actor.getSnapshot().context.workId;
+      const workId = actor.getSnapshot().context.offer?.workId;
       if (['REP_ACCEPTED', 'REP_DECLINED', 'REP_JOINED'].includes(event.type) && workId && openWorks.has(workId)) {
         answers.push({ type: event.type, workId });
       }
     }
     actor.send(event as RoutingEvent);
+    // The context stays small enough for V8 to keep it a fast object (see RoutingContext).
+    expect(Object.keys(actor.getSnapshot().context).length, `context keys after ${event.type}`).toBeLessThanOrEqual(MAX_ROUTING_CONTEXT_KEYS);
   };
   actor.start();
   for (const step of steps) {
