@@ -61,6 +61,9 @@ describe('sleeping sessions', () => {
     expect(h.sb.stats()).toMatchObject({ hibernated: 0, pendingRoutings: 0, wakes: 1 });
     await vi.advanceTimersByTimeAsync(12_000);
     expect(h.sb.stats()).toMatchObject({ hibernated: 1, pendingRoutings: 0 });
+    // Salesforce's RoutingResult of the success tells the session nothing new: it stays asleep.
+    expect(h.sb.ingest(routingResult(conv, 'Conference', 'None', { workOwnerId: REPS[1] }))).toMatchObject({ ok: true, kind: 'RoutingResult' });
+    expect(h.sb.stats()).toMatchObject({ hibernated: 1, wakes: 1 });
     // The accepted rep holds a seat while their ParticipantChanged is on its way, asleep or not.
     expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
   });

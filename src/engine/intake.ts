@@ -152,6 +152,9 @@ export class Intake {
         break;
       }
       case 'RoutingResult': {
+        // A success (failureType None) confirms what the session already knows from the rep's
+        // acceptance: nothing to hand over, and no sleeping session to wake for it.
+        if (e.failureType === 'None') break;
         const actor = registry.live(conv);
         if (!actor) {
           counters.unroutable += 1;
