@@ -15,7 +15,8 @@ import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from '
  * Version of the persisted layout. Bump it when a snapshot from the previous layout cannot be
  * restored as it is (the chart hash covers the charts, not the shape of their context).
  * 2: sessions hold `joining` (accepted reps not yet present).
- * 3: a routing's context nests its settings, route and offer (kept under V8's fast-object limit).
+ * 3: a routing's context nests its settings, route and offer (kept under V8's fast-object limit);
+ *    routing children are named by slot (`routing:0`…), not by routing id.
  */
 export const SCHEMA_VERSION = 3;
 

@@ -194,6 +194,37 @@ describe('intake', () => {
   });
 });
 
+describe('a long-running engine', () => {
+  it('names routing children by slot, so the event names its sessions meet stay few however many routings finish', async () => {
+    // XState caches, per event name and for the engine's lifetime, the transitions it finds; a child
+    // named after its routing made every finished routing's done event a new name (a leak).
+    const names = new Set<string>();
+    const children = new Set<string>();
+    const h = harness({
+      inspect: (e) => {
+        if (e.type === '@xstate.event') names.add(e.event.type);
+        const id = (e.actorRef as { id?: string }).id ?? '';
+        if (e.type === '@xstate.actor' && id.startsWith('routing:')) children.add(id);
+      },
+    });
+    const conv = newConversation();
+    h.sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
+    h.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: REPS[0] }]));
+    for (let round = 0; round < 12; round++) {
+      // Two at once (two slots), each declined by its rep.
+      h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+      h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[2] }));
+      await h.flush();
+      for (const r of h.sb.session(conv.conversationIdentifier)!.pendingRoutings) h.sb.agentWork({ workId: r.workId!, workItemId: SESSION_ID, workEvent: 'DECLINED' });
+      await h.flush();
+      expect(h.sb.session(conv.conversationIdentifier)!.pendingRoutings).toEqual([]);
+    }
+    expect(h.api.callsTo('POST /routingResult')).toHaveLength(24);
+    expect([...children].sort()).toEqual(['routing:0', 'routing:1']);
+    expect([...names].filter((n) => n.startsWith('xstate.done.actor.')).sort()).toEqual(['xstate.done.actor.routing:0', 'xstate.done.actor.routing:1']);
+  });
+});
+
 describe('port calls', () => {
   it('leave inside ingest(), not on a later microtask (engine-added latency, docs/benchmarks.md §5)', () => {
     const h = harness();

@@ -57,6 +57,8 @@ export interface PendingRouting {
   target: RoutingTarget;
   startedAt: number;
   deadlineAt: number;
+  /** Its routing child's id is `routing:<slot>` (see childId). */
+  slot: number;
   offeredTo?: string;
   workId?: string;
   psrId?: string;
@@ -130,8 +132,22 @@ function isRep(role: string, appType: string): boolean {
   return role === 'Agent' || role === 'Supervisor' || appType === 'agent';
 }
 
-function childId(routingId: string): string {
-  return `routing:${routingId}`;
+/**
+ * The id of a pending routing's child: `routing:<slot>`, the slot the smallest free when it started.
+ * Not the routing id: XState caches the transitions it finds for each event type on the chart's
+ * state nodes, for as long as the engine runs, and a child's end reaches its session as an event
+ * named after the child (`xstate.done.actor.<id>`). Named after each routing, that cache grew by
+ * every routing ever finished (about 400 bytes each); named after slots, it holds a few names.
+ */
+function childId(ctx: Pick<SessionContext, 'routings'>, routingId: string): string {
+  return `routing:${own(ctx.routings, routingId)?.slot ?? routingId}`;
+}
+
+function freeSlot(routings: Record<string, PendingRouting>): number {
+  const taken = new Set(Object.values(routings).map((r) => r.slot));
+  let slot = 0;
+  while (taken.has(slot)) slot += 1;
+  return slot;
 }
 
 /**
@@ -222,14 +238,16 @@ export const sessionMachine = setup({
         target: req.target,
         startedAt: event.receivedAt,
         deadlineAt,
+        slot: freeSlot(context.routings),
       };
+      const routings = withKey(context.routings, req.routingEventId, pending);
       enqueue.assign({
-        routings: withKey(context.routings, req.routingEventId, pending),
+        routings,
         seenRoutingIds: [...context.seenRoutingIds, req.routingEventId].slice(-MAX_SEEN_ROUTING_IDS),
         ...(workItemId ? { workItemId } : {}),
         ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}),
       });
-      enqueue.spawnChild('routing', { id: childId(req.routingEventId), input });
+      enqueue.spawnChild('routing', { id: childId({ routings }, req.routingEventId), input });
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, routingType: req.routingType, target: req.target });
     }),
     startInitialRouting: enqueueActions(({ context, event, enqueue }) => {
@@ -246,11 +264,9 @@ export const sessionMachine = setup({
         deadlineAt: now + context.settings.initialRoutingTimeoutMs,
         ...(event.consent ? { consent: event.consent } : {}),
       });
-      enqueue.assign({
-        initialCount: context.initialCount + 1,
-        routings: withKey<PendingRouting>(context.routings, routingId, { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt }),
-      });
-      enqueue.spawnChild('routing', { id: childId(routingId), input });
+      const routings = withKey<PendingRouting>(context.routings, routingId, { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt, slot: freeSlot(context.routings) });
+      enqueue.assign({ initialCount: context.initialCount + 1, routings });
+      enqueue.spawnChild('routing', { id: childId({ routings }, routingId), input });
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId, routingType: 'Initial', target: event.target });
     }),
     recordOffer: enqueueActions(({ context, event, enqueue }) => {
@@ -278,7 +294,7 @@ export const sessionMachine = setup({
       });
       for (const w of held) {
         const routed = toRoutingEvent(w);
-        if (routed) enqueue.sendTo(childId(event.routingId), routed);
+        if (routed) enqueue.sendTo(childId(context, event.routingId), routed);
       }
     }),
     finishRouting: enqueueActions(({ context, event, enqueue }) => {
@@ -291,7 +307,7 @@ export const sessionMachine = setup({
       const accepted = event.output.outcome === 'routed' ? event.output.acceptedBy : undefined;
       const joining = accepted && !own(context.reps, accepted) ? withKey(context.joining ?? {}, accepted, Date.now()) : (context.joining ?? {});
       enqueue.assign({ routings, workIndex, joining });
-      enqueue.stopChild(childId(id));
+      enqueue.stopChild(childId(context, id));
       enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: event.output, durationMs: Date.now() - pending.startedAt });
     }),
     forwardAgentWork: enqueueActions(({ context, event, enqueue }) => {
@@ -305,7 +321,7 @@ export const sessionMachine = setup({
         if (unnamed.length === 1) routingId = unnamed[0]!.routingId;
       }
       if (routingId && own(context.routings, routingId)) {
-        enqueue.sendTo(childId(routingId), routed);
+        enqueue.sendTo(childId(context, routingId), routed);
         return;
       }
       // The relay can beat our own POST /agentWork response: hold the answer until the offer is known.
@@ -319,7 +335,7 @@ export const sessionMachine = setup({
         return;
       }
       const cancel: RoutingEvent = { type: 'ROUTING_CANCELLED', failureType: event.entry.failureType, ...(event.entry.cancelReason ? { cancelReason: event.entry.cancelReason } : {}) };
-      enqueue.sendTo(childId(routingId), cancel);
+      enqueue.sendTo(childId(context, routingId), cancel);
     }),
     applyParticipantChanges: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'PARTICIPANT_CHANGED') return;
@@ -334,7 +350,7 @@ export const sessionMachine = setup({
         if (change.operation === 'add' && !own(reps, userId)) {
           put<RepPresence | undefined>(reps, userId, { userId, role, joinedAt: now, ...(change.displayName ? { displayName: change.displayName } : {}) });
           enqueue.emit({ type: 'participant.joined', conversationIdentifier: context.conversationIdentifier, userId, role, ...(change.displayName ? { displayName: change.displayName } : {}) });
-          for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(id), { type: 'REP_JOINED', userId });
+          for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(context, id), { type: 'REP_JOINED', userId });
         } else if (change.operation === 'remove' && own(reps, userId)) {
           left.push(own(reps, userId)!);
           put<RepPresence | undefined>(reps, userId, undefined); // dropped below: no `delete` (see withoutKey)
@@ -362,7 +378,7 @@ export const sessionMachine = setup({
     endChildren: enqueueActions(({ context, event, enqueue }) => {
       const reason = event.type === 'END_SESSION' ? event.reason : event.type === 'SESSION_STATUS_CHANGED' ? `status ${event.entry.sessionStatus}` : 'session ended';
       enqueue.assign({ endingReason: reason });
-      for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(id), { type: 'SESSION_ENDED', reason });
+      for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(context, id), { type: 'SESSION_ENDED', reason });
     }),
     announceEnded: emit(({ context }) => ({ type: 'session.ended' as const, conversationIdentifier: context.conversationIdentifier, reason: context.endingReason ?? 'ended' })),
   },
