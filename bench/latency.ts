@@ -106,7 +106,8 @@ function relFile(url: string): string {
 function ingestArea(file: string): string {
   if (file.startsWith('xstate/')) return 'xstate (actors, transitions, snapshots)';
   if (file.startsWith('src/domain/parse')) return 'src/domain/parse.ts (JSON.parse is under builtins)';
-  if (file.startsWith('src/switchboard')) return 'src/switchboard.ts (dedupe, session lookup, track)';
+  if (file.startsWith('src/switchboard') || file.startsWith('src/engine/intake') || file.startsWith('src/engine/registry') || file.startsWith('src/recent-keys')) return 'src/engine/intake.ts, registry.ts (dedupe, session lookup)';
+  if (file.startsWith('src/engine/')) return 'src/engine (step runner, routing driver, timers)';
   if (file.startsWith('src/machines/')) return 'src/machines (actions, guards, inputs)';
   if (file.startsWith('src/')) return 'src (other)';
   if (file.startsWith('node:') || file === '(native)') return 'builtins (JSON.parse, Map/Set, crypto…)';
@@ -133,7 +134,8 @@ async function ingestProfile(work: () => Promise<void>): Promise<IngestProfile> 
       if (known !== undefined) return known;
       const n = nodes.get(id);
       const up = parent.get(id);
-      const v = !!n && ((n.callFrame.functionName === 'ingest' && relFile(n.callFrame.url).startsWith('src/switchboard')) || (up !== undefined && inIngest(up)));
+      // The switchboard's ingest() hands over to the intake's (src/engine/intake.ts); either counts.
+      const v = !!n && ((n.callFrame.functionName === 'ingest' && /^src\/(switchboard|engine\/intake)/.test(relFile(n.callFrame.url))) || (up !== undefined && inIngest(up)));
       memo.set(id, v);
       return v;
     };
