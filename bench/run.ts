@@ -57,6 +57,8 @@ function machine(mode: string): { line: string; table: string } {
     ['memory', `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`],
     ['Node', `${process.version} (V8 ${process.versions.v8}), ${os.platform()} ${os.release()}`],
     ['xstate', `${xstate.version} (production build)`],
+    // V8 flags change the figures (the young generation's size moves GC's share a lot): say which ran.
+    ['V8 / Node flags', [...process.execArgv.filter((x, i, all) => x !== '--import' && all[i - 1] !== '--import'), process.env.NODE_OPTIONS ?? ''].filter(Boolean).join(' ') || 'none'],
     ['date', new Date().toISOString()],
     ['commit', `${commit} (plus the working tree)`],
     ['mode', mode],
