@@ -7,10 +7,13 @@
 //   - I/O child + events: one invoked child per run; each state sends it the call and waits for an
 //     event carrying the step;
 //   - plain async: the same four awaited promises and context updates, no XState (the floor).
-// The contexts have 25 fields, like a routing request's.
+// The contexts have 19 fields, like a routing request's at most (src/machines/routing.ts,
+// RoutingContext); the I/O-child way runs once more with 25, as the routing context had until
+// 2026-12-06: XState copies the context with Object.assign({}, context, update), and on Node 20 an
+// object built that way with 20 keys or more is in dictionary mode.
 //
 //   npx tsx bench/probe-invoke-vs-events.ts
-import { assign, createActor, fromCallback, sendTo, setup, type ActorLogic, type AnyStateMachine, type NonReducibleUnknown, type PromiseActorLogic, type PromiseSnapshot } from 'xstate';
+import { assign, createActor, fromCallback, sendTo, setup, spawnChild, stopChild, type ActorLogic, type AnyStateMachine, type NonReducibleUnknown, type PromiseActorLogic, type PromiseSnapshot } from 'xstate';
 import { fixed, mmm, stats } from './lib.js';
 
 // The effect actor the routing chart invoked per call (a lighter fromPromise).
@@ -66,7 +69,8 @@ const N = 5_000;
 const ROUNDS = 7;
 
 type Ctx = Record<string, number>;
-const context = (): Ctx => Object.assign({}, Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`f${i}`, i])), { step: 0 });
+const contextOf = (fields: number) => (): Ctx => Object.assign({}, Object.fromEntries(Array.from({ length: fields - 1 }, (_, i) => [`f${i}`, i])), { step: 0 });
+const context = contextOf(19);
 
 const perCall = setup({ types: { context: {} as Ctx }, actors: { call: fromEffect(async (x: number) => x) } }).createMachine({
   context,
@@ -82,7 +86,7 @@ const perCall = setup({ types: { context: {} as Ctx }, actors: { call: fromEffec
 const io = fromCallback<{ type: string; step?: number }>(({ sendBack, receive }) => {
   receive((e) => void Promise.resolve(e.step).then((step) => sendBack({ type: 'io.done', step })));
 });
-const viaEvents = setup({ types: { context: {} as Ctx }, actors: { io } }).createMachine({
+const viaEventsWith = (context: () => Ctx) => setup({ types: { context: {} as Ctx }, actors: { io } }).createMachine({
   context,
   initial: 'working',
   states: {
@@ -102,6 +106,8 @@ const viaEvents = setup({ types: { context: {} as Ctx }, actors: { io } }).creat
     done: { id: 'done', type: 'final' },
   },
 } as never) as unknown as AnyStateMachine;
+const viaEvents = viaEventsWith(context);
+const viaEvents25 = viaEventsWith(contextOf(25));
 
 async function plain(): Promise<Ctx> {
   let ctx = context();
@@ -133,17 +139,71 @@ async function runPlain(): Promise<number> {
   return us;
 }
 
-const results: Record<string, number[]> = { 'invoke per call': [], 'I/O child + events': [], 'plain async': [] };
+const results: Record<string, number[]> = { 'invoke per call': [], 'I/O child + events': [], 'plain async': [], 'I/O child, 25 fields': [] };
 for (let r = -1; r < ROUNDS; r++) {
   const a = await runMachine(perCall);
   const b = await runMachine(viaEvents);
   const c = await runPlain();
+  const d = await runMachine(viaEvents25);
   if (r < 0) continue;
   results['invoke per call']!.push(a);
   results['I/O child + events']!.push(b);
   results['plain async']!.push(c);
+  results['I/O child, 25 fields']!.push(d);
 }
 console.log(`four calls in a row, ${N.toLocaleString('en-US')} at a time, ${ROUNDS} rounds (µs per run of four calls, min / median / max):`);
 for (const [name, xs] of Object.entries(results)) console.log(`  ${name.padEnd(20)} ${mmm(stats(xs), (n) => fixed(n, 1))}`);
 const saved = stats(results['invoke per call']!.map((x, i) => x - results['I/O child + events']![i]!));
 console.log(`  saved by the I/O child: ${fixed(saved.median, 1)} µs per four calls (median; ${fixed(saved.median / 4, 1)} µs per call)`);
+
+// XState's unit prices, in a tight loop on one warm actor (no other actors alive, so little GC):
+// what one handled event costs by the work its transition does, and what an actor's life costs.
+// A conversation's figure in the dispatch benchmark is well above the sum of these: there, 2,000
+// sessions are alive at once and their snapshots outlive the young generation (docs/benchmarks.md,
+// "Why the ratio targets are missed").
+{
+  const K = 100_000;
+  const base = setup({ types: { context: {} as Ctx } });
+  const bump = assign(({ context }: { context: Ctx }) => ({ step: (context.step ?? 0) + 1 }));
+  const perEvent = (m: AnyStateMachine): number => {
+    const a = createActor(m).start();
+    let us = 0;
+    for (let r = 0; r < 3; r++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < K; i++) a.send({ type: 'E' });
+      us = Number(process.hrtime.bigint() - t0) / 1e3 / K;
+    }
+    return us;
+  };
+  const child = base.createMachine({ context, initial: 'a', states: { a: { on: { E: 'b' } }, b: { type: 'final' } } } as never) as unknown as AnyStateMachine;
+  const parent = setup({ types: { context: {} as Ctx }, actors: { child } }).createMachine({
+    context,
+    on: {
+      SPAWN: { actions: [bump, spawnChild('child', { id: 'c0' })] },
+      POKE: { actions: sendTo('c0', { type: 'E' }) },
+      'xstate.done.actor.*': { actions: [bump, stopChild('c0')] },
+    },
+  } as never) as unknown as AnyStateMachine;
+  const life = (run: () => void): number => {
+    let us = 0;
+    for (let r = 0; r < 3; r++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < K / 2; i++) run();
+      us = Number(process.hrtime.bigint() - t0) / 1e3 / (K / 2);
+    }
+    return us;
+  };
+  const p = createActor(parent).start();
+  const rows: Array<[string, number]> = [
+    ['an event with no action', perEvent(base.createMachine({ context, on: { E: {} } } as never) as unknown as AnyStateMachine)],
+    ['an event with one assign', perEvent(base.createMachine({ context, on: { E: { actions: bump } } } as never) as unknown as AnyStateMachine)],
+    ['an event that changes state, one assign', perEvent(base.createMachine({ context, initial: 'a', states: { a: { on: { E: { target: 'b', actions: bump } } }, b: { on: { E: { target: 'a', actions: bump } } } } } as never) as unknown as AnyStateMachine)],
+    ['a root actor: created, started, one event to its final state', life(() => createActor(child).start().send({ type: 'E' }))],
+    ['a child: spawned, one event to its final state, done event, stopped', life(() => {
+      p.send({ type: 'SPAWN' });
+      p.send({ type: 'POKE' });
+    })],
+  ];
+  console.log(`XState's unit prices (19-field context, ${K.toLocaleString('en-US')} in a tight loop, third of three rounds):`);
+  for (const [name, us] of rows) console.log(`  ${name.padEnd(68)} ${fixed(us, 2)} µs`);
+}
