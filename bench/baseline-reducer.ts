@@ -638,6 +638,8 @@ export function createBaselineSwitchboard(options: BaselineOptions) {
         break;
       }
       case 'RoutingResult': {
+        // As the switchboard's intake: a success tells the session nothing.
+        if (e.failureType === 'None') break;
         const s = sessions.get(conv);
         if (!s) {
           counters.unroutable += 1;

@@ -215,6 +215,8 @@ describe('a long-running engine', () => {
       h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
       h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[2] }));
       await h.flush();
+      // The slot is the engine's own naming: the app's view does not show it.
+      for (const r of h.sb.session(conv.conversationIdentifier)!.pendingRoutings) expect(Object.keys(r)).not.toContain('slot');
       for (const r of h.sb.session(conv.conversationIdentifier)!.pendingRoutings) h.sb.agentWork({ workId: r.workId!, workItemId: SESSION_ID, workEvent: 'DECLINED' });
       await h.flush();
       expect(h.sb.session(conv.conversationIdentifier)!.pendingRoutings).toEqual([]);

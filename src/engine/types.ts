@@ -21,7 +21,7 @@ export interface SessionView {
   endUserClientId?: string;
   workItemId?: string;
   reps: RepPresence[];
-  pendingRoutings: PendingRouting[];
+  pendingRoutings: Array<Omit<PendingRouting, 'slot'>>;
   transfers: WarmTransfer[];
   participantCap: number;
   seatsTaken: number;

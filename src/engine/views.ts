@@ -13,7 +13,8 @@ export function viewOf(snapshot: SessionState): SessionView {
     conversationIdentifier: c.conversationIdentifier,
     state: typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value),
     reps: Object.values(c.reps).map((r) => ({ ...r })),
-    pendingRoutings: Object.values(c.routings).map((r) => ({ ...r })),
+    // Without `slot`: how the engine names the routing's child is not the app's business.
+    pendingRoutings: Object.values(c.routings).map(({ slot: _slot, ...r }) => r),
     transfers: c.transfers.map((t) => ({ ...t, to: [...t.to] })),
     participantCap: c.settings.participantCap,
     seatsTaken: occupiedSeats(c),

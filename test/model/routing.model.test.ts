@@ -24,6 +24,7 @@ const cases: Array<{ name: string; input: Partial<RoutingInput> & Pick<RoutingIn
   { name: 'Initial → channel default, with consent', input: { routingType: 'Initial', requested: false, target: { kind: 'channelDefault' }, consent: { endUserClientId: 'c', channelAddressIdentifier: 'ch', consentStatus: 'ExplicitlyOptedIn' } } },
   { name: 'Initial → queue', input: { routingType: 'Initial', requested: false, target: { kind: 'queue', queueId: '00G000000000Q01' } } },
   { name: 'Transfer → rep', input: { routingType: 'Transfer', requested: true, target: { kind: 'rep', userId: '005000000000A09' } } },
+  { name: 'Transfer → queue', input: { routingType: 'Transfer', requested: true, target: { kind: 'queue', queueId: '00G000000000Q01' } } },
   { name: 'Transfer → queue, its routing type unreadable', input: { routingType: 'Transfer', requested: true, target: { kind: 'queue', queueId: '00G000000000Q01' }, routingTypeUnknown: true } },
   { name: 'Transfer → flow', input: { routingType: 'Transfer', requested: true, target: { kind: 'flow', flowId: '300000000000FL1', fallbackQueueId: '00G000000000F01' } } },
   { name: 'Transfer → flow without fallback', input: { routingType: 'Transfer', requested: true, target: { kind: 'flow', flowId: '300000000000FL1' } } },
