@@ -164,6 +164,9 @@ function invariants(input: RoutingInput, r: ReturnType<typeof replay>) {
     expect(body.workItemId).toHaveLength(15);
     expect('errorMessage' in body).toBe(body.success === false);
     expect(body.externallyRouted).toBe(input.target.kind === 'external');
+    // An unreadable routing type is left out of the report (optional there), never guessed.
+    if (input.routingTypeUnknown) expect('routingType' in body).toBe(false);
+    else expect(body.routingType).toBe(input.routingType);
   }
 
   // 2. Every POST /route ends with the work accepted or a DELETE /route after it.
