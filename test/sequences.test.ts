@@ -528,6 +528,47 @@ describe('answers that race the engine', () => {
     expect(second!.userId).not.toBe(first!.userId);
   });
 
+  it('a rep whose offer may still be accepted when its request ends (POST /agentWork still out at the deadline) holds a seat', async () => {
+    const h = harness({ routing: { maxParticipantsOverride: 2 } });
+    // Answered only after the routing window: Salesforce may have created the AgentWork, without
+    // telling its id (as a repeat after a crash meets 15109), so it cannot be cancelled.
+    h.api.respond('POST /agentWork', () => new Promise((res) => setTimeout(() => res({}), 70_000)));
+    const conv = liveSession(h);
+    const ends = finished(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    // Not flush(): it would wait for the call still out.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ends).toMatchObject([{ outcome: 'timedOut', reported: true }]);
+    // REPS[1] may accept the offer yet: the seat stays taken…
+    expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
+    await vi.advanceTimersByTimeAsync(11_000);
+    await h.flush();
+    expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
+    // …and a conference at the cap is refused.
+    h.api.respond('POST /agentWork', () => undefined);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[2] }));
+    await h.flush();
+    expect(h.bodies('POST /routingResult').at(-1)).toMatchObject({ success: false, errorMessage: 'participant cap reached (2 of 2)' });
+    expect(h.bodies('POST /agentWork').map((b) => (b as { userId: string }).userId)).toEqual([REPS[1]]);
+  });
+
+  it('a rep whose offer could not be cancelled when the request failed (they answered first) holds a seat', async () => {
+    const h = harness({ routing: { maxParticipantsOverride: 2 } });
+    h.api.failNext('PATCH /agentWork', new InteractionApiError('not in a state that can be cancelled', { kind: 'terminal', endpoint: 'PATCH /agentWork', apiCode: 10085 }));
+    const conv = liveSession(h);
+    const ends = finished(h);
+    h.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
+    await h.flush();
+    h.sb.ingest(routingResult(conv, 'Conference', 'Cancelled', { cancelReason: 'Cancel' }));
+    await h.flush();
+    expect(h.endpoints().slice(-1)).toEqual(['PATCH /agentWork']);
+    expect(ends).toMatchObject([{ outcome: 'cancelled', mayJoin: REPS[1] }]);
+    expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
+    // They join after all: the seat becomes theirs, not a second one.
+    h.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: REPS[1] }]));
+    expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(2);
+  });
+
   it('a rep who accepted holds a seat until their ParticipantChanged arrives', async () => {
     const h = harness({ routing: { maxParticipantsOverride: 2 } });
     const conv = liveSession(h);

@@ -101,9 +101,22 @@ export class CircuitOpenError extends InteractionApiError {
 
 /** No time left in the routing window for this call (or its next retry). */
 export class DeadlineExceededError extends SwitchboardError {
-  constructor(what: string) {
+  /** The call was sent and is still out: Salesforce may yet apply it (see mayHaveBeenApplied). */
+  readonly inFlight: boolean;
+  constructor(what: string, options: { inFlight?: boolean } = {}) {
     super('SB_DEADLINE', `${what}: no time left before the routing deadline`);
+    this.inFlight = options.inFlight ?? false;
   }
+}
+
+/**
+ * Whether a failed call may still have been applied by Salesforce: it got no answer (a timeout, a
+ * reset connection), a 5xx, or it is still out when its caller stopped waiting. A 429, an open
+ * breaker, a 4xx or a call never sent was not applied.
+ */
+export function mayHaveBeenApplied(err: unknown): boolean {
+  if (err instanceof DeadlineExceededError) return err.inFlight;
+  return err instanceof InteractionApiError && err.kind === 'retryable' && !(err instanceof CircuitOpenError) && err.status !== 429;
 }
 
 /** Fetching or refreshing an access token failed. */

@@ -5,7 +5,7 @@
 // its session for the next commit. The routing actors' calls and timers are driven from here by
 // src/engine/routing-driver.ts (DESIGN §1).
 import type { Logger } from 'pino';
-import { DeadlineExceededError, describeError, InteractionApiError, CircuitOpenError, StoppedError } from '../domain/errors.js';
+import { DeadlineExceededError, describeError, mayHaveBeenApplied, StoppedError } from '../domain/errors.js';
 import { stableRequestId } from '../domain/ids.js';
 import { conversationOfKey, routingOfKey, stepKey } from '../domain/step-key.js';
 import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, InteractionService, PickRep, RouteExternally } from '../domain/ports.js';
@@ -33,14 +33,6 @@ export function startNow<T>(run: () => Promise<T> | T): Promise<T> {
   } catch (err) {
     return Promise.reject(err);
   }
-}
-
-/**
- * Whether a failed call may still have been applied by Salesforce: it got no answer (a timeout, a
- * reset connection) or a 5xx. A 429, an open breaker or a 4xx was not applied.
- */
-export function mayHaveBeenApplied(err: unknown): boolean {
-  return err instanceof InteractionApiError && err.kind === 'retryable' && !(err instanceof CircuitOpenError) && err.status !== 429;
 }
 
 /** What the in-doubt rules read of a routing request: a live child's context, or a saved one. */
@@ -332,7 +324,7 @@ export class StepRunner {
       // first and names the outcome (timedOut), rather than this call's failure.
       const timer = setTimeout(() => {
         gaveUp = true;
-        reject(new DeadlineExceededError('POST /agentWork (no answer inside the window; an AgentWork it created will be cancelled)'));
+        reject(new DeadlineExceededError('POST /agentWork (no answer inside the window; an AgentWork it created will be cancelled)', { inFlight: true }));
       }, windowEnd - Date.now() + GIVE_UP_AFTER_DEADLINE_MS);
       answered.then(
         (out) => {

@@ -10,7 +10,7 @@
 // 5. a new AgentWork is created only once the previous one for this request is answered or cancelled.
 import { assign, sendParent, setup, type AnyActorRef } from 'xstate';
 import type { CancelReason, RoutingType } from '../domain/enums.js';
-import { describeError, isApiError, NotProvidedError } from '../domain/errors.js';
+import { describeError, isApiError, mayHaveBeenApplied, NotProvidedError } from '../domain/errors.js';
 import { stepKey } from '../domain/step-key.js';
 import type { RoutingTarget } from '../domain/events.js';
 import type {
@@ -103,7 +103,10 @@ export interface RoutingOffer {
   userId: string;
   /** Unknown when a repeated POST /agentWork met 15109 (the AgentWork existed, its id not told). */
   workId?: string;
-  /** An AgentWork was created and is not yet accepted, declined or cancelled. */
+  /**
+   * An AgentWork was created, or may have been (its POST /agentWork failed in a way Salesforce may
+   * still have applied), and is not known to be accepted, declined or cancelled: its rep may join.
+   */
   open: boolean;
   /** An answer that arrived while the engine was busy reporting. */
   answer?: 'accepted' | 'declined';
@@ -198,6 +201,12 @@ export interface RoutingOutput {
   reported: boolean;
   /** Every rep offered the work, in order. */
   offeredTo: string[];
+  /**
+   * A rep whose offer may still be accepted though the request did not route to them (its
+   * AgentWork not known to be closed: unnamed, its cancel refused, or its creation in doubt). The
+   * session holds them a seat, as for a rep who accepted, until they join or the seat times out.
+   */
+  mayJoin?: string;
 }
 
 /** What the routing child tells its session while it runs; its end arrives as XState's done event with the output. */
@@ -509,9 +518,11 @@ export const routingMachine = setup({
       if (out.agentWorkId) offer.workId = out.agentWorkId;
       return { offer, offeredTo: [...context.offeredTo, userId] };
     }),
-    recordFailedOffer: assign(({ context }) => {
+    recordFailedOffer: assign(({ context, event }) => {
       const userId = context.offer?.userId ?? '';
-      return { offer: { userId, open: false }, offeredTo: [...context.offeredTo, userId] };
+      // Still out when the window closed, or no answer: the AgentWork may exist, and its rep may accept.
+      const open = mayHaveBeenApplied((event as { error?: unknown }).error);
+      return { offer: { userId, open }, offeredTo: [...context.offeredTo, userId] };
     }),
     excludeJoined: assign({
       exclude: ({ context, event }) => (event.type === 'REP_JOINED' && !context.exclude.includes(event.userId) ? [...context.exclude, event.userId] : context.exclude),
@@ -813,7 +824,8 @@ export const routingMachine = setup({
           entry: { type: 'call', params: { call: 'cancelOffer' } },
           on: {
             'cancel.ok': { target: 'clearingRoute', actions: 'recordWorkClosed' },
-            'cancel.failed': { target: 'clearingRoute', actions: ['recordWorkClosed', 'recordError'] },
+            // Refused: the rep answered first, perhaps accepting. The offer stays open (not known closed).
+            'cancel.failed': { target: 'clearingRoute', actions: 'recordError' },
           },
         },
         clearingRoute: {
@@ -846,6 +858,7 @@ function outputOf(ctx: RoutingContext): RoutingOutput {
     offeredTo: ctx.offeredTo,
   };
   if (ctx.offer?.accepted) out.acceptedBy = ctx.offer.userId;
+  else if (ctx.offer?.open && ctx.offer.userId) out.mayJoin = ctx.offer.userId;
   if (ctx.failure) out.message = ctx.failure.message;
   return out;
 }

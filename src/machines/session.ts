@@ -83,7 +83,8 @@ export interface SessionContext extends SessionInput {
   status?: string;
   /**
    * Reps who accepted an offer but whose ParticipantChanged add has not arrived yet (the connector's
-   * ACCEPTED and Pub/Sub are different channels): they hold a seat meanwhile. userId → accepted at.
+   * ACCEPTED and Pub/Sub are different channels), and reps whose offer may still be accepted after
+   * its request ended (RoutingOutput.mayJoin): they hold a seat meanwhile. userId → since.
    */
   joining: Record<string, number>;
   /** Set when the session starts ending: a request that races the end is rejected, not routed. */
@@ -113,7 +114,7 @@ export type SessionEmitted =
   | { type: 'session.ended'; conversationIdentifier: string; reason: string };
 
 const MAX_HELD_WORK = 32;
-/** How long an accepted rep holds a seat while their ParticipantChanged is on its way. */
+/** How long an accepted rep (or one who may yet accept) holds a seat while their ParticipantChanged is on its way. */
 const JOINING_SEAT_MS = 60_000;
 const MAX_SEEN_ROUTING_IDS = 64;
 const MAX_TRANSFERS = 16;
@@ -304,8 +305,10 @@ export const sessionMachine = setup({
       if (!pending) return;
       const routings = withoutKey(context.routings, id);
       const workIndex = pending.workId ? withoutKey(context.workIndex, pending.workId) : context.workIndex;
+      // The rep who accepted, or one whose offer may still be accepted (mayJoin), holds a seat until they join.
       const accepted = event.output.outcome === 'routed' ? event.output.acceptedBy : undefined;
-      const joining = accepted && !own(context.reps, accepted) ? withKey(context.joining ?? {}, accepted, Date.now()) : (context.joining ?? {});
+      let joining = context.joining ?? {};
+      for (const rep of [accepted, event.output.mayJoin]) if (rep && !own(context.reps, rep)) joining = withKey(joining, rep, Date.now());
       enqueue.assign({ routings, workIndex, joining });
       enqueue.stopChild(childId(context, id));
       enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: event.output, durationMs: Date.now() - pending.startedAt });
