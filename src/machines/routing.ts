@@ -439,6 +439,8 @@ export const routingMachine = setup({
     canOfferAgain: ({ context }) => mayOfferAgain(context, context.offeredTo.length),
     /** Guards run before actions: the refused offer is not yet in offeredTo, so count it here. */
     canOfferAfterRefusedOffer: ({ context }) => mayOfferAgain(context, context.offeredTo.length + 1),
+    /** POST /agentWork failed without an answer even when asked again: its AgentWork may exist. */
+    offerInDoubt: ({ event }) => mayHaveBeenApplied((event as { error?: unknown }).error),
     /** An end (deadline, cancel, session end) arrived while a call that starts work was in flight. */
     interrupted: ({ context }) => context.failure !== undefined,
     /** After a RoutingRequested is reported, offers run on their own timers and the deadline no longer ends them. */
@@ -681,6 +683,13 @@ export const routingMachine = setup({
                 guard: 'isCapabilityError',
                 target: '#routing.failing',
                 actions: ['recordError', 'recordFailedOffer', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'the org is not ready for this routing type' } }],
+              },
+              {
+                // Offering someone else could make two live offers for one request, and two reps join.
+                description: 'No answer even when asked again: the AgentWork may exist and its rep may accept, so no one else is offered the work.',
+                guard: 'offerInDoubt',
+                target: '#routing.failing',
+                actions: ['recordError', 'recordFailedOffer', { type: 'fail', params: { outcome: 'failed', cancelReason: 'Unknown', message: 'POST /agentWork got no answer: the AgentWork may exist, so no one else was offered the work' } }],
               },
               { guard: 'canOfferAfterRefusedOffer', target: 'picking', actions: ['recordError', 'recordFailedOffer'] },
               {

@@ -137,6 +137,23 @@ describe('a POST /agentWork whose fate is unknown', () => {
     expect(h.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]).toMatchObject({ workId: expect.any(String) });
   });
 
+  it('still unanswered when asked again: no one else is offered the work, the request fails, and the rep keeps a seat', async () => {
+    const { h, conv } = setup();
+    const timeout = () => new InteractionApiError('POST /agentWork failed (ETIMEDOUT)', { kind: 'retryable', endpoint: 'POST /agentWork' });
+    h.api.failNext('POST /agentWork', timeout(), 2);
+    const ends: Array<{ outcome: string; mayJoin?: string }> = [];
+    h.sb.on('routing.finished', (e) => ends.push(e.output));
+    h.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await h.flush();
+    const offers = h.api.callsTo('POST /agentWork');
+    expect(offers).toHaveLength(2);
+    expect(offers[1]!.ctx.requestId).toBe(offers[0]!.ctx.requestId);
+    expect(h.bodies('POST /routingResult')).toEqual([expect.objectContaining({ success: false })]);
+    const rep = (offers[0]!.body as { userId: string }).userId;
+    expect(ends).toMatchObject([{ outcome: 'failed', mayJoin: rep }]);
+    expect(h.sb.session(conv.conversationIdentifier)!.seatsTaken).toBe(1);
+  });
+
   it('a 429 was not applied: the next rep is offered, no repeat', async () => {
     const { h, conv } = setup();
     h.api.failNext('POST /agentWork', new InteractionApiError('rate limited', { kind: 'retryable', endpoint: 'POST /agentWork', status: 429 }));
