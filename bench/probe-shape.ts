@@ -44,6 +44,13 @@ class Port {
   }
 }
 
+/** The work both variants share for a platform event: the switchboard's own parser. */
+function parsed(step: Extract<Step, { kind: 'event' }>) {
+  const result = parsePlatformEvent(step.event);
+  if (!result.ok) throw new Error('probe: unparsable step');
+  return result.value;
+}
+
 interface Engine {
   step(step: Step): void;
   port: Port;
@@ -138,9 +145,7 @@ function xstateEngine(script: Script): Engine {
       byWorkItem.get(s.event.workId)?.send({ type: 'AW' });
       return;
     }
-    const parsed = parsePlatformEvent(s.event);
-    if (!parsed.ok) throw new Error('probe: unparsable step');
-    const e = parsed.value;
+    const e = parsed(s);
     const conv = e.conversationIdentifier;
     let actor = sessions.get(conv);
     switch (e.kind) {
@@ -216,9 +221,7 @@ function plainEngine(script: Script): Engine {
       }
       return;
     }
-    const parsed = parsePlatformEvent(st.event);
-    if (!parsed.ok) throw new Error('probe: unparsable step');
-    const e = parsed.value;
+    const e = parsed(st);
     const conv = e.conversationIdentifier;
     let s = sessions.get(conv);
     switch (e.kind) {
