@@ -37,6 +37,13 @@ async function settle() {
   for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0);
 }
 
+/** A snapshot no store can write: serializing it throws. */
+const UNSERIALIZABLE = {
+  get broken(): never {
+    throw new Error('not serializable');
+  },
+};
+
 function live(sb: ReturnType<typeof boot>['sb']) {
   const conv = newConversation();
   sb.ingest(sessionStatusChanged(conv, SESSION_ID, 'Active'));
@@ -503,14 +510,7 @@ describe('a commit the store refuses', () => {
   it("one session the store cannot write does not stop the others: the batch is written without it, and only its own steps are refused", async () => {
     const store = openLmdbSessionStore({ path: dir });
     let bWritable = false;
-    const snapshotOf = (id: string): unknown =>
-      id === 'b' && !bWritable
-        ? {
-            get broken(): never {
-              throw new Error('not serializable');
-            },
-          }
-        : { id };
+    const snapshotOf = (id: string): unknown => (id === 'b' && !bWritable ? UNSERIALIZABLE : { id });
     const p = new Persistence(store, pino({ level: 'silent' }), snapshotOf, { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
     p.markDirty('a');
     p.markDirty('b');
@@ -542,14 +542,7 @@ describe('a commit the store refuses', () => {
 
   it('commitSession() rejects when the store refused that session, though the rest of the batch was written', async () => {
     const store = openLmdbSessionStore({ path: dir });
-    const snapshotOf = (id: string): unknown =>
-      id === 'b'
-        ? {
-            get broken(): never {
-              throw new Error('not serializable');
-            },
-          }
-        : { id };
+    const snapshotOf = (id: string): unknown => (id === 'b' ? UNSERIALIZABLE : { id });
     const p = new Persistence(store, pino({ level: 'silent' }), snapshotOf, { flushDelayMs: 60_000, maxRetryDelayMs: 200 });
     p.markDirty('a');
     await expect(p.commitSession('b')).rejects.toMatchObject({ code: 'SB_STORE_COMMIT', entry: 'session b' });
@@ -596,12 +589,7 @@ describe('a commit the store refuses', () => {
 
   it('close() rejects when its last commit is refused, and leaves no retry behind', async () => {
     const store = createMemorySessionStore();
-    const unserializable = {
-      get broken(): never {
-        throw new Error('not serializable');
-      },
-    };
-    const p = new Persistence(store, pino({ level: 'silent' }), () => unserializable, { flushDelayMs: 60_000, maxRetryDelayMs: 50 });
+    const p = new Persistence(store, pino({ level: 'silent' }), () => UNSERIALIZABLE, { flushDelayMs: 60_000, maxRetryDelayMs: 50 });
     p.markDirty('a');
     await expect(p.close()).rejects.toThrow('not serializable');
     expect(p.failureStats()).toMatchObject({ commitFailures: 1, retryPending: false });

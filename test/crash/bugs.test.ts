@@ -29,6 +29,8 @@ const WINDOW_MS = 5_000;
 const BUDGET_MS = 120_000;
 const A01 = repId('A01');
 const B01 = repId('B01');
+/** The rep of the initial queue in every rig: she accepts at once. */
+const ada = (): CastRep => ({ userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] });
 const B02 = repId('B02');
 
 /** `it.fails` for an open bug — or plain `it` under CRASH_BUGS_PLAIN=1. */
@@ -112,7 +114,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
       ctx,
       'bug1',
       [
-        { userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] },
+        ada(),
         { userId: B01, name: 'Bea', behaviour: 'accept', answerAfterMs: 2_000, queueIds: [ACCEPT_QUEUE] },
         { userId: B02, name: 'Bob', behaviour: 'accept', answerAfterMs: 100, queueIds: [ACCEPT_QUEUE] },
       ],
@@ -166,7 +168,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
     // The window is the store's flush delay (25 ms by default) plus the commit: the seeded runs hit
     // it at the default; here it is widened to 500 ms, and Pub/Sub is held back (a cursor save would
     // commit the session too), so the kill lands in it every time.
-    const rig = await rigWith(ctx, 'bug2', [{ userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] }], { persistence: { flushDelayMs: 500 } });
+    const rig = await rigWith(ctx, 'bug2', [ada()], { persistence: { flushDelayMs: 500 } });
     const { org } = rig.sandbox;
     await rig.spawn();
     // The engine dies the moment its POST /route for the initial routing reaches the org.
@@ -197,7 +199,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
   // in 31–100 of 100 conversations under load). startConversation() now answers only after the
   // store committed it: however the kill races the engine, the conversation is routed after restart.
   it('BUG-2b (fixed): a conversation whose startConversation() answered just before a crash is still routed after the restart', async (ctx) => {
-    const rig = await rigWith(ctx, 'bug2b', [{ userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] }], { persistence: { flushDelayMs: 500 } });
+    const rig = await rigWith(ctx, 'bug2b', [ada()], { persistence: { flushDelayMs: 500 } });
     await rig.spawn();
     // No cursor save (it would commit the session) while the engine answers and dies.
     const pubsub = holdPubSub(rig);
@@ -228,7 +230,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
       ctx,
       'bug3',
       [
-        { userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] },
+        ada(),
         { userId: B01, name: 'Bea', behaviour: 'accept', answerAfterMs: 300, queueIds: [ACCEPT_QUEUE] },
       ],
       { windowMs: 12_000 },
@@ -269,7 +271,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
       ctx,
       'bug4',
       [
-        { userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] },
+        ada(),
         { userId: B01, name: 'Bea', behaviour: 'accept', answerAfterMs: 100, queueIds: [ACCEPT_QUEUE] },
         { userId: B02, name: 'Bob', behaviour: 'accept', answerAfterMs: 100, queueIds: [ACCEPT_QUEUE] },
       ],
@@ -321,7 +323,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
   // "reached 4 reps, above the cap of 3" — where a restart's Pub/Sub catch-up widens the gap.)
   it('BUG-5 (fixed): a Conference asked for while an accepted rep is not yet present does not exceed the cap', async (ctx) => {
     const rig = await rigWith(ctx, 'bug5', [
-      { userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] },
+      ada(),
       { userId: B01, name: 'Bea', behaviour: 'accept', answerAfterMs: 100, queueIds: [ACCEPT_QUEUE] },
       { userId: B02, name: 'Bob', behaviour: 'accept', answerAfterMs: 100, queueIds: [ACCEPT_QUEUE] },
     ], { routing: { maxParticipantsOverride: 2 } });
@@ -358,7 +360,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
   // chose a rep already present.
   it('BUG-6 (fixed): an offer refused with 15109 (rep already in the conversation) is not reported as routed', async (ctx) => {
     const rig = await rigWith(ctx, 'bug6', [
-      { userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] },
+      ada(),
       { userId: B01, name: 'Bea', behaviour: 'ignore', queueIds: [FALLBACK_QUEUE] },
     ], { routing: { offerTimeoutMs: 500, maxOffers: 2 } }, () => A01);
     const { org } = rig.sandbox;
@@ -404,7 +406,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
       ctx,
       'bug7',
       [
-        { userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] },
+        ada(),
         { userId: B01, name: 'Bea', behaviour: 'accept', answerAfterMs: 100, queueIds: [ACCEPT_QUEUE] },
       ],
       // A cap of 1: the conference is rejected at once, so its report is a failure.
@@ -443,7 +445,7 @@ describe.concurrent('crash-restart: src/ bugs found by the crash runs (single-ki
       ctx,
       'bug9',
       [
-        { userId: A01, name: 'Ada', behaviour: 'accept', answerAfterMs: 50, queueIds: [INITIAL_QUEUE] },
+        ada(),
         { userId: B01, name: 'Bea', behaviour: 'accept', answerAfterMs: 1_500, queueIds: [ACCEPT_QUEUE] },
       ],
       // Nobody serves IGNORE_QUEUE here, so the second request fails when its window (less the
