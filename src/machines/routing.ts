@@ -402,6 +402,14 @@ function offerWith(offer: RoutingOffer | undefined, patch: Partial<RoutingOffer>
   return Object.assign({ userId: '', open: false }, offer, patch);
 }
 
+/** The offer once its rep answered: closed, any remembered answer spent. */
+function answeredOffer(offer: RoutingOffer | undefined, accepted: boolean): RoutingOffer {
+  const out: RoutingOffer = { userId: offer?.userId ?? '', open: false };
+  if (offer?.workId) out.workId = offer.workId;
+  if (accepted) out.accepted = true;
+  return out;
+}
+
 export const routingMachine = setup({
   types: {
     context: {} as RoutingContext,
@@ -531,17 +539,9 @@ export const routingMachine = setup({
     }),
     rememberAccepted: assign({ offer: ({ context }) => offerWith(context.offer, { answer: 'accepted' }) }),
     rememberDeclined: assign({ offer: ({ context }) => offerWith(context.offer, { answer: 'declined' }) }),
-    recordAccepted: assign(({ context }) => {
-      const offer: RoutingOffer = { userId: context.offer?.userId ?? '', open: false, accepted: true };
-      if (context.offer?.workId) offer.workId = context.offer.workId;
-      // Salesforce deletes the PSR itself when a rep accepts.
-      return { offer, routeOpen: false };
-    }),
-    recordDeclined: assign(({ context }) => {
-      const offer: RoutingOffer = { userId: context.offer?.userId ?? '', open: false };
-      if (context.offer?.workId) offer.workId = context.offer.workId;
-      return { offer };
-    }),
+    // Salesforce deletes the PSR itself when a rep accepts.
+    recordAccepted: assign(({ context }) => ({ offer: answeredOffer(context.offer, true), routeOpen: false })),
+    recordDeclined: assign({ offer: ({ context }) => answeredOffer(context.offer, false) }),
     recordWorkClosed: assign({ offer: ({ context }) => offerWith(context.offer, { open: false }) }),
     recordReported: assign({ reported: true }),
     recordRouteCleared: assign({ routeOpen: false }),
