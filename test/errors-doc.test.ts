@@ -24,7 +24,7 @@ describe('docs/errors.md', () => {
   });
 
   it('lists every routing outcome', () => {
-    const outcomes = readFileSync(new URL('../src/machines/routing.ts', import.meta.url), 'utf8').match(/export type RoutingOutcome =([^;]+);/)![1]!.match(/'(\w+)'/g)!.map((s) => s.slice(1, -1));
+    const outcomes = readFileSync(new URL('../src/machines/routing-context.ts', import.meta.url), 'utf8').match(/export type RoutingOutcome =([^;]+);/)![1]!.match(/'(\w+)'/g)!.map((s) => s.slice(1, -1));
     expect(outcomes.length).toBeGreaterThan(5);
     expect(outcomes.filter((o) => !doc.includes(`| \`${o}\` |`))).toEqual([]);
   });
