@@ -56,28 +56,31 @@ export class EngineMetrics {
   }
 
   readonly #base: Attributes;
-
-  #with(extra: Attributes): Attributes {
-    return Object.assign({}, this.#base, extra);
-  }
+  // A measurement reuses the attribute set of its values rather than build one per call (the SDK
+  // only reads them). They are few: endpoints × statuses, outcomes × routing types, error codes.
+  readonly #outcomeSets = new AttributeSets((outcome, routingType) => ({ outcome, 'routing.type': routingType }));
+  readonly #callSets = new AttributeSets((endpoint, status) => ({ endpoint, status }));
+  readonly #queueSets = new AttributeSets((priority) => ({ priority }));
+  readonly #breakerSets = new AttributeSets((endpointClass) => ({ 'endpoint.class': endpointClass }));
+  readonly #rejectedSets = new AttributeSets((code) => ({ code }));
 
   routingFinished(outcome: string, routingType: string): void {
-    this.#outcomes.add(1, this.#with({ outcome, 'routing.type': routingType }));
+    this.#outcomes.add(1, this.#outcomeSets.get(this.#base, outcome, routingType));
   }
 
   /** A call answered (or failed) after `ms`; a routingResult also records its margin to the window's end. */
   call(endpoint: string, ms: number, err: unknown, windowEnd?: number): void {
     const status = err === undefined ? 'ok' : err instanceof InteractionApiError ? (err.status !== undefined ? String(err.status) : err.kind) : 'error';
-    this.#callDuration.record(ms, this.#with({ endpoint, status }));
+    this.#callDuration.record(ms, this.#callSets.get(this.#base, endpoint, status));
     if (endpoint === 'POST /routingResult' && windowEnd !== undefined) this.#reportMargin.record(windowEnd - Date.now(), this.#base);
   }
 
   queueWait(ms: number, priority: string): void {
-    this.#queueWait.record(ms, this.#with({ priority }));
+    this.#queueWait.record(ms, this.#queueSets.get(this.#base, priority));
   }
 
   breakerOpened(endpointClass: string): void {
-    this.#breakerOpens.add(1, this.#with({ 'endpoint.class': endpointClass }));
+    this.#breakerOpens.add(1, this.#breakerSets.get(this.#base, endpointClass));
   }
 
   reconnect(): void {
@@ -89,7 +92,21 @@ export class EngineMetrics {
   }
 
   rejected(code: string): void {
-    this.#rejected.add(1, this.#with({ code }));
+    this.#rejected.add(1, this.#rejectedSets.get(this.#base, code));
+  }
+}
+
+/** Attribute sets made once per pair of values, with the engine's base attributes, and reused. */
+class AttributeSets {
+  readonly #sets = new Map<string, Map<string, Attributes>>();
+  constructor(readonly make: (a: string, b: string) => Attributes) {}
+
+  get(base: Attributes, a: string, b = ''): Attributes {
+    let byB = this.#sets.get(a);
+    if (!byB) this.#sets.set(a, (byB = new Map()));
+    let set = byB.get(b);
+    if (!set) byB.set(b, (set = Object.freeze(Object.assign({}, base, this.make(a, b)))));
+    return set;
   }
 }
 
