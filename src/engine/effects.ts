@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { DeadlineExceededError, describeError, mayHaveBeenApplied, StoppedError } from '../domain/errors.js';
 import { stableRequestId } from '../domain/ids.js';
 import { conversationOfKey, routingOfKey, stepKey } from '../domain/step-key.js';
-import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, InteractionService, PickRep, RouteExternally } from '../domain/ports.js';
+import type { AgentWorkRequest, AgentWorkResponse, CallContext, ClearRouteRequest, InteractionService, PickRep, RouteExternally, RoutingResultRequest } from '../domain/ports.js';
 import { CLEANUP_BUDGET_MS, type EffectInput } from '../machines/routing.js';
 import type { AnyActorRef } from 'xstate';
 import type { InDoubt, Persistence } from '../persistence.js';
@@ -17,6 +17,8 @@ import { Timers } from './timers.js';
 
 /** See offer(): how long after its window the chart is told a POST /agentWork got no answer. */
 const GIVE_UP_AFTER_DEADLINE_MS = 5;
+/** The name of an offer's give-up entry in the engine's timer (keyed by its step key). */
+const GIVE_UP = 'give-up';
 
 /** See clearRoute(): how often a clear in doubt looks whether the other routes of its conversation are closed. */
 const CLEAR_WAIT_POLL_MS = 200;
@@ -133,6 +135,8 @@ export class StepRunner {
    */
   clearRoute(input: EffectInput<ClearRouteRequest>): Promise<void> {
     const { key, request, deadlineAt } = input;
+    // Without a store nothing is ever in doubt from a crash: sent at once, not a turn later.
+    if (!this.#persistence) return this.sendStep('DELETE /route', key, 'finish', 'repeat', deadlineAt, (ctx) => this.#api.clearRoute(request, ctx));
     return this.#untilOnlyRouteOpen(key).then((repeat) => {
       if (!repeat) return this.sendStep('DELETE /route', key, 'finish', 'repeat', deadlineAt, (ctx) => this.#api.clearRoute(request, ctx));
       const others = () => this.#otherOpenRoutes(key);
@@ -189,6 +193,14 @@ export class StepRunner {
     return !own || own.deadlineAt === undefined || Date.now() >= own.deadlineAt ? 'assume-done' : 'repeat';
   }
 
+  /** POST /routingResult, repeated or taken as done when a crash left its first attempt in doubt (reportInDoubt). */
+  report(input: EffectInput<RoutingResultRequest>): Promise<void> {
+    const { key, deadlineAt, request } = input;
+    const send = (inDoubt: InDoubt) => this.sendStep('POST /routingResult', key, 'finish', inDoubt, deadlineAt, (ctx) => this.#api.reportRoutingResult(request, ctx));
+    // Without a store nothing is ever in doubt from a crash: sent at once, not a turn later.
+    return this.#persistence ? this.reportInDoubt(key).then(send) : send('repeat');
+  }
+
   /**
    * No step is sent from now on, even one whose write-ahead record is already committed: the engine
    * was halted because another host owns its org (or may, after a pause), and that host repeats the
@@ -212,30 +224,36 @@ export class StepRunner {
   /** Wraps a port call: tracks it for settled()/stop() and logs its outcome with its step key. */
   track<T>(what: string, key: string, run: () => Promise<T> | T, windowEnd?: number): Promise<T> {
     const started = Date.now();
-    // Step keys start with the conversation. A routing child's transitions do not reach the session
-    // actor's observers, so the answer to its call is what marks the session for the next commit.
-    // (POST /interactions runs before its conversation has a session: nothing to mark.)
-    const conversationIdentifier = conversationOfKey(key);
-    const settle = () => {
-      if (this.#isLive(conversationIdentifier)) this.#persistence?.markDirty(conversationIdentifier);
-    };
+    // Callbacks passed inline, not named locals: this runs for every call, and each named closure
+    // is one more allocation (and, under tsx, one more __name call).
     const p = startNow(run).then(
       (value) => {
-        settle();
-        const ms = Date.now() - started;
-        this.#log.debug({ call: what, key, ms }, 'call ok');
-        this.#onCall?.(what, ms, undefined, windowEnd);
+        this.#settled(what, key, started, undefined, windowEnd);
         return value;
       },
       (err: unknown) => {
-        settle();
-        const ms = Date.now() - started;
-        this.#log.warn({ call: what, key, ms, error: describeError(err) }, 'call failed');
-        this.#onCall?.(what, ms, err, windowEnd);
+        this.#settled(what, key, started, err, windowEnd);
         throw err;
       },
     );
     return this.#holdUntilSettled(p);
+  }
+
+  /**
+   * A call's end: marks its session for the next commit, logs it and tells onCall. Step keys start
+   * with the conversation. A routing child's transitions do not reach the session actor's
+   * observers, so the answer to its call is what marks the session for the next commit. (POST
+   * /interactions runs before its conversation has a session: nothing to mark.)
+   */
+  #settled(what: string, key: string, started: number, err: unknown, windowEnd: number | undefined): void {
+    if (this.#persistence) {
+      const conversationIdentifier = conversationOfKey(key);
+      if (this.#isLive(conversationIdentifier)) this.#persistence.markDirty(conversationIdentifier);
+    }
+    const ms = Date.now() - started;
+    if (err === undefined) this.#log.debug({ call: what, key, ms }, 'call ok');
+    else this.#log.warn({ call: what, key, ms, error: describeError(err) }, 'call failed');
+    this.#onCall?.(what, ms, err, windowEnd);
   }
 
   /**
@@ -244,8 +262,10 @@ export class StepRunner {
    */
   #holdUntilSettled<T>(p: Promise<T>): Promise<T> {
     this.#inFlight.add(p);
-    const done = () => this.#inFlight.delete(p);
-    p.then(done, done);
+    p.then(
+      () => this.#inFlight.delete(p),
+      () => this.#inFlight.delete(p),
+    );
     return p;
   }
 
@@ -260,15 +280,24 @@ export class StepRunner {
    * attempt created (a POST /agentWork's AgentWork id, which the clean-up must cancel).
    */
   sendStep<O>(what: string, key: string, priority: CallContext['priority'], inDoubt: InDoubt, windowEnd: number, send: (ctx: CallContext) => Promise<O>): Promise<O> {
-    return this.track(what, key, () => {
-      const go = (repeat: boolean) => {
-        if (this.#halted) return Promise.reject(new StoppedError());
-        const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
-        return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
-      };
-      const step = () => (this.#persistence ? this.#persistence.journaled(key, inDoubt, go) : go(false));
-      return what === 'POST /route' || what === 'DELETE /route' ? this.#inPsrOrder(conversationOfKey(key), step) : step();
-    }, windowEnd);
+    return this.track(
+      what,
+      key,
+      () => (what === 'POST /route' || what === 'DELETE /route' ? this.#inPsrOrder(conversationOfKey(key), () => this.#journaled(key, priority, inDoubt, windowEnd, send)) : this.#journaled(key, priority, inDoubt, windowEnd, send)),
+      windowEnd,
+    );
+  }
+
+  /** A step through the effect journal when there is a store (which says whether it repeats a first attempt), else sent as a first attempt. */
+  #journaled<O>(key: string, priority: CallContext['priority'], inDoubt: InDoubt, windowEnd: number, send: (ctx: CallContext) => Promise<O>): Promise<O> {
+    if (!this.#persistence) return this.#attempt(key, priority, windowEnd, send, false);
+    return this.#persistence.journaled(key, inDoubt, (repeat) => this.#attempt(key, priority, windowEnd, send, repeat));
+  }
+
+  #attempt<O>(key: string, priority: CallContext['priority'], windowEnd: number, send: (ctx: CallContext) => Promise<O>, repeat: boolean): Promise<O> {
+    if (this.#halted) return Promise.reject(new StoppedError());
+    const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
+    return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
   }
 
   /**
@@ -321,18 +350,19 @@ export class StepRunner {
     );
     const forTheChart = new Promise<AgentWorkResponse>((resolve, reject) => {
       // A few ms after the window: the chart's own deadline timer, due at the same time, fires
-      // first and names the outcome (timedOut), rather than this call's failure.
-      const timer = setTimeout(() => {
+      // first and names the outcome (timedOut), rather than this call's failure. An entry in the
+      // engine's one timer, not a setTimeout of its own: one per offer, nearly all disarmed.
+      this.timers.call(key, GIVE_UP, windowEnd + GIVE_UP_AFTER_DEADLINE_MS, () => {
         gaveUp = true;
         reject(new DeadlineExceededError('POST /agentWork (no answer inside the window; an AgentWork it created will be cancelled)', { inFlight: true }));
-      }, windowEnd - Date.now() + GIVE_UP_AFTER_DEADLINE_MS);
+      });
       answered.then(
         (out) => {
-          clearTimeout(timer);
+          this.timers.disarm(key, GIVE_UP);
           if (!gaveUp) resolve(out);
         },
         (err: unknown) => {
-          clearTimeout(timer);
+          this.timers.disarm(key, GIVE_UP);
           if (!gaveUp) reject(err);
         },
       );

@@ -93,10 +93,8 @@ export class RoutingDriver {
       }
       case 'offer':
         return runner.offer(call.input);
-      case 'report': {
-        const { key, deadlineAt, request } = call.input;
-        return runner.reportInDoubt(key).then((inDoubt) => runner.sendStep('POST /routingResult', key, 'finish', inDoubt, deadlineAt, (ctx) => runner.api.reportRoutingResult(request, ctx)));
-      }
+      case 'report':
+        return runner.report(call.input);
       case 'cancel': {
         const { key, deadlineAt, request } = call.input;
         return runner.sendStep('PATCH /agentWork', key, 'finish', 'repeat', deadlineAt, (ctx) => runner.api.patchAgentWork(request, ctx));
