@@ -110,7 +110,7 @@ export class Intake {
     if (!parsed.ok) return this.#reject(parsed.error, event?.replayId);
     const e = parsed.value;
     const conv = e.conversationIdentifier;
-    if (startsSession(e) && !registry.holds(conv) && registry.isFull()) {
+    if (startsSession(e) && registry.isFull() && !registry.holds(conv)) {
       counters.refusedSessions += 1;
       const what = e.kind === 'RoutingRequested' ? 'a RoutingRequested (it cannot be answered: Salesforce times it out)' : `a ${e.kind}`;
       return this.#reject(new LimitError('sessions.max', `${maxSessions} sessions held: ${what} for a new conversation was refused`), event?.replayId);
@@ -145,10 +145,19 @@ export class Intake {
         break;
       case 'SessionStatusChanged': {
         const known = registry.live(conv);
-        if (!known && (e.sessionStatus === 'Ended' || e.sessionStatus === 'Error')) break;
-        const actor = known ?? registry.sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier, workItemId: e.sessionId });
-        actor.send({ type: 'SESSION_STATUS_CHANGED', entry: e });
-        if (registry.isLive(conv)) registry.indexWorkItem(actor, conv);
+        const terminal = e.sessionStatus === 'Ended' || e.sessionStatus === 'Error';
+        if (!known && terminal) break;
+        if (!known) {
+          // A new session is made with the status it was made for: there is nothing left to tell it.
+          registry.indexWorkItem(registry.sessionFor(conv, { channelAddressIdentifier: e.channelAddressIdentifier, workItemId: e.sessionId, status: e.sessionStatus }), conv);
+          break;
+        }
+        // A status the session already has, with a MessagingSession id it already knows, would
+        // change nothing: it is not sent (each event costs the session a transition).
+        const ctx = known.getSnapshot().context;
+        if (!terminal && ctx.status === e.sessionStatus && (ctx.workItemId || !e.sessionId)) break;
+        known.send({ type: 'SESSION_STATUS_CHANGED', entry: e });
+        if (registry.isLive(conv)) registry.indexWorkItem(known, conv);
         break;
       }
       case 'RoutingResult': {

@@ -20,7 +20,7 @@ export type SessionMachine = typeof sessionMachine;
 export type SessionActor = ActorRefFrom<SessionMachine>;
 /** What a session holds, awake or asleep: the state value and context of its snapshot. */
 export type SessionState = Pick<SnapshotFrom<SessionMachine>, 'value' | 'context'>;
-export type SessionSeed = { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string };
+export type SessionSeed = { channelAddressIdentifier?: string; endUserClientId?: string; workItemId?: string; status?: string };
 
 /** Sessions put to sleep (or expired) per turn of the event loop, so a sweep over many never stalls intake. */
 const SWEEP_CHUNK = 2_000;

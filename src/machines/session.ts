@@ -40,6 +40,8 @@ export interface SessionInput {
   endUserClientId?: string;
   /** MessagingSession id, 15 chars. */
   workItemId?: string;
+  /** The MessagingSession's status, when the session is made for a SessionStatusChanged. */
+  status?: string;
   settings: RoutingSettings;
 }
 
@@ -80,7 +82,6 @@ export interface SessionContext extends SessionInput {
   /** Routing ids already handled, so a replayed RoutingRequested starts nothing twice. */
   seenRoutingIds: string[];
   transfers: WarmTransfer[];
-  status?: string;
   /**
    * Reps who accepted an offer but whose ParticipantChanged add has not arrived yet (the connector's
    * ACCEPTED and Pub/Sub are different channels), and reps whose offer may still be accepted after

@@ -9,7 +9,7 @@ import { Intake } from '../../src/engine/intake.js';
 import { SessionRegistry } from '../../src/engine/registry.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { sessionMachine } from '../../src/machines/session.js';
-import { participantChanged, repMessage } from '../../src/sandbox/payloads.js';
+import { participantChanged, repMessage, sessionStatusChanged } from '../../src/sandbox/payloads.js';
 import { newConversation, REPS } from '../support/harness.js';
 
 function intake() {
@@ -70,5 +70,21 @@ describe('Intake', () => {
     events.on('message', (m) => heard.push(m.entryId));
     expect(i.ingest(repMessage(newConversation(), REPS[0], 'hi')).ok).toBe(true);
     expect(heard).toHaveLength(1);
+  });
+
+  it('a session made for a SessionStatusChanged starts with its status; a status it already has is not sent to it', () => {
+    const { i, registry } = intake();
+    const conv = newConversation();
+    expect(i.ingest(sessionStatusChanged(conv, '0Mw000000000001AAA', 'Active'))).toMatchObject({ ok: true, kind: 'SessionStatusChanged' });
+    const made = registry.live(conv.conversationIdentifier)!.getSnapshot();
+    expect(made.context).toMatchObject({ status: 'Active', workItemId: '0Mw000000000001' });
+    // The same status again (a new event): the session's snapshot is the same object, no transition ran.
+    i.ingest(sessionStatusChanged(conv, '0Mw000000000001AAA', 'Active'));
+    expect(registry.live(conv.conversationIdentifier)!.getSnapshot()).toBe(made);
+    // A change is sent, and so is an end, whatever the status before it.
+    i.ingest(sessionStatusChanged(conv, '0Mw000000000001AAA', 'Inactive'));
+    expect(registry.live(conv.conversationIdentifier)!.getSnapshot().context.status).toBe('Inactive');
+    i.ingest(sessionStatusChanged(conv, '0Mw000000000001AAA', 'Ended'));
+    expect(registry.live(conv.conversationIdentifier)).toBeUndefined();
   });
 });
