@@ -17,8 +17,10 @@ import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from '
  * 2: sessions hold `joining` (accepted reps not yet present).
  * 3: a routing's context nests its settings, route and offer (kept under V8's fast-object limit);
  *    routing children are named by slot (`routing:0`…), not by routing id.
+ * 4: a session's pending routings are a list (`routings: PendingRouting[]`), not a record keyed by
+ *    routing id, and its `workIndex` is gone (agent-work events find their request by `workId`).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 let cachedHash: string | undefined;
 /** The hash of the charts a snapshot must come from to be restored as it is. */

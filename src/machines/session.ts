@@ -14,7 +14,7 @@ import type {
   SessionStatusChangedEntry,
 } from '../domain/events.js';
 import type { ConsentRequest } from '../domain/ports.js';
-import { copyRecord, dropUndefined, filterRecord, own, put, withKey, withoutKey } from './records.js';
+import { copyRecord, dropUndefined, filterRecord, own, put, withKey } from './records.js';
 import { routingMachine, type RoutingEvent, type RoutingInput, type RoutingNotification, type RoutingOutput } from './routing.js';
 
 /** Routing settings every request of a session uses; the switchboard fills them from its options. */
@@ -62,7 +62,10 @@ export interface PendingRouting {
   /** Its routing child's id is `routing:<slot>` (see childId). */
   slot: number;
   offeredTo?: string;
+  /** The AgentWork id of its offer: the latest one that had an id. */
   workId?: string;
+  /** The latest offer had no id (15109 on a repeat): `workId` is an earlier offer's, answered or cancelled. */
+  staleWorkId?: boolean;
   psrId?: string;
 }
 
@@ -74,9 +77,13 @@ export interface WarmTransfer {
 
 export interface SessionContext extends SessionInput {
   reps: Record<string, RepPresence>;
-  routings: Record<string, PendingRouting>;
-  /** AgentWork id → routing id, for agent-work events from the connector relay. */
-  workIndex: Record<string, string>;
+  /**
+   * The pending routing requests, oldest first. A list, not a record keyed by routing id: a session
+   * holds a few at most, and a record keyed by ids unique to each request gives V8 a new hidden class
+   * for every request ever made (slower reads and copies everywhere, and more memory). Agent-work
+   * events find their request by its `workId`.
+   */
+  routings: PendingRouting[];
   /** Agent-work events that arrived before their POST /agentWork answered. */
   heldWork: AgentWorkEvent[];
   /** Routing ids already handled, so a replayed RoutingRequested starts nothing twice. */
@@ -142,14 +149,28 @@ function isRep(role: string, appType: string): boolean {
  * every routing ever finished (about 400 bytes each); named after slots, it holds a few names.
  */
 function childId(ctx: Pick<SessionContext, 'routings'>, routingId: string): string {
-  return `routing:${own(ctx.routings, routingId)?.slot ?? routingId}`;
+  return `routing:${routingOf(ctx, routingId)?.slot ?? routingId}`;
 }
 
-function freeSlot(routings: Record<string, PendingRouting>): number {
-  const taken = new Set(Object.values(routings).map((r) => r.slot));
+function freeSlot(routings: PendingRouting[]): number {
   let slot = 0;
-  while (taken.has(slot)) slot += 1;
+  while (routings.some((r) => r.slot === slot)) slot += 1;
   return slot;
+}
+
+/** The pending routing with this id. */
+function routingOf(ctx: Pick<SessionContext, 'routings'>, routingId: string): PendingRouting | undefined {
+  return ctx.routings.find((r) => r.routingId === routingId);
+}
+
+/** The pending routing whose current offer is this AgentWork. */
+function offerOf(routings: PendingRouting[], workId: string): PendingRouting | undefined {
+  return routings.find((r) => r.workId === workId && !r.staleWorkId);
+}
+
+/** The pending routings with `pending` in place of the one with its id. */
+function replaceRouting(routings: PendingRouting[], pending: PendingRouting): PendingRouting[] {
+  return routings.map((r) => (r.routingId === pending.routingId ? pending : r));
 }
 
 /**
@@ -158,7 +179,7 @@ function freeSlot(routings: Record<string, PendingRouting>): number {
  * that has none yet (a restart can leave it pending while conferences arrive).
  */
 export function occupiedSeats(ctx: SessionContext, now = Date.now()): number {
-  const pendingInvites = Object.values(ctx.routings).filter((r) => r.routingType === 'Conference' || r.routingType === 'Initial').length;
+  const pendingInvites = ctx.routings.filter((r) => r.routingType === 'Conference' || r.routingType === 'Initial').length;
   const joining = Object.entries(ctx.joining ?? {}).filter(([userId, at]) => !own(ctx.reps, userId) && now - at < JOINING_SEAT_MS).length;
   return Object.keys(ctx.reps).length + joining + pendingInvites;
 }
@@ -186,9 +207,9 @@ function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' 
  * the request they made last. Salesforce's cancel carries no routing event id to be sure.
  */
 function routingForResult(ctx: SessionContext, entry: RoutingResultEntry): string | undefined {
-  const byPsr = entry.pendingServiceRoutingId ? Object.values(ctx.routings).find((r) => r.psrId === entry.pendingServiceRoutingId) : undefined;
+  const byPsr = entry.pendingServiceRoutingId ? ctx.routings.find((r) => r.psrId === entry.pendingServiceRoutingId) : undefined;
   if (byPsr) return byPsr.routingId;
-  const pending = Object.values(ctx.routings).filter((r) => r.routingType === entry.routingType);
+  const pending = ctx.routings.filter((r) => r.routingType === entry.routingType);
   pending.sort((a, b) => b.startedAt - a.startedAt);
   return pending[0]?.routingId;
 }
@@ -202,7 +223,7 @@ export const sessionMachine = setup({
   },
   actors: { routing: routingMachine },
   guards: {
-    noRoutingsLeft: ({ context }) => Object.keys(context.routings).length === 0,
+    noRoutingsLeft: ({ context }) => context.routings.length === 0,
     isTerminalStatus: ({ event }) =>
       event.type === 'SESSION_STATUS_CHANGED' && TERMINAL_STATUSES.has(event.entry.sessionStatus),
   },
@@ -210,7 +231,7 @@ export const sessionMachine = setup({
     startRequestedRouting: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ROUTING_REQUESTED') return;
       const req = event.request;
-      if (own(context.routings, req.routingEventId) || context.seenRoutingIds.includes(req.routingEventId)) {
+      if (routingOf(context, req.routingEventId) || context.seenRoutingIds.includes(req.routingEventId)) {
         enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, reason: 'duplicate RoutingRequested' });
         return;
       }
@@ -242,7 +263,7 @@ export const sessionMachine = setup({
         deadlineAt,
         slot: freeSlot(context.routings),
       };
-      const routings = withKey(context.routings, req.routingEventId, pending);
+      const routings = [...context.routings, pending];
       enqueue.assign({
         routings,
         seenRoutingIds: [...context.seenRoutingIds, req.routingEventId].slice(-MAX_SEEN_ROUTING_IDS),
@@ -266,32 +287,36 @@ export const sessionMachine = setup({
         deadlineAt: now + context.settings.initialRoutingTimeoutMs,
         ...(event.consent ? { consent: event.consent } : {}),
       });
-      const routings = withKey<PendingRouting>(context.routings, routingId, { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt, slot: freeSlot(context.routings) });
+      const routings: PendingRouting[] = [...context.routings, { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt, slot: freeSlot(context.routings) }];
       enqueue.assign({ initialCount: context.initialCount + 1, routings });
       enqueue.spawnChild('routing', { id: childId({ routings }, routingId), input });
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId, routingType: 'Initial', target: event.target });
     }),
     recordOffer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'routing.offered') return;
-      const pending = own(context.routings, event.routingId);
+      const pending = routingOf(context, event.routingId);
       if (!pending) return;
-      let workIndex = pending.workId ? withoutKey(context.workIndex, pending.workId) : context.workIndex;
-      if (event.workId) workIndex = withKey(workIndex, event.workId, event.routingId);
-      // An offer without an id (POST /agentWork answered 15109 on a repeat) owns the answers held for
-      // no known AgentWork, when it is the only such offer — as forwardAgentWork does for later ones.
-      const unnamedOnly = !event.workId && Object.values(context.routings).every((r) => r.routingId === event.routingId || !r.offeredTo || r.workId);
+      // The offer's AgentWork id is the one agent-work events find it by. An offer without one (POST
+      // /agentWork answered 15109 on a repeat) keeps the id of the offer before it, marked stale:
+      // that AgentWork's late answers no longer find the request, and it is never taken for unnamed.
+      const { routingId, routingType, target, startedAt, deadlineAt, slot } = pending;
+      const offered: PendingRouting = { routingId, routingType, target, startedAt, deadlineAt, slot, offeredTo: event.userId };
+      if (event.workId) offered.workId = event.workId;
+      else if (pending.workId) Object.assign(offered, { workId: pending.workId, staleWorkId: true });
+      const psrId = event.psrId ?? pending.psrId;
+      if (psrId) offered.psrId = psrId;
+      const routings = replaceRouting(context.routings, offered);
+      // An offer without an id owns the answers held for no known AgentWork, when it is the only
+      // such offer — as forwardAgentWork does for later ones.
+      const unnamedOnly = !event.workId && routings.every((r) => r.routingId === event.routingId || !r.offeredTo || r.workId);
       const held = event.workId
         ? context.heldWork.filter((w) => w.workId === event.workId)
         : unnamedOnly
-          ? context.heldWork.filter((w) => !workIndex[w.workId])
+          ? context.heldWork.filter((w) => !offerOf(routings, w.workId))
           : [];
       const heldIds = new Set(held.map((w) => w.workId));
-      const offered: PendingRouting = extend(pending, { offeredTo: event.userId });
-      if (event.workId) offered.workId = event.workId;
-      if (event.psrId) offered.psrId = event.psrId;
       enqueue.assign({
-        routings: withKey(context.routings, event.routingId, offered),
-        workIndex,
+        routings,
         heldWork: held.length ? context.heldWork.filter((w) => !heldIds.has(w.workId)) : context.heldWork,
       });
       for (const w of held) {
@@ -302,15 +327,14 @@ export const sessionMachine = setup({
     finishRouting: enqueueActions(({ context, event, enqueue }) => {
       if (!event.type.startsWith('xstate.done.actor.') || !('output' in event)) return;
       const id = event.output.routingId;
-      const pending = own(context.routings, id);
+      const pending = routingOf(context, id);
       if (!pending) return;
-      const routings = withoutKey(context.routings, id);
-      const workIndex = pending.workId ? withoutKey(context.workIndex, pending.workId) : context.workIndex;
+      const routings = context.routings.filter((r) => r.routingId !== id);
       // The rep who accepted, or one whose offer may still be accepted (mayJoin), holds a seat until they join.
       const accepted = event.output.outcome === 'routed' ? event.output.acceptedBy : undefined;
       let joining = context.joining ?? {};
       for (const rep of [accepted, event.output.mayJoin]) if (rep && !own(context.reps, rep)) joining = withKey(joining, rep, Date.now());
-      enqueue.assign({ routings, workIndex, joining });
+      enqueue.assign({ routings, joining });
       enqueue.stopChild(childId(context, id));
       enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: event.output, durationMs: Date.now() - pending.startedAt });
     }),
@@ -318,14 +342,14 @@ export const sessionMachine = setup({
       if (event.type !== 'AGENT_WORK') return;
       const routed = toRoutingEvent(event.event);
       if (!routed) return;
-      let routingId = own(context.workIndex, event.event.workId);
-      if (!routingId) {
+      let owner = offerOf(context.routings, event.event.workId);
+      if (!owner) {
         // POST /agentWork answered 15109 (work already existed) and gave no id: the one offer without an id owns it.
-        const unnamed = Object.values(context.routings).filter((r) => r.offeredTo && !r.workId);
-        if (unnamed.length === 1) routingId = unnamed[0]!.routingId;
+        const unnamed = context.routings.filter((r) => r.offeredTo && !r.workId);
+        if (unnamed.length === 1) owner = unnamed[0];
       }
-      if (routingId && own(context.routings, routingId)) {
-        enqueue.sendTo(childId(context, routingId), routed);
+      if (owner) {
+        enqueue.sendTo(`routing:${owner.slot}`, routed);
         return;
       }
       // The relay can beat our own POST /agentWork response: hold the answer until the offer is known.
@@ -354,7 +378,7 @@ export const sessionMachine = setup({
         if (change.operation === 'add' && !own(reps, userId)) {
           put<RepPresence | undefined>(reps, userId, { userId, role, joinedAt: now, ...(change.displayName ? { displayName: change.displayName } : {}) });
           enqueue.emit({ type: 'participant.joined', conversationIdentifier: context.conversationIdentifier, userId, role, ...(change.displayName ? { displayName: change.displayName } : {}) });
-          for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(context, id), { type: 'REP_JOINED', userId });
+          for (const r of context.routings) enqueue.sendTo(`routing:${r.slot}`, { type: 'REP_JOINED', userId });
         } else if (change.operation === 'remove' && own(reps, userId)) {
           left.push(own(reps, userId)!);
           put<RepPresence | undefined>(reps, userId, undefined); // dropped below: no `delete` (see withoutKey)
@@ -382,7 +406,7 @@ export const sessionMachine = setup({
     endChildren: enqueueActions(({ context, event, enqueue }) => {
       const reason = event.type === 'END_SESSION' ? event.reason : event.type === 'SESSION_STATUS_CHANGED' ? `status ${event.entry.sessionStatus}` : 'session ended';
       enqueue.assign({ endingReason: reason });
-      for (const id of Object.keys(context.routings)) enqueue.sendTo(childId(context, id), { type: 'SESSION_ENDED', reason });
+      for (const r of context.routings) enqueue.sendTo(`routing:${r.slot}`, { type: 'SESSION_ENDED', reason });
     }),
     announceEnded: emit(({ context }) => ({ type: 'session.ended' as const, conversationIdentifier: context.conversationIdentifier, reason: context.endingReason ?? 'ended' })),
   },
@@ -392,8 +416,7 @@ export const sessionMachine = setup({
   context: ({ input }): SessionContext =>
     extend(input, {
       reps: {},
-      routings: {},
-      workIndex: {},
+      routings: [],
       heldWork: [],
       seenRoutingIds: [],
       transfers: [],

@@ -106,7 +106,7 @@ function liveSession(r: ReturnType<typeof rig>): string {
 describe('Lifecycle.start', () => {
   it('restores what the store holds, with its dedupe keys, before it subscribes', async () => {
     const r = rig();
-    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: {}, routings: {}, workIndex: {}, heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0 } };
+    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: {}, routings: [], heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0 } };
     await r.store.commit({ sessions: [{ conversationIdentifier: 'c-idle', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: idle }], seen: ['event:e-before-the-restart'] });
     let heldAtSubscribe = -1;
     r.subscription.start.mockImplementation(async () => {
@@ -126,7 +126,7 @@ describe('Lifecycle.start', () => {
     const r = rig();
     const error = fenced();
     r.engineStore.checkWritable.mockRejectedValueOnce(error);
-    await r.store.commit({ sessions: [{ conversationIdentifier: 'c-1', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-1', settings, reps: {}, routings: {} } } }] });
+    await r.store.commit({ sessions: [{ conversationIdentifier: 'c-1', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-1', settings, reps: {}, routings: [] } } }] });
     await expect(r.lifecycle.start()).rejects.toBe(error);
     expect(r.subscription.start).not.toHaveBeenCalled();
     expect(r.registry.size).toBe(0);

@@ -34,7 +34,7 @@ function rig() {
 describe('restoreSessions', () => {
   it('brings an idle session back asleep, with its reps, and hands back the dedupe keys', async () => {
     const r = rig();
-    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: { '005000000000A01': { userId: '005000000000A01', role: 'Agent', joinedAt: 1 } }, routings: {}, workIndex: {}, heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0, workItemId: '0Mw000000000001' } };
+    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: { '005000000000A01': { userId: '005000000000A01', role: 'Agent', joinedAt: 1 } }, routings: [], heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0, workItemId: '0Mw000000000001' } };
     await r.store.commit({ sessions: [{ conversationIdentifier: 'c-idle', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: idle }], seen: ['event:e1', 'entry:n1'] });
     await r.restore();
     expect(r.counters).toEqual({ restored: 1, finishedStale: 0 });
@@ -62,6 +62,6 @@ describe('restoreSessions', () => {
     expect(r.api.callsTo('PATCH /agentWork')[0]!.body).toMatchObject({ workId: '0Bz000000000009' });
     expect(r.api.callsTo('POST /routingResult')[0]!.body).toMatchObject({ success: false, workItemId: '0Mw000000000002' });
     // Started afresh, with no routing left pending.
-    expect(r.registry.peek('c-old')!.context.routings).toEqual({});
+    expect(r.registry.peek('c-old')!.context.routings).toEqual([]);
   });
 });
