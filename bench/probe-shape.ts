@@ -1,17 +1,24 @@
-// A probe, not one of the benchmarks: the floor of the engine's shape on the dispatch benchmark's
-// typical conversation at 4 chat exchanges (the figure issue #13 judges at 0.5×).
+// A probe, not one of the benchmarks: the floors the engine's shape and its charts set on the
+// figures issue #13 judges — dispatch on the typical conversation at 4 chat exchanges (0.5×) and on
+// the routing-heavy one (0.3×), and the heap of an awake session with one pending conference (6 KiB).
 //
-// Both variants get the same steps (bench/workload.ts typicalTraffic, 2,000 conversations live at
-// once, each phase's calls drained before the next) and do the same common work per step: the
-// switchboard's own parser on the wire payload, a Map lookup of the session, chat entries handed to
-// a listener, calls answered at once on a microtask. Only the session and routing logic differs:
-//   - minimal XState: one root actor per session (a 15-field context) and one child actor per
-//     routing request (a 19-field context), with the fewest states, events and assigns this
-//     conversation needs — no guards, dedupe, step runner, journal, timers, logs or invariants;
+// The variants get the same steps (bench/workload.ts, 2,000 conversations live at once, each
+// phase's calls drained before the next) and do the same common work per step: the switchboard's
+// own parser on the wire payload, a Map lookup of the session, chat entries handed to a listener,
+// calls answered at once on a microtask. Only the session and routing logic differs:
+//   - minimal XState (typical mix only): one root actor per session (a 15-field context) and one
+//     child actor per routing request (a 19-field context), with the fewest states, events and
+//     assigns this conversation needs — no guards, dedupe, step runner, journal, timers or logs;
+//   - the engine's charts: src/machines' session and routing charts as they are, driven by the
+//     thinnest engine (calls answered on a microtask, timers a Map entry, nothing else);
 //   - by hand: the same updates on plain mutable objects.
-// The engine's own ratio on the same traffic is section 1's "4 exchanges" row (docs/benchmarks.md).
+// In the same rounds run the dispatch benchmark's two engines (section 1): the switchboard and the
+// hand-written baseline with its plumbing (dedupe, call tracking, RequestIds, directory, logs).
+// Per round, baseline ÷ (baseline + charts − by hand) is the ratio an engine with these charts and
+// no cost of its own would reach: the floor the charts set. The same with the minimal shape.
 //
-//   npx tsx --expose-gc bench/probe-shape.ts      (node --expose-gc --import tsx bench/probe-shape.ts)
+//   node --expose-gc --import tsx bench/probe-shape.ts            both mixes, then the heap
+//   node --expose-gc --import tsx bench/probe-shape.ts --heap     the heap only
 import { assign, createActor, sendTo, setup, spawnChild, stopChild, type AnyActorRef } from 'xstate';
 import { parsePlatformEvent } from '../src/domain/parse.js';
 import { settingsFrom } from '../src/engine/options.js';
@@ -60,6 +67,8 @@ interface Engine {
   messages: number;
   /** Conferences accepted by their rep: every conversation's, or the probe is wrong. */
   routed: number;
+  /** Routing actors waiting for their rep's answer (the engine's charts only). */
+  awaiting?: () => number;
 }
 
 // ---- minimal XState ----
@@ -190,7 +199,13 @@ function chartsEngine(script: Script): Engine {
   const sessions = new Map<string, AnyActorRef>();
   const byWorkItem = new Map<string, AnyActorRef>();
   const timers = new Map<AnyActorRef, Map<string, number>>();
-  const engine: Engine = { port, messages: 0, routed: 0, step };
+  const engine: Engine = {
+    port,
+    messages: 0,
+    routed: 0,
+    step,
+    awaiting: () => [...sessions.values()].filter((a) => Object.values(a.getSnapshot().children as Record<string, AnyActorRef>).some((c) => c.getSnapshot().matches({ working: 'awaitingAcceptance' }))).length,
+  };
   const settings = settingsFrom({ maxParticipantsOverride: 3, fallbackQueueId: '00G5g000001TIER' });
   let seq = 0;
 
@@ -432,5 +447,78 @@ async function mix(name: string, make: (seed: number, prefix: string) => Traffic
   console.log(`  switchboard ÷ baseline (per round)             ${mmm(stats(r.ratio), x)}`);
 }
 
+// ---- the heap an awake session with one pending conference needs ----
+
+const MEM_N = 10_000;
+
+function heapUsed(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('probe: run with --expose-gc');
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Heap per session of `make()`, each kept live, measured after a forced GC (bytes). */
+async function heapPer(make: (i: number) => unknown, settle: () => Promise<void> = async () => undefined): Promise<number> {
+  const keep: unknown[] = [];
+  const before = heapUsed();
+  for (let i = 0; i < MEM_N; i++) keep.push(make(i));
+  await settle();
+  const after = heapUsed();
+  if (keep.length !== MEM_N) throw new Error('probe: lost sessions');
+  return (after - before) / MEM_N;
+}
+
+/**
+ * The floor of the issue's heap figure, awake: a session actor with one routing child waiting for
+ * its rep, in XState's minimal form (a 15-field context, a 19-field child, one state each), with
+ * the engine's own charts (the child in awaitingAcceptance), and by hand (two plain objects).
+ */
+async function heapFloor(): Promise<void> {
+  const child = setup({ types: { context: {} as Ctx, input: {} as { routingId: string } } }).createMachine({
+    context: ({ input }) => padded(19, { routingId: input.routingId, offeredTo: [] }),
+    initial: 'awaiting',
+    states: { awaiting: { on: { REP_ACCEPTED: 'routed' } }, routed: { type: 'final' } },
+  });
+  const root = setup({ types: { context: {} as Ctx, input: {} as { conv: string } }, actors: { child } }).createMachine({
+    context: ({ input }) => padded(15, { conv: input.conv, reps: {}, routings: [] }),
+    initial: 'active',
+    states: { active: { on: { RR: { actions: spawnChild('child', { id: 'routing:0', input: { routingId: 'rr' } }) } } } },
+  });
+  const minimal = await heapPer((i) => {
+    const a = createActor(root, { input: { conv: `conv-${i}` } });
+    a.start();
+    a.send({ type: 'RR' });
+    return a;
+  });
+  const traffic = typicalTraffic(MEM_N, 5, 'mem', 0);
+  const charts = chartsEngine(traffic.script);
+  // The conversations' first two phases: the session made, rep A joined, the conference requested
+  // and offered; the reps never answer, so each routing waits in awaitingAcceptance.
+  const chartsPer = await heapPer(
+    (i) => {
+      if (i === 0) for (const phase of traffic.phases.slice(0, 2)) for (const step of phase) charts.step(step);
+      return undefined;
+    },
+    async () => {
+      await charts.port.drain();
+      if (charts.awaiting!() !== MEM_N) throw new Error(`probe: ${charts.awaiting!()} of ${MEM_N} routings wait for their rep`);
+    },
+  );
+  const byHand = await heapPer((i) => ({ session: padded(15, { conv: `conv-${i}`, reps: {}, routings: [{ routingId: 'rr', startedAt: 1 }] }), routing: padded(19, { routingId: 'rr', offeredTo: ['005'] }) }));
+  const kib = (b: number) => `${fixed(b / 1024, 2)} KiB`;
+  console.log(`heap per awake session with one pending conference (${MEM_N.toLocaleString('en-US')} live, after a forced GC):`);
+  console.log(`  minimal XState shape (a root actor and one child)   ${kib(minimal)}`);
+  console.log(`  the engine's charts, no engine                      ${kib(chartsPer)}`);
+  console.log(`  by hand (two plain objects)                         ${kib(byHand)}`);
+}
+
+if (process.argv.includes('--heap')) {
+  await heapFloor();
+  process.exit(0);
+}
+
 await mix('the typical conversation at 4 exchanges', (seed, prefix) => typicalTraffic(N, seed, prefix, 4), { shape: true, plain: true });
 await mix('the routing-heavy conversation', (seed, prefix) => lifecycleTraffic(N, seed, prefix), { shape: false, plain: true });
+await heapFloor();
