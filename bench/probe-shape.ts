@@ -237,7 +237,11 @@ function chartsEngine(script: Script): Engine {
       disarm: ({ self }, params) => void timers.get(self)?.delete(params.timer),
     },
   });
-  const machine = sessionMachine.provide({ actors: { routing } });
+  const machine = sessionMachine.provide({
+    actors: { routing },
+    // A request refused at once: its failed routingResult, answered on a microtask.
+    actions: { reportRefusal: ({ self }, params) => port.call(() => undefined, () => self.send({ type: 'refusal.reported', routingId: params.routingId })) },
+  });
 
   function step(st: Step): void {
     if (st.kind === 'agentWork') {

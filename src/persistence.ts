@@ -18,7 +18,9 @@ import type { EffectRecord, PersistedSession, SessionStore, StoreCommit } from '
  * 3: a routing's context nests its settings, route and offer (kept under V8's fast-object limit);
  *    routing children are named by slot (`routing:0`…), not by routing id.
  * 4: a session's pending routings are a list (`routings: PendingRouting[]`), not a record keyed by
- *    routing id, and its `workIndex` is gone (agent-work events find their request by `workId`).
+ *    routing id, and its `workIndex` is gone (agent-work events find their request by `workId`);
+ *    a request refused at once is a `Refusal` of the session (its failed routingResult out), not a
+ *    routing child.
  */
 export const SCHEMA_VERSION = 4;
 

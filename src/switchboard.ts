@@ -7,7 +7,6 @@ import { DEFAULT_MAX_ID_LENGTH } from './domain/parse.js';
 import type { PickRep } from './domain/ports.js';
 import { Directory } from './directory.js';
 import { createLogger } from './io/log.js';
-import { sessionMachine } from './machines/session.js';
 import { Persistence } from './persistence.js';
 import { checkConversationId, checkDuration, checkOptions } from './public-input.js';
 import { AppEvents } from './engine/app-events.js';
@@ -53,8 +52,8 @@ export function createSwitchboard(options: SwitchboardOptions): Switchboard {
   }, options.metrics?.attributes ?? (options.org?.orgId ? { 'org.id': options.org.orgId } : {}));
   const onCall = (what: string, ms: number, err: unknown, windowEnd?: number) => metrics.call(what, ms, err, windowEnd);
   const runner = new StepRunner({ api, persistence, log, pickRep, routeExternally: options.routeExternally, stillOwner: options.stillOwner, isLive: (conv) => registry.isLive(conv), routingsOf: (conv) => registry.routingContexts(conv), onCall });
-  const machine = sessionMachine.provide({ actors: { routing: runner.routing } });
-  const registry: SessionRegistry = new SessionRegistry({ machine, settings, limits, directory, events, log, persistence, inspect: options.inspect, resume: (routing, afterRestart) => runner.resume(routing, afterRestart), wakeAt: (routing) => runner.wakeAt(routing), timers: runner.timers });
+  const machine = runner.session;
+  const registry: SessionRegistry = new SessionRegistry({ machine, settings, limits, directory, events, log, persistence, inspect: options.inspect, resume: (routing, afterRestart) => runner.resume(routing, afterRestart), resumeRefusals: (session) => runner.resumeRefusals(session), wakeAt: (routing) => runner.wakeAt(routing), timers: runner.timers });
   const intake: Intake = new Intake({
     registry,
     runner,

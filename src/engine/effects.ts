@@ -105,6 +105,16 @@ export class StepRunner {
     return this.#driver.routing;
   }
 
+  /** The session machine with its routing children and its refusals' routingResults provided. */
+  get session() {
+    return this.#driver.session;
+  }
+
+  /** See RoutingDriver.resumeRefusals. */
+  resumeRefusals(session: AnyActorRef): void {
+    this.#driver.resumeRefusals(session);
+  }
+
   /** Every routing deadline, offer timeout, repick and answer grace of this engine. */
   get timers(): Timers {
     return this.#driver.timers;
@@ -194,11 +204,12 @@ export class StepRunner {
   }
 
   /** POST /routingResult, repeated or taken as done when a crash left its first attempt in doubt (reportInDoubt). */
-  report(input: EffectInput<RoutingResultRequest>): Promise<void> {
+  report(input: EffectInput<RoutingResultRequest>, own?: RoutingView): Promise<void> {
     const { key, deadlineAt, request } = input;
     const send = (inDoubt: InDoubt) => this.sendStep('POST /routingResult', key, 'finish', inDoubt, deadlineAt, (ctx) => this.#api.reportRoutingResult(request, ctx));
-    // Without a store nothing is ever in doubt from a crash: sent at once, not a turn later.
-    return this.#persistence ? this.reportInDoubt(key).then(send) : send('repeat');
+    // Without a store nothing is ever in doubt from a crash: sent at once, not a turn later. A
+    // request refused at once has no routing child to read its deadline from: it names itself.
+    return this.#persistence ? this.reportInDoubt(key, own ? [own] : undefined).then(send) : send('repeat');
   }
 
   /**

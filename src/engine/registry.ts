@@ -27,12 +27,13 @@ const SWEEP_CHUNK = 2_000;
 
 /**
  * A session snapshot — live, or as saved — with nothing pending: no routing child (so no call in
- * flight for it), not ending. Such a session can sleep, and is restored asleep.
+ * flight for it), no refusal whose routingResult is out, not ending. Such a session can sleep, and is restored asleep.
  */
 export function isIdleSnapshot(snapshot: unknown): snapshot is SessionState {
-  const s = snapshot as { status?: unknown; value?: unknown; context?: { routings?: object }; children?: object } | null | undefined;
+  const s = snapshot as { status?: unknown; value?: unknown; context?: { routings?: object; refusals?: unknown[] }; children?: object } | null | undefined;
   if (!s || s.status !== 'active' || s.value !== 'active' || typeof s.context !== 'object' || s.context === null) return false;
-  return Object.keys(s.context.routings ?? {}).length === 0 && Object.keys(s.children ?? {}).length === 0;
+  // A refusal's routingResult in flight keeps its session awake: its answer is an event for the actor.
+  return Object.keys(s.context.routings ?? {}).length === 0 && Object.keys(s.children ?? {}).length === 0 && !s.context.refusals?.length;
 }
 
 /** The name of a sleeping session's wake-up timer in the engine's timer (keyed by its conversation). */
@@ -53,6 +54,8 @@ export interface SessionRegistryOptions {
    * again. `afterRestart` is false for a session woken from sleep in this engine.
    */
   resume?: ((routing: AnyActorRef, afterRestart: boolean) => void) | undefined;
+  /** Sends again the routingResults of the refusals a restored session holds (see Refusal in src/machines/session.ts). */
+  resumeRefusals?: ((session: AnyActorRef) => void) | undefined;
   /** When a routing child that only waits next has something to do; undefined if it is not merely waiting. */
   wakeAt?: ((routing: AnyActorRef) => number | undefined) | undefined;
   /** The engine's timer: it drops a sleeping session's routing timers and wakes the session at the earliest. */
@@ -242,6 +245,7 @@ export class SessionRegistry {
     // XState runs no entry action for a restored snapshot: the routing children's calls and timers
     // are the engine's to resume.
     if (snapshot && this.#o.resume) for (const child of Object.values(actor.getSnapshot().children)) if (child) this.#o.resume(child as AnyActorRef, !woken);
+    if (snapshot && this.#o.resumeRefusals) this.#o.resumeRefusals(actor as AnyActorRef);
     this.indexWorkItem(actor, conversationIdentifier);
     return actor;
   }
@@ -307,7 +311,7 @@ export class SessionRegistry {
   /** When a live session whose routings only wait should be woken if it sleeps now; undefined if it cannot sleep. */
   #waitingUntil(actor: SessionActor): number | undefined {
     const snap = actor.getSnapshot();
-    if (snap.status !== 'active' || snap.value !== 'active' || !this.#o.wakeAt) return undefined;
+    if (snap.status !== 'active' || snap.value !== 'active' || !this.#o.wakeAt || snap.context.refusals?.length) return undefined;
     let at = Infinity;
     const children = Object.values(snap.children);
     // Every pending routing has its child; a routing finished but not yet folded into the session is not waiting.

@@ -102,6 +102,18 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
     }
     if (c.routeOpen) await attempt('DELETE /route', 'finish', 'clearRoute', (cc) => api.clearRoute({ conversationIdentifier: conv, cancelReason: 'Unknown' }, cc));
   }
+  // Requests the session refused at once whose failed routingResult had not answered (no child).
+  for (const r of Array.isArray(ctx.refusals) ? (ctx.refusals as Array<Record<string, any>>) : []) {
+    if (typeof r?.routingId !== 'string' || typeof r.workItemId !== 'string') continue;
+    const key = stepKey(conv, r.routingId, 'routingResult');
+    try {
+      await runner.sendStep('POST /routingResult', key, 'finish', await runner.reportInDoubt(key, [{ routingId: r.routingId, deadlineAt: r.deadlineAt }]), Date.now(), (cc) =>
+        api.reportRoutingResult({ conversationIdentifier: conv, workItemId: r.workItemId, success: false, externallyRouted: r.target?.kind === 'external', ...(r.routingTypeUnknown ? {} : { routingType: r.routingType }), errorMessage: String(r.reason ?? 'refused') }, cc),
+      );
+    } catch {
+      // Logged by the runner; nothing more can be done for a request abandoned by a chart change.
+    }
+  }
   const actor = registry.sessionFor(conv, {
     ...(typeof ctx.channelAddressIdentifier === 'string' ? { channelAddressIdentifier: ctx.channelAddressIdentifier } : {}),
     ...(typeof ctx.endUserClientId === 'string' ? { endUserClientId: ctx.endUserClientId } : {}),

@@ -7,7 +7,8 @@
 import type { AnyActorRef } from 'xstate';
 import { NotProvidedError } from '../domain/errors.js';
 import type { PickRep, RouteExternally } from '../domain/ports.js';
-import { callOf, resumeOf, routingMachine, timerOf, type RoutingAnswer, type RoutingCall, type RoutingContext, type RoutingTimer, type RoutingTimerSpec } from '../machines/routing.js';
+import { sessionMachine, type Refusal, type SessionContext } from '../machines/session.js';
+import { callOf, refusalReportInput, resumeOf, routingMachine, timerOf, type RoutingAnswer, type RoutingCall, type RoutingContext, type RoutingTimer, type RoutingTimerSpec } from '../machines/routing.js';
 import type { StepRunner } from './effects.js';
 import type { Timers } from './timers.js';
 
@@ -31,6 +32,8 @@ export class RoutingDriver {
   readonly timers: Timers;
   /** The routing machine with every call and timer provided. */
   readonly routing;
+  /** The session machine with its routing children and its refusals' routingResults provided. */
+  readonly session;
 
   constructor(runner: StepRunner, options: RoutingDriverOptions) {
     this.#runner = runner;
@@ -44,6 +47,29 @@ export class RoutingDriver {
         disarm: ({ self }, params) => this.timers.disarm(self, params.timer),
       },
     });
+    this.session = sessionMachine.provide({
+      actors: { routing: this.routing },
+      actions: { reportRefusal: ({ context, self }, params) => this.#reportRefusal(self, context, params.routingId) },
+    });
+  }
+
+  /**
+   * The failed routingResult of a request the session refused at once; its answer (or failure: a
+   * report is never sent twice) comes back to the session as `refusal.reported`.
+   */
+  #reportRefusal(session: AnyActorRef, context: SessionContext, routingId: string): void {
+    const refusal = context.refusals.find((r) => r.routingId === routingId);
+    if (!refusal) return;
+    const done = () => {
+      if (session.getSnapshot().status === 'active') session.send({ type: 'refusal.reported', routingId });
+    };
+    this.#runner.report(refusalReportInput(context.conversationIdentifier, refusal), { routingId, deadlineAt: refusal.deadlineAt }).then(done, done);
+  }
+
+  /** A session restored from a snapshot runs no action: the routingResults of the refusals it holds are sent again (the journal decides whether that repeats one). */
+  resumeRefusals(session: AnyActorRef): void {
+    const context = (session.getSnapshot() as { context: SessionContext }).context;
+    for (const r of (context.refusals ?? []) as Refusal[]) this.#reportRefusal(session, context, r.routingId);
   }
 
   /**

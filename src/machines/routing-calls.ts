@@ -1,6 +1,8 @@
 // The calls and timers of the routing machine's states: the exact request each step sends (tests
 // assert on these), built from the context by the entry action and by a restore alike, and what a
 // restored actor must resume. The machine itself is src/machines/routing.ts.
+import type { RoutingType } from '../domain/enums.js';
+import type { RoutingTarget } from '../domain/events.js';
 import { stepKey } from '../domain/step-key.js';
 import type {
   AgentWorkRequest,
@@ -181,4 +183,16 @@ export function resumeOf(snapshot: { _nodes: ReadonlyArray<{ entry: ReadonlyArra
     }
   }
   return { calls, timers };
+}
+
+/**
+ * The failed routingResult of a request the session refused at once (session.ts, Refusal): the
+ * same request, step key and deadline its routing child sent before refusals had none.
+ */
+export function refusalReportInput(conversationIdentifier: string, r: { routingId: string; routingType: RoutingType; target: RoutingTarget; reason: string; deadlineAt: number; workItemId: string; routingTypeUnknown?: boolean }): EffectInput<RoutingResultRequest> {
+  const request: RoutingResultRequest = { conversationIdentifier, workItemId: r.workItemId, success: false, externallyRouted: r.target.kind === 'external' };
+  if (!r.routingTypeUnknown) request.routingType = r.routingType;
+  request.errorMessage = r.reason;
+  const deadlineAt = Date.now() >= r.deadlineAt ? Math.max(r.deadlineAt, Date.now() + CLEANUP_BUDGET_MS) : r.deadlineAt;
+  return { request, key: stepKey(conversationIdentifier, r.routingId, 'routingResult'), deadlineAt };
 }

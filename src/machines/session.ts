@@ -1,8 +1,8 @@
 // The session machine: one root actor per conversationIdentifier. It holds the end user, the reps
 // present and the MessagingSession id; spawns a routing child per routing request; hands
-// agent-work, RoutingResult and ParticipantChanged events to the child that owns them; rejects a
-// conference at once when the participant cap is reached; and, when the session ends, lets every
-// child clean up before it stops.
+// agent-work, RoutingResult and ParticipantChanged events to the child that owns them; refuses a
+// conference at once when the participant cap is reached (no child: it sends the failed
+// routingResult itself); and, when the session ends, lets every child clean up before it stops.
 import { emit, enqueueActions, setup } from 'xstate';
 import type { RoutingType } from '../domain/enums.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   RoutingTarget,
   SessionStatusChangedEntry,
 } from '../domain/events.js';
+import { NotProvidedError } from '../domain/errors.js';
 import type { ConsentRequest } from '../domain/ports.js';
 import { copyRecord, dropUndefined, filterRecord, own, put, withKey } from './records.js';
 import { routingMachine, type RoutingEvent, type RoutingInput, type RoutingNotification, type RoutingOutput } from './routing.js';
@@ -69,6 +70,25 @@ export interface PendingRouting {
   psrId?: string;
 }
 
+/**
+ * A request refused at once (the participant cap, a session ending, a request that cannot be read):
+ * it never becomes pending and gets no routing child; the session sends its one failed
+ * routingResult itself and keeps it here until that call answers (a restore sends it again).
+ */
+export interface Refusal {
+  routingId: string;
+  routingType: RoutingType;
+  target: RoutingTarget;
+  /** The failed routingResult's errorMessage. */
+  reason: string;
+  startedAt: number;
+  deadlineAt: number;
+  /** The MessagingSession id (15 characters) the routingResult names. */
+  workItemId: string;
+  /** The RoutingRequested named no routing type Salesforce knows: the routingResult names none either. */
+  routingTypeUnknown?: boolean;
+}
+
 export interface WarmTransfer {
   from: string;
   to: string[];
@@ -89,6 +109,8 @@ export interface SessionContext extends SessionInput {
   /** Routing ids already handled, so a replayed RoutingRequested starts nothing twice. */
   seenRoutingIds: string[];
   transfers: WarmTransfer[];
+  /** Requests refused at once whose failed routingResult has not answered yet. */
+  refusals: Refusal[];
   /**
    * Reps who accepted an offer but whose ParticipantChanged add has not arrived yet (the connector's
    * ACCEPTED and Pub/Sub are different channels), and reps whose offer may still be accepted after
@@ -109,6 +131,8 @@ export type SessionEvent =
   | { type: 'SESSION_STATUS_CHANGED'; entry: SessionStatusChangedEntry }
   | { type: 'END_SESSION'; reason: string }
   | RoutingNotification
+  /** The failed routingResult of a request refused at once answered (or failed: it is not sent twice). */
+  | { type: 'refusal.reported'; routingId: string }
   /** A routing child reached its final state. */
   | { type: `xstate.done.actor.${string}`; output: RoutingOutput };
 
@@ -223,7 +247,7 @@ export const sessionMachine = setup({
   },
   actors: { routing: routingMachine },
   guards: {
-    noRoutingsLeft: ({ context }) => context.routings.length === 0,
+    noRoutingsLeft: ({ context }) => context.routings.length === 0 && context.refusals.length === 0,
     isTerminalStatus: ({ event }) =>
       event.type === 'SESSION_STATUS_CHANGED' && TERMINAL_STATUSES.has(event.entry.sessionStatus),
   },
@@ -231,7 +255,7 @@ export const sessionMachine = setup({
     startRequestedRouting: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ROUTING_REQUESTED') return;
       const req = event.request;
-      if (routingOf(context, req.routingEventId) || context.seenRoutingIds.includes(req.routingEventId)) {
+      if (routingOf(context, req.routingEventId) || context.refusals.some((r) => r.routingId === req.routingEventId) || context.seenRoutingIds.includes(req.routingEventId)) {
         enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, reason: 'duplicate RoutingRequested' });
         return;
       }
@@ -244,6 +268,28 @@ export const sessionMachine = setup({
       }
       const deadlineAt = event.receivedAt + context.settings.routingWindowMs;
       const workItemId = context.workItemId ?? (req.workRecordId ? req.workRecordId.slice(0, 15) : undefined);
+      const seenRoutingIds = [...context.seenRoutingIds, req.routingEventId].slice(-MAX_SEEN_ROUTING_IDS);
+      if (rejectReason !== undefined) {
+        // Refused at once: no routing child. Its one failed routingResult leaves from here.
+        enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, routingType: req.routingType, target: req.target });
+        if (!workItemId) {
+          // No MessagingSession id: no routingResult can name it (Salesforce's own timeout answers the request).
+          enqueue.assign({ seenRoutingIds });
+          enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: refusedOutput(req.routingEventId, req.routingType, rejectReason, false), durationMs: 0 });
+          return;
+        }
+        const refusal: Refusal = { routingId: req.routingEventId, routingType: req.routingType, target: req.target, reason: rejectReason, startedAt: event.receivedAt, deadlineAt, workItemId };
+        if (req.routingTypeUnknown) refusal.routingTypeUnknown = true;
+        enqueue.assign({
+          refusals: [...context.refusals, refusal],
+          seenRoutingIds,
+          workItemId,
+          ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}),
+        });
+        // Named, so the engine's implementation (provide) runs; typed loosely: setup's own actions cannot name their siblings.
+        enqueue({ type: 'reportRefusal', params: { routingId: req.routingEventId } } as never);
+        return;
+      }
       const input = routingInput(workItemId ? extend(context, { workItemId }) : context, {
         routingId: req.routingEventId,
         routingType: req.routingType,
@@ -266,7 +312,7 @@ export const sessionMachine = setup({
       const routings = [...context.routings, pending];
       enqueue.assign({
         routings,
-        seenRoutingIds: [...context.seenRoutingIds, req.routingEventId].slice(-MAX_SEEN_ROUTING_IDS),
+        seenRoutingIds,
         ...(workItemId ? { workItemId } : {}),
         ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}),
       });
@@ -408,11 +454,24 @@ export const sessionMachine = setup({
       enqueue.assign({ endingReason: reason });
       for (const r of context.routings) enqueue.sendTo(`routing:${r.slot}`, { type: 'SESSION_ENDED', reason });
     }),
+    // The engine provides it (src/engine/routing-driver.ts): POST /routingResult for the refusal, its
+    // answer coming back as `refusal.reported`. A restored session runs no action: the engine sends
+    // the routingResults of the refusals it holds again (the journal decides whether that repeats one).
+    reportRefusal: (_, _params: { routingId: string }) => {
+      throw new NotProvidedError('the session machine\'s reportRefusal action');
+    },
+    finishRefusal: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'refusal.reported') return;
+      const refusal = context.refusals.find((r) => r.routingId === event.routingId);
+      if (!refusal) return;
+      enqueue.assign({ refusals: context.refusals.filter((r) => r !== refusal) });
+      enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: refusedOutput(refusal.routingId, refusal.routingType, refusal.reason, true), durationMs: Date.now() - refusal.startedAt });
+    }),
     announceEnded: emit(({ context }) => ({ type: 'session.ended' as const, conversationIdentifier: context.conversationIdentifier, reason: context.endingReason ?? 'ended' })),
   },
 }).createMachine({
   id: 'session',
-  description: 'One messaging session (conversationIdentifier): its participants and a routing child per pending routing request.',
+  description: 'One messaging session (conversationIdentifier): its participants, a routing child per pending routing request, and the failed routingResults of requests it refused at once.',
   context: ({ input }): SessionContext =>
     extend(input, {
       reps: {},
@@ -420,11 +479,13 @@ export const sessionMachine = setup({
       heldWork: [],
       seenRoutingIds: [],
       transfers: [],
+      refusals: [],
       joining: {},
       initialCount: 0,
     }),
   initial: 'active',
   on: {
+    'refusal.reported': { description: 'The failed routingResult of a request refused at once has answered: the request is finished.', actions: 'finishRefusal' },
     'routing.offered': { description: 'A routing child created an AgentWork: index it so agent-work events reach that child, and replay any that arrived early.', actions: 'recordOffer' },
     'xstate.done.actor.*': { description: 'A routing child finished: drop it and announce its outcome.', actions: 'finishRouting' },
     AGENT_WORK: { description: 'onAgentWorkEvent from the connector relay: ACCEPTED / DECLINED go to the child that owns the AgentWork (held until its POST /agentWork answers).', actions: 'forwardAgentWork' },
@@ -433,9 +494,9 @@ export const sessionMachine = setup({
   },
   states: {
     active: {
-      description: 'Conversation live: routing requests start routing children; a conference beyond the cap is rejected at once.',
+      description: 'Conversation live: routing requests start routing children; a conference beyond the cap is refused at once, with no child: the session sends its failed routingResult itself.',
       on: {
-        ROUTING_REQUESTED: { description: 'A rep asked for a Transfer or Conference: start a routing child (or reject it at once at the cap); a replayed request starts nothing.', actions: 'startRequestedRouting' },
+        ROUTING_REQUESTED: { description: 'A rep asked for a Transfer or Conference: start a routing child (or refuse it at once at the cap: its failed routingResult leaves from the session); a replayed request starts nothing.', actions: 'startRequestedRouting' },
         START_ROUTING: { description: 'Initial routing of a new conversation (after POST /interactions).', actions: 'startInitialRouting' },
         SESSION_STATUS_CHANGED: [
           { description: 'The session ended (Ended or Error).', guard: 'isTerminalStatus', target: 'ending', actions: 'applyStatus' },
@@ -457,6 +518,11 @@ export const sessionMachine = setup({
     ended: { type: 'final', description: 'No routing left; the switchboard drops the actor.', entry: 'announceEnded' },
   },
 });
+
+/** What a request refused at once reports as its outcome: what its routing child reported before refusals had none. */
+function refusedOutput(routingId: string, routingType: RoutingType, reason: string, reported: boolean): RoutingOutput {
+  return { routingId, routingType, outcome: 'rejected', reported, offeredTo: [], message: reason };
+}
 
 function toRoutingEvent(w: AgentWorkEvent): RoutingEvent | undefined {
   if (w.workEvent === 'ACCEPTED') return { type: 'REP_ACCEPTED', workId: w.workId };

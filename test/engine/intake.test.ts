@@ -8,7 +8,6 @@ import { StepRunner } from '../../src/engine/effects.js';
 import { Intake } from '../../src/engine/intake.js';
 import { SessionRegistry } from '../../src/engine/registry.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
-import { sessionMachine } from '../../src/machines/session.js';
 import { participantChanged, repMessage, sessionStatusChanged } from '../../src/sandbox/payloads.js';
 import { newConversation, REPS } from '../support/harness.js';
 
@@ -18,7 +17,7 @@ function intake() {
   const events = new AppEvents(log);
   const runner = new StepRunner({ api, log, pickRep: () => undefined, isLive: () => false });
   const settings = { routingWindowMs: 60_000, reportReserveMs: 5_000, offerTimeoutMs: 20_000, maxOffers: 3, repickIntervalMs: 2_000, answerGraceMs: 5_000, initialRoutingTimeoutMs: 120_000, participantCap: 4 };
-  const registry = new SessionRegistry({ machine: sessionMachine.provide({ actors: { routing: runner.routing } }), settings, limits: { hibernateAfterMs: false, maxSessions: 2, idleExpiryMs: false }, directory: new Directory(), events, log });
+  const registry = new SessionRegistry({ machine: runner.session, settings, limits: { hibernateAfterMs: false, maxSessions: 2, idleExpiryMs: false }, directory: new Directory(), events, log });
   const i = new Intake({ registry, runner, api, events, log, parseOptions: {}, maxIdLength: 255, maxSessions: 2, dedupeWindow: 100, isStopped: () => false });
   return { i, registry, events };
 }

@@ -16,7 +16,7 @@ import type { InteractionClient } from '../../src/io/interaction-api/index.js';
 import type { PubSubIntake } from '../../src/io/pubsub/index.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createMemorySessionStore } from '../../src/io/store/index.js';
-import { sessionMachine, type RoutingSettings } from '../../src/machines/session.js';
+import type { RoutingSettings } from '../../src/machines/session.js';
 import { currentChartHash, Persistence, SCHEMA_VERSION } from '../../src/persistence.js';
 import { participantChanged } from '../../src/sandbox/payloads.js';
 import { newConversation, REPS } from '../support/harness.js';
@@ -61,7 +61,7 @@ function rig(options: { owned?: boolean } = {}) {
   let lifecycle!: Lifecycle;
   const persistence = new Persistence(store, log, (conv) => registry.persistedSnapshot(conv));
   const runner = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: (c) => registry.isLive(c) });
-  registry = new SessionRegistry({ machine: sessionMachine.provide({ actors: { routing: runner.routing } }), settings, limits, directory: new Directory(), events, log, persistence });
+  registry = new SessionRegistry({ machine: runner.session, settings, limits, directory: new Directory(), events, log, persistence });
   const intake = new Intake({ registry, runner, api, events, log, persistence, parseOptions: {}, maxIdLength: 255, maxSessions: 100, dedupeWindow: 100, isStopped: () => lifecycle.stopped });
   const subscription = {
     start: vi.fn(async () => void journal.push('stream.start')),
@@ -106,7 +106,7 @@ function liveSession(r: ReturnType<typeof rig>): string {
 describe('Lifecycle.start', () => {
   it('restores what the store holds, with its dedupe keys, before it subscribes', async () => {
     const r = rig();
-    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: {}, routings: [], heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0 } };
+    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: {}, routings: [], refusals: [], heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0 } };
     await r.store.commit({ sessions: [{ conversationIdentifier: 'c-idle', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: idle }], seen: ['event:e-before-the-restart'] });
     let heldAtSubscribe = -1;
     r.subscription.start.mockImplementation(async () => {
@@ -126,7 +126,7 @@ describe('Lifecycle.start', () => {
     const r = rig();
     const error = fenced();
     r.engineStore.checkWritable.mockRejectedValueOnce(error);
-    await r.store.commit({ sessions: [{ conversationIdentifier: 'c-1', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-1', settings, reps: {}, routings: [] } } }] });
+    await r.store.commit({ sessions: [{ conversationIdentifier: 'c-1', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-1', settings, reps: {}, routings: [], refusals: [] } } }] });
     await expect(r.lifecycle.start()).rejects.toBe(error);
     expect(r.subscription.start).not.toHaveBeenCalled();
     expect(r.registry.size).toBe(0);

@@ -9,7 +9,7 @@ import { SessionRegistry } from '../../src/engine/registry.js';
 import { restoreSessions } from '../../src/engine/restore.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createMemorySessionStore } from '../../src/io/store/index.js';
-import { sessionMachine, type RoutingSettings } from '../../src/machines/session.js';
+import type { RoutingSettings } from '../../src/machines/session.js';
 import { currentChartHash, Persistence, SCHEMA_VERSION } from '../../src/persistence.js';
 
 const log = pino({ level: 'silent' });
@@ -24,7 +24,7 @@ function rig() {
   let registry!: SessionRegistry;
   const persistence = new Persistence(store, log, (conv) => registry.persistedSnapshot(conv));
   const runner = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: (c) => registry.isLive(c) });
-  registry = new SessionRegistry({ machine: sessionMachine.provide({ actors: { routing: runner.routing } }), settings, limits: { hibernateAfterMs: 30_000, maxSessions: 100, idleExpiryMs: false }, directory: new Directory(), events: new AppEvents(log), log, persistence });
+  registry = new SessionRegistry({ machine: runner.session, settings, limits: { hibernateAfterMs: 30_000, maxSessions: 100, idleExpiryMs: false }, directory: new Directory(), events: new AppEvents(log), log, persistence });
   const seen: string[][] = [];
   const restore = () => restoreSessions({ persistence, registry, runner, api, log, restoreAsleep: true, rememberSeen: (k) => void seen.push(k), dedupeWindow: 100 }, counters);
   const counters = { restored: 0, finishedStale: 0 };
@@ -34,7 +34,7 @@ function rig() {
 describe('restoreSessions', () => {
   it('brings an idle session back asleep, with its reps, and hands back the dedupe keys', async () => {
     const r = rig();
-    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: { '005000000000A01': { userId: '005000000000A01', role: 'Agent', joinedAt: 1 } }, routings: [], heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0, workItemId: '0Mw000000000001' } };
+    const idle = { value: 'active', status: 'active', children: {}, context: { conversationIdentifier: 'c-idle', settings, reps: { '005000000000A01': { userId: '005000000000A01', role: 'Agent', joinedAt: 1 } }, routings: [], refusals: [], heldWork: [], seenRoutingIds: [], transfers: [], joining: {}, initialCount: 0, workItemId: '0Mw000000000001' } };
     await r.store.commit({ sessions: [{ conversationIdentifier: 'c-idle', schemaVersion: SCHEMA_VERSION, chartHash: currentChartHash(), savedAt: Date.now(), snapshot: idle }], seen: ['event:e1', 'entry:n1'] });
     await r.restore();
     expect(r.counters).toEqual({ restored: 1, finishedStale: 0 });
