@@ -72,7 +72,7 @@ export {
   type Endpoint,
 } from './io/recording-interaction-service.js';
 export { routingMachine, type RoutingInput, type RoutingOutput, type RoutingOutcome } from './machines/routing.js';
-export { sessionMachine, type SessionEmitted, type RepPresence, type PendingRouting, type WarmTransfer } from './machines/session.js';
+export { sessionMachine, type SessionEmitted, type RepPresence, type PendingRouting, type Refusal, type WarmTransfer } from './machines/session.js';
 export {
   createInteractionClient,
   type InteractionClient,

@@ -64,3 +64,49 @@ describe('session chart: agent-work events reach the request that made the offer
     expect(heard).toEqual(['REP_ACCEPTED 0Bz000000000002']);
   });
 });
+
+describe('session chart: a request refused at once has no routing child', () => {
+  /** A session at a cap of one, with one Conference routing (a stand-in child that remembers what it hears); reportRefusal records instead of calling. */
+  function atCap(workItemId?: string) {
+    const heard: string[] = [];
+    const reports: string[] = [];
+    const child = setup({ types: { input: {} as { routingId: string }, events: {} as { type: string } } }).createMachine({
+      on: { '*': { actions: ({ event }) => void heard.push(event.type) } },
+    });
+    const machine = sessionMachine.provide({ actors: { routing: child as never }, actions: { reportRefusal: (_, params) => void reports.push(params.routingId) } });
+    const actor = createActor(machine, { input: { conversationIdentifier: 'conv-2', ...(workItemId ? { workItemId } : {}), settings: { ...settings, participantCap: 1 } } });
+    const finished: Array<{ routingId: string; outcome: string; reported: boolean; durationMs: number }> = [];
+    actor.on('routing.finished', (e) => void finished.push({ routingId: e.output.routingId, outcome: e.output.outcome, reported: e.output.reported, durationMs: e.durationMs }));
+    actor.start();
+    const request = (routingEventId: string, receivedAt: number, extra: object = {}) =>
+      actor.send({ type: 'ROUTING_REQUESTED', request: { kind: 'RoutingRequested', routingEventId, routingType: 'Conference', target: { kind: 'queue', queueId: '00G000000000001' }, ...extra } as never, receivedAt });
+    return { actor, heard, reports, finished, request };
+  }
+  const cancelled = { type: 'ROUTING_RESULT', entry: { kind: 'RoutingResult', routingType: 'Conference', failureType: 'Cancelled', cancelReason: 'Cancel', errorMessages: [] } } as never;
+
+  it('a cancel for the newest request, refused at once, does not end the older one still routing; once the refusal is reported, a cancel reaches it', () => {
+    const { actor, heard, reports, finished, request } = atCap('0Mw000000000002');
+    request('rr-A', Date.now() - 1_000);
+    request('rr-B', Date.now());
+    expect(actor.getSnapshot().context.routings.map((r) => r.routingId)).toEqual(['rr-A']);
+    expect(actor.getSnapshot().context.refusals).toMatchObject([{ routingId: 'rr-B', reason: expect.stringContaining('participant cap') }]);
+    expect(reports).toEqual(['rr-B']);
+    actor.send(cancelled);
+    expect(heard, 'the cancel named the newest request: the refused one, not A').toEqual([]);
+    actor.send({ type: 'refusal.reported', routingId: 'rr-B' });
+    expect(finished).toMatchObject([{ routingId: 'rr-B', outcome: 'rejected', reported: true }]);
+    expect(actor.getSnapshot().context.refusals).toEqual([]);
+    actor.send(cancelled);
+    expect(heard).toEqual(['ROUTING_CANCELLED']);
+  });
+
+  it('without a MessagingSession id no routingResult is possible: finished at once, unreported, and the end user’s id is still learnt', () => {
+    const { actor, reports, finished, request } = atCap();
+    request('rr-A', Date.now() - 2_000);
+    request('rr-B', Date.now() - 1_500, { endUserClientId: 'client-7' });
+    expect(reports).toEqual([]);
+    expect(finished).toMatchObject([{ routingId: 'rr-B', outcome: 'rejected', reported: false }]);
+    expect(finished[0]!.durationMs).toBeGreaterThanOrEqual(1_500);
+    expect(actor.getSnapshot().context).toMatchObject({ endUserClientId: 'client-7', refusals: [] });
+  });
+});

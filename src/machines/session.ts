@@ -233,9 +233,14 @@ function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' 
 function routingForResult(ctx: SessionContext, entry: RoutingResultEntry): string | undefined {
   const byPsr = entry.pendingServiceRoutingId ? ctx.routings.find((r) => r.psrId === entry.pendingServiceRoutingId) : undefined;
   if (byPsr) return byPsr.routingId;
-  const pending = ctx.routings.filter((r) => r.routingType === entry.routingType);
-  pending.sort((a, b) => b.startedAt - a.startedAt);
-  return pending[0]?.routingId;
+  // A request refused at once whose report is still out counts as the newest too (as when it was a
+  // routing child): a cancel aimed at it must not end an older request that is still routing.
+  const candidates: Array<{ routingId: string; startedAt: number }> = [
+    ...ctx.routings.filter((r) => r.routingType === entry.routingType),
+    ...ctx.refusals.filter((r) => r.routingType === entry.routingType),
+  ];
+  candidates.sort((a, b) => b.startedAt - a.startedAt);
+  return candidates[0]?.routingId;
 }
 
 export const sessionMachine = setup({
@@ -274,8 +279,8 @@ export const sessionMachine = setup({
         enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, routingType: req.routingType, target: req.target });
         if (!workItemId) {
           // No MessagingSession id: no routingResult can name it (Salesforce's own timeout answers the request).
-          enqueue.assign({ seenRoutingIds });
-          enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: refusedOutput(req.routingEventId, req.routingType, rejectReason, false), durationMs: 0 });
+          enqueue.assign({ seenRoutingIds, ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}) });
+          enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: refusedOutput(req.routingEventId, req.routingType, rejectReason, false), durationMs: Date.now() - event.receivedAt });
           return;
         }
         const refusal: Refusal = { routingId: req.routingEventId, routingType: req.routingType, target: req.target, reason: rejectReason, startedAt: event.receivedAt, deadlineAt, workItemId };
@@ -404,6 +409,8 @@ export const sessionMachine = setup({
     forwardRoutingResult: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ROUTING_RESULT' || event.entry.failureType === 'None') return;
       const routingId = routingForResult(context, event.entry);
+      // Aimed at a request refused at once: nothing to cancel (its failed routingResult is out).
+      if (routingId && !routingOf(context, routingId)) return;
       if (!routingId) {
         enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, reason: `RoutingResult ${event.entry.failureType} for no pending ${event.entry.routingType} request` });
         return;
