@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { CallContext, InteractionService } from '../domain/ports.js';
 import { stepKey } from '../domain/step-key.js';
 import type { PersistedSession } from '../io/store/index.js';
+import { refusalReportInput } from '../machines/routing-calls.js';
+import type { Refusal } from '../machines/session.js';
 import type { InDoubt, Persistence } from '../persistence.js';
 import type { RoutingView, StepRunner } from './effects.js';
 import { isIdleSnapshot, type SessionRegistry } from './registry.js';
@@ -105,11 +107,10 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
   // Requests the session refused at once whose failed routingResult had not answered (no child).
   for (const r of Array.isArray(ctx.refusals) ? (ctx.refusals as Array<Record<string, any>>) : []) {
     if (typeof r?.routingId !== 'string' || typeof r.workItemId !== 'string') continue;
-    const key = stepKey(conv, r.routingId, 'routingResult');
+    // The same request and step key the live path sends (refusalReportInput); past its window, so the clean-up budget.
+    const { request, key } = refusalReportInput(conv, { ...(r as Refusal), target: r.target ?? { kind: 'channelDefault' }, reason: String(r.reason ?? 'refused') });
     try {
-      await runner.sendStep('POST /routingResult', key, 'finish', await runner.reportInDoubt(key, [{ routingId: r.routingId, deadlineAt: r.deadlineAt }]), Date.now(), (cc) =>
-        api.reportRoutingResult({ conversationIdentifier: conv, workItemId: r.workItemId, success: false, externallyRouted: r.target?.kind === 'external', ...(r.routingTypeUnknown ? {} : { routingType: r.routingType }), errorMessage: String(r.reason ?? 'refused') }, cc),
-      );
+      await runner.sendStep('POST /routingResult', key, 'finish', await runner.reportInDoubt(key, [{ routingId: r.routingId, deadlineAt: r.deadlineAt }]), Date.now(), (cc) => api.reportRoutingResult(request, cc));
     } catch {
       // Logged by the runner; nothing more can be done for a request abandoned by a chart change.
     }

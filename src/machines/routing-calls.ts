@@ -48,8 +48,16 @@ function effectKey(ctx: RoutingContext, step: string): string {
   return stepKey(ctx.conversationIdentifier, ctx.routingId, step);
 }
 
-function cleanupDeadline(ctx: RoutingContext): number {
-  return Math.max(ctx.deadlineAt, Date.now() + CLEANUP_BUDGET_MS);
+function cleanupDeadline(deadlineAt: number): number {
+  return Math.max(deadlineAt, Date.now() + CLEANUP_BUDGET_MS);
+}
+
+/**
+ * A failed routingResult's deadline: inside the window as always; only a request restored after
+ * its window closed (the app was down) reports late, because a late failure beats none.
+ */
+function failureReportDeadline(deadlineAt: number): number {
+  return Date.now() >= deadlineAt ? cleanupDeadline(deadlineAt) : deadlineAt;
 }
 
 export function routeRequest(ctx: RoutingContext): RouteRequest {
@@ -76,16 +84,27 @@ export function agentWorkRequest(ctx: RoutingContext): AgentWorkRequest {
   return req;
 }
 
-export function routingResultRequest(ctx: RoutingContext, success: boolean): RoutingResultRequest {
+/** What a request's routingResult says: a routing child's (its context), or a refusal's (which has no child). */
+function reportRequest(
+  conversationIdentifier: string,
+  r: { workItemId?: string | undefined; target: RoutingTarget; routingType: RoutingType },
+  routingTypeUnknown: boolean | undefined,
+  success: boolean,
+  errorMessage: string,
+): RoutingResultRequest {
   const req: RoutingResultRequest = {
-    conversationIdentifier: ctx.conversationIdentifier,
-    workItemId: ctx.workItemId ?? '',
+    conversationIdentifier,
+    workItemId: r.workItemId ?? '',
     success,
-    externallyRouted: ctx.target.kind === 'external',
+    externallyRouted: r.target.kind === 'external',
   };
-  if (!ctx.settings.routingTypeUnknown) req.routingType = ctx.routingType;
-  if (!success) req.errorMessage = ctx.failure?.message ?? 'routing failed';
+  if (!routingTypeUnknown) req.routingType = r.routingType;
+  if (!success) req.errorMessage = errorMessage;
   return req;
+}
+
+export function routingResultRequest(ctx: RoutingContext, success: boolean): RoutingResultRequest {
+  return reportRequest(ctx.conversationIdentifier, ctx, ctx.settings.routingTypeUnknown, success, ctx.failure?.message ?? 'routing failed');
 }
 
 function reportInput(ctx: RoutingContext, success: boolean): EffectInput<RoutingResultRequest> {
@@ -96,7 +115,7 @@ function cancelWorkInput(ctx: RoutingContext): EffectInput<PatchAgentWorkRequest
   return {
     request: { workId: ctx.offer?.workId ?? '', contextType: 'Agent', status: 'Cancel' },
     key: effectKey(ctx, `cancel:${ctx.offer?.workId}`),
-    deadlineAt: cleanupDeadline(ctx),
+    deadlineAt: cleanupDeadline(ctx.deadlineAt),
   };
 }
 
@@ -125,15 +144,13 @@ export function callOf(name: RoutingCallName, ctx: RoutingContext): RoutingCall 
     case 'reportSuccess':
       return { step: 'report', input: reportInput(ctx, true) };
     case 'reportFailure':
-      // Inside the window as always; only a request restored after its window closed (the app was
-      // down) reports late, because a late failure beats none.
-      return { step: 'report', input: { ...reportInput(ctx, false), ...(Date.now() >= ctx.deadlineAt ? { deadlineAt: cleanupDeadline(ctx) } : {}) } };
+      return { step: 'report', input: { ...reportInput(ctx, false), deadlineAt: failureReportDeadline(ctx.deadlineAt) } };
     case 'cancelOffer':
       return { step: 'cancel', input: cancelWorkInput(ctx) };
     case 'clear':
       return {
         step: 'clear',
-        input: { request: { conversationIdentifier: ctx.conversationIdentifier, cancelReason: ctx.failure?.cancelReason ?? 'Unknown' }, key: effectKey(ctx, 'clearRoute'), deadlineAt: cleanupDeadline(ctx) },
+        input: { request: { conversationIdentifier: ctx.conversationIdentifier, cancelReason: ctx.failure?.cancelReason ?? 'Unknown' }, key: effectKey(ctx, 'clearRoute'), deadlineAt: cleanupDeadline(ctx.deadlineAt) },
       };
     case 'external':
       return {
@@ -189,10 +206,13 @@ export function resumeOf(snapshot: { _nodes: ReadonlyArray<{ entry: ReadonlyArra
  * The failed routingResult of a request the session refused at once (session.ts, Refusal): the
  * same request, step key and deadline its routing child sent before refusals had none.
  */
-export function refusalReportInput(conversationIdentifier: string, r: { routingId: string; routingType: RoutingType; target: RoutingTarget; reason: string; deadlineAt: number; workItemId: string; routingTypeUnknown?: boolean }): EffectInput<RoutingResultRequest> {
-  const request: RoutingResultRequest = { conversationIdentifier, workItemId: r.workItemId, success: false, externallyRouted: r.target.kind === 'external' };
-  if (!r.routingTypeUnknown) request.routingType = r.routingType;
-  request.errorMessage = r.reason;
-  const deadlineAt = Date.now() >= r.deadlineAt ? Math.max(r.deadlineAt, Date.now() + CLEANUP_BUDGET_MS) : r.deadlineAt;
-  return { request, key: stepKey(conversationIdentifier, r.routingId, 'routingResult'), deadlineAt };
+export function refusalReportInput(
+  conversationIdentifier: string,
+  r: { routingId: string; routingType: RoutingType; target: RoutingTarget; reason: string; deadlineAt: number; workItemId: string; routingTypeUnknown?: boolean },
+): EffectInput<RoutingResultRequest> {
+  return {
+    request: reportRequest(conversationIdentifier, r, r.routingTypeUnknown, false, r.reason),
+    key: stepKey(conversationIdentifier, r.routingId, 'routingResult'),
+    deadlineAt: failureReportDeadline(r.deadlineAt),
+  };
 }
