@@ -49,7 +49,12 @@ export class RoutingDriver {
     });
     this.session = sessionMachine.provide({
       actors: { routing: this.routing },
-      actions: { reportRefusal: ({ context, self }, params) => this.#reportRefusal(self, context, params.routingId) },
+      actions: {
+        reportRefusal: ({ context, self }, params) => {
+          const refusal = context.refusals.find((r) => r.routingId === params.routingId);
+          if (refusal) this.#reportRefusal(self, context.conversationIdentifier, refusal);
+        },
+      },
     });
   }
 
@@ -57,19 +62,18 @@ export class RoutingDriver {
    * The failed routingResult of a request the session refused at once; its answer (or failure: a
    * report is never sent twice) comes back to the session as `refusal.reported`.
    */
-  #reportRefusal(session: AnyActorRef, context: SessionContext, routingId: string): void {
-    const refusal = context.refusals.find((r) => r.routingId === routingId);
-    if (!refusal) return;
+  #reportRefusal(session: AnyActorRef, conversationIdentifier: string, refusal: Refusal): void {
+    const { routingId, deadlineAt } = refusal;
     const done = () => {
       if (session.getSnapshot().status === 'active') session.send({ type: 'refusal.reported', routingId });
     };
-    this.#runner.report(refusalReportInput(context.conversationIdentifier, refusal), { routingId, deadlineAt: refusal.deadlineAt }).then(done, done);
+    this.#runner.report(refusalReportInput(conversationIdentifier, refusal), { routingId, deadlineAt }).then(done, done);
   }
 
   /** A session restored from a snapshot runs no action: the routingResults of the refusals it holds are sent again (the journal decides whether that repeats one). */
   resumeRefusals(session: AnyActorRef): void {
     const context = (session.getSnapshot() as { context: SessionContext }).context;
-    for (const r of (context.refusals ?? []) as Refusal[]) this.#reportRefusal(session, context, r.routingId);
+    for (const r of (context.refusals ?? []) as Refusal[]) this.#reportRefusal(session, context.conversationIdentifier, r);
   }
 
   /**

@@ -176,6 +176,11 @@ function childId(ctx: Pick<SessionContext, 'routings'>, routingId: string): stri
   return `routing:${routingOf(ctx, routingId)?.slot ?? routingId}`;
 }
 
+/** The child of a pending routing in hand (childId without the lookup). */
+function childOf(pending: PendingRouting): string {
+  return `routing:${pending.slot}`;
+}
+
 function freeSlot(routings: PendingRouting[]): number {
   let slot = 0;
   while (routings.some((r) => r.slot === slot)) slot += 1;
@@ -185,6 +190,11 @@ function freeSlot(routings: PendingRouting[]): number {
 /** The pending routing with this id. */
 function routingOf(ctx: Pick<SessionContext, 'routings'>, routingId: string): PendingRouting | undefined {
   return ctx.routings.find((r) => r.routingId === routingId);
+}
+
+/** The refusal of a request refused at once, while its failed routingResult is out. */
+function refusalOf(ctx: Pick<SessionContext, 'refusals'>, routingId: string): Refusal | undefined {
+  return ctx.refusals.find((r) => r.routingId === routingId);
 }
 
 /** The pending routing whose current offer is this AgentWork. */
@@ -260,7 +270,7 @@ export const sessionMachine = setup({
     startRequestedRouting: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ROUTING_REQUESTED') return;
       const req = event.request;
-      if (routingOf(context, req.routingEventId) || context.refusals.some((r) => r.routingId === req.routingEventId) || context.seenRoutingIds.includes(req.routingEventId)) {
+      if (routingOf(context, req.routingEventId) || refusalOf(context, req.routingEventId) || context.seenRoutingIds.includes(req.routingEventId)) {
         enqueue.emit({ type: 'routing.ignored', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, reason: 'duplicate RoutingRequested' });
         return;
       }
@@ -274,12 +284,13 @@ export const sessionMachine = setup({
       const deadlineAt = event.receivedAt + context.settings.routingWindowMs;
       const workItemId = context.workItemId ?? (req.workRecordId ? req.workRecordId.slice(0, 15) : undefined);
       const seenRoutingIds = [...context.seenRoutingIds, req.routingEventId].slice(-MAX_SEEN_ROUTING_IDS);
+      const learnt = req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {};
       if (rejectReason !== undefined) {
         // Refused at once: no routing child. Its one failed routingResult leaves from here.
         enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, routingType: req.routingType, target: req.target });
         if (!workItemId) {
           // No MessagingSession id: no routingResult can name it (Salesforce's own timeout answers the request).
-          enqueue.assign({ seenRoutingIds, ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}) });
+          enqueue.assign({ seenRoutingIds, ...learnt });
           enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: refusedOutput(req.routingEventId, req.routingType, rejectReason, false), durationMs: Date.now() - event.receivedAt });
           return;
         }
@@ -289,7 +300,7 @@ export const sessionMachine = setup({
           refusals: [...context.refusals, refusal],
           seenRoutingIds,
           workItemId,
-          ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}),
+          ...learnt,
         });
         // Named, so the engine's implementation (provide) runs; typed loosely: setup's own actions cannot name their siblings.
         enqueue({ type: 'reportRefusal', params: { routingId: req.routingEventId } } as never);
@@ -319,7 +330,7 @@ export const sessionMachine = setup({
         routings,
         seenRoutingIds,
         ...(workItemId ? { workItemId } : {}),
-        ...(req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {}),
+        ...learnt,
       });
       enqueue.spawnChild('routing', { id: childId({ routings }, req.routingEventId), input });
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId: req.routingEventId, routingType: req.routingType, target: req.target });
@@ -400,7 +411,7 @@ export const sessionMachine = setup({
         if (unnamed.length === 1) owner = unnamed[0];
       }
       if (owner) {
-        enqueue.sendTo(`routing:${owner.slot}`, routed);
+        enqueue.sendTo(childOf(owner), routed);
         return;
       }
       // The relay can beat our own POST /agentWork response: hold the answer until the offer is known.
@@ -431,7 +442,7 @@ export const sessionMachine = setup({
         if (change.operation === 'add' && !own(reps, userId)) {
           put<RepPresence | undefined>(reps, userId, { userId, role, joinedAt: now, ...(change.displayName ? { displayName: change.displayName } : {}) });
           enqueue.emit({ type: 'participant.joined', conversationIdentifier: context.conversationIdentifier, userId, role, ...(change.displayName ? { displayName: change.displayName } : {}) });
-          for (const r of context.routings) enqueue.sendTo(`routing:${r.slot}`, { type: 'REP_JOINED', userId });
+          for (const r of context.routings) enqueue.sendTo(childOf(r), { type: 'REP_JOINED', userId });
         } else if (change.operation === 'remove' && own(reps, userId)) {
           left.push(own(reps, userId)!);
           put<RepPresence | undefined>(reps, userId, undefined); // dropped below: no `delete` (see withoutKey)
@@ -459,7 +470,7 @@ export const sessionMachine = setup({
     endChildren: enqueueActions(({ context, event, enqueue }) => {
       const reason = event.type === 'END_SESSION' ? event.reason : event.type === 'SESSION_STATUS_CHANGED' ? `status ${event.entry.sessionStatus}` : 'session ended';
       enqueue.assign({ endingReason: reason });
-      for (const r of context.routings) enqueue.sendTo(`routing:${r.slot}`, { type: 'SESSION_ENDED', reason });
+      for (const r of context.routings) enqueue.sendTo(childOf(r), { type: 'SESSION_ENDED', reason });
     }),
     // The engine provides it (src/engine/routing-driver.ts): POST /routingResult for the refusal, its
     // answer coming back as `refusal.reported`. A restored session runs no action: the engine sends
@@ -469,7 +480,7 @@ export const sessionMachine = setup({
     },
     finishRefusal: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'refusal.reported') return;
-      const refusal = context.refusals.find((r) => r.routingId === event.routingId);
+      const refusal = refusalOf(context, event.routingId);
       if (!refusal) return;
       enqueue.assign({ refusals: context.refusals.filter((r) => r !== refusal) });
       enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: refusedOutput(refusal.routingId, refusal.routingType, refusal.reason, true), durationMs: Date.now() - refusal.startedAt });
