@@ -264,7 +264,8 @@ describe('restart', () => {
     expect(b.api.callsTo('POST /routingResult').map((c) => c.ctx.requestId)).toEqual([first!.ctx.requestId]);
   });
 
-  it('a Conference refused at the cap gets no routing child; its failed routingResult, left in doubt inside its window, is repeated with its RequestId after a restart, and then the request finishes', async () => {
+  /** A switchboard at a cap of one whose failed routingResult for a Conference refused at the cap never answers; `reboot` starts another on the same store. */
+  async function refusedWithReportOut() {
     const store = createMemorySessionStore();
     const capOfOne = { routing: { fallbackQueueId: FALLBACK_QUEUE, maxParticipantsOverride: 1 } };
     const a = boot(store, createRecordingInteractionService(), capOfOne);
@@ -272,12 +273,17 @@ describe('restart', () => {
     const conv = live(a.sb);
     a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
     await settle();
+    return { a, reboot: () => boot(store, createRecordingInteractionService(), capOfOne) };
+  }
+
+  it('a Conference refused at the cap gets no routing child; its failed routingResult, left in doubt inside its window, is repeated with its RequestId after a restart, and then the request finishes', async () => {
+    const { a, reboot } = await refusedWithReportOut();
     const [first] = a.api.callsTo('POST /routingResult');
     expect(first?.body).toMatchObject({ success: false, routingType: 'Conference', errorMessage: expect.stringContaining('participant cap') });
     expect(a.sb.stats().pendingRoutings, 'a refused request is not pending: no routing child').toBe(0);
     expect(a.api.callsTo('POST /agentWork')).toEqual([]);
 
-    const b = boot(store, createRecordingInteractionService(), capOfOne);
+    const b = reboot();
     const finished: string[] = [];
     b.sb.on('routing.finished', (e) => finished.push(`${e.output.routingId === first!.ctx.key.split('/')[1] ? 'this request' : 'another'} ${e.output.outcome}`));
     await b.sb.start();
@@ -287,17 +293,11 @@ describe('restart', () => {
   });
 
   it('does not repeat the failed routingResult of a refused request once its window has closed', async () => {
-    const store = createMemorySessionStore();
-    const capOfOne = { routing: { fallbackQueueId: FALLBACK_QUEUE, maxParticipantsOverride: 1 } };
-    const a = boot(store, createRecordingInteractionService(), capOfOne);
-    a.api.respond('POST /routingResult', () => new Promise(() => {}));
-    const conv = live(a.sb);
-    a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
-    await settle();
+    const { a, reboot } = await refusedWithReportOut();
     expect(a.api.callsTo('POST /routingResult')).toHaveLength(1);
     vi.setSystemTime(Date.now() + 61_000);
 
-    const b = boot(store, createRecordingInteractionService(), capOfOne);
+    const b = reboot();
     await b.sb.start();
     await settle();
     expect(b.api.callsTo('POST /routingResult')).toEqual([]);
