@@ -87,6 +87,13 @@ export class Persistence {
   readonly #effects = new Map<string, EffectRecord>();
   #closed = false;
   /**
+   * Set when close() begins its last commit. A step whose journal record is read only after that
+   * would have its 'started' record ride the last commit and then leave after the engine's drain
+   * ended: the next owner, seeing it started, would repeat it (a second routingResult). It is
+   * refused instead, before its record is written, and the next owner sends it once.
+   */
+  #closing = false;
+  /**
    * Why nothing more is committed (set with #closed): the store's FencedError, the engine's halt,
    * or a graceful close. Every commit asked for from then on is refused with it.
    */
@@ -377,6 +384,7 @@ export class Persistence {
    */
   async journaled<T>(key: string, inDoubt: InDoubt, run: (repeat: boolean) => Promise<T>): Promise<T> {
     const rec = await this.#record(key);
+    if (this.#closing || this.#closed) throw this.#closedBy ?? new StoppedError();
     if (rec?.state === 'done') {
       this.skippedSteps += 1;
       this.#log.info({ key }, 'step completed before a restart; not repeated');
@@ -436,6 +444,7 @@ export class Persistence {
     }
     // The last attempt: if the store refuses it, close() rejects, so the app knows its last
     // changes are not saved — and no retry is left behind.
+    this.#closing = true;
     try {
       await this.commit();
     } finally {

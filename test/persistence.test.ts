@@ -7,7 +7,7 @@ import { createRecordingInteractionService, type RecordingInteractionService } f
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
 import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
 import { currentChartHash, Persistence, SCHEMA_VERSION } from '../src/persistence.js';
-import { DeadlineExceededError, InteractionApiError } from '../src/domain/errors.js';
+import { DeadlineExceededError, InteractionApiError, StoppedError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
 import { tempStoreDir } from './support/temp-dir.js';
 
@@ -635,5 +635,58 @@ describe('a commit the store refuses', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(p.commitFailures).toBe(1);
     expect(store.commits).toBe(0);
+  });
+});
+
+describe('close()', () => {
+  beforeEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a step whose journal record is read only after close() began is refused unsent, and its record is not written', async () => {
+    const inner = createMemorySessionStore();
+    let readDone!: () => void;
+    const read = new Promise<void>((r) => (readDone = r));
+    let commitDone!: () => void;
+    const written = new Promise<void>((r) => (commitDone = r));
+    let commits = 0;
+    const store: SessionStore = {
+      ...inner,
+      // The store's read of the step's journal record is slow (a busy Postgres)…
+      effect: async (key) => (await read, inner.effect(key)),
+      // …and a commit is being written when the last one is asked for, so the last one waits its turn.
+      commit: async (batch) => {
+        if (commits++ === 0) await written;
+        return inner.commit(batch);
+      },
+    };
+    const p = new Persistence(store, pino({ level: 'silent' }), (id) => ({ id }), { flushDelayMs: 60_000 });
+    p.markDirty('a');
+    const before = p.commit();
+    await vi.waitFor(() => expect(commits).toBe(1));
+    let sent = 0;
+    const outcome = p
+      .journaled('c/r/report', 'repeat', async () => {
+        sent += 1;
+      })
+      .then(
+        () => 'sent',
+        (err: unknown) => err,
+      );
+    // The engine's drain ended with the step still reading its record: the last commit is asked
+    // for, then the record arrives while that commit still waits its turn.
+    p.markDirty('c');
+    const closing = p.close();
+    readDone();
+    await new Promise((r) => setTimeout(r, 10));
+    commitDone();
+    await before;
+    await closing;
+    // Not sent after the last commit (the next owner would find it started and send it again).
+    expect(await outcome).toBeInstanceOf(StoppedError);
+    expect(sent).toBe(0);
+    // The next owner finds no record: it sends the step once, as a first attempt.
+    expect(await inner.effect('c/r/report')).toBeUndefined();
+    expect((await inner.loadSessions()).map((r) => r.conversationIdentifier).sort()).toEqual(['a', 'c']);
   });
 });

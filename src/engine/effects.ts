@@ -147,6 +147,8 @@ export class StepRunner {
     const { key, request, deadlineAt } = input;
     // Without a store nothing is ever in doubt from a crash: sent at once, not a turn later.
     if (!this.#persistence) return this.sendStep('DELETE /route', key, 'finish', 'repeat', deadlineAt, (ctx) => this.#api.clearRoute(request, ctx));
+    // Not held for settled() while it waits for other routes (a drain would wait its whole budget
+    // for a rep's answer): one that goes on after the drain is refused by the closing journal.
     return this.#untilOnlyRouteOpen(key).then((repeat) => {
       if (!repeat) return this.sendStep('DELETE /route', key, 'finish', 'repeat', deadlineAt, (ctx) => this.#api.clearRoute(request, ctx));
       const others = () => this.#otherOpenRoutes(key);
@@ -208,8 +210,10 @@ export class StepRunner {
     const { key, deadlineAt, request } = input;
     const send = (inDoubt: InDoubt) => this.sendStep('POST /routingResult', key, 'finish', inDoubt, deadlineAt, (ctx) => this.#api.reportRoutingResult(request, ctx));
     // Without a store nothing is ever in doubt from a crash: sent at once, not a turn later. A
-    // request refused at once has no routing child to read its deadline from: it names itself.
-    return this.#persistence ? this.reportInDoubt(key, own ? [own] : undefined).then(send) : send('repeat');
+    // request refused at once has no routing child to read its deadline from: it names itself. The
+    // journal look-up is held for settled() too: a drain that ended while it ran would commit and
+    // close with the report about to leave (see Persistence's #closing).
+    return this.#persistence ? this.#holdUntilSettled(this.reportInDoubt(key, own ? [own] : undefined).then(send)) : send('repeat');
   }
 
   /**

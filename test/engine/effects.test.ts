@@ -66,6 +66,28 @@ describe('StepRunner', () => {
     expect(done).toBe(true);
   });
 
+  it('settled() waits for a routingResult from its journal look-up on: a drain ending meanwhile would close with the report about to leave', async () => {
+    const api = createRecordingInteractionService();
+    const inner = createMemorySessionStore();
+    let release!: () => void;
+    const gate = new Promise<void>((res) => (release = res));
+    // The store's read of the step's journal record is slow (a busy Postgres).
+    const store = { ...inner, effect: async (key: string) => (await gate, inner.effect(key)) };
+    const persistence = new Persistence(store, log, () => undefined);
+    const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false });
+    const request = { conversationIdentifier: 'c9', workItemId: '0Mw000000000009', success: true, externallyRouted: false, routingType: 'Conference' as const };
+    const report = r.report({ key: 'c9/r/report', deadlineAt: Date.now() + 5_000, request }, { routingId: 'r', deadlineAt: Date.now() + 5_000 });
+    let done = false;
+    const settled = r.settled().then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(done).toBe(false);
+    release();
+    await report;
+    await settled;
+    expect(api.callsTo('POST /routingResult')).toHaveLength(1);
+    expect(done).toBe(true);
+  });
+
   it('an offer answered after its window: the chart is told SB_DEADLINE, and the AgentWork is cancelled under the chart\'s own step key', async () => {
     const { api, r } = runner();
     api.respond('POST /agentWork', () => new Promise((res) => setTimeout(() => res({ agentWorkId: '0Bz0000000LATE1' }), 3_000)));
