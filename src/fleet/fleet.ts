@@ -280,8 +280,8 @@ export function createFleet(options: FleetOptions): Fleet {
 
   function rebalance(): Promise<void> {
     if (balancing) {
-      // An org released after this round looked at it (a departing host hands its orgs over one
-      // after the other, each with a wake-up) would otherwise wait for the next timed round.
+      // An org released after this round looked at it (a departing host's releases each come with
+      // a wake-up, some while a round runs) would otherwise wait for the next timed round.
       balanceAgain = true;
       return balancing;
     }
@@ -347,7 +347,9 @@ export function createFleet(options: FleetOptions): Fleet {
         // each release below (which wakes them) lets them take that org at once — all of them,
         // not just up to their share of a fleet that still counted this host.
         await leases.depart().catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'removing the heartbeat failed: the other hosts count this one until it expires'));
-        for (const orgId of [...running.keys()]) await handOver(orgId).catch((err: unknown) => log.error({ orgId, err: { message: (err as Error).message } }, 'handing an org over failed'));
+        // All at once: each org's drain waits only for its own calls, so an org with a slow call in
+        // flight holds up its own handover, not every org listed after it.
+        await Promise.all([...running.keys()].map((orgId) => handOver(orgId).catch((err: unknown) => log.error({ orgId, err: { message: (err as Error).message } }, 'handing an org over failed'))));
       }
       await inbox?.stop();
       await leases.stop().catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'releasing leases failed: they expire with their TTL'));

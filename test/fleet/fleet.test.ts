@@ -182,6 +182,31 @@ it('a host that stops hands every org to the other host at once, not one balanci
   await b.fleet.stop();
 });
 
+it('a stopping host hands its orgs over at once: an org draining a slow call does not hold back the others', { timeout: 60_000 }, async () => {
+  const mine = await startOrgs(3, 'FLP');
+  orgs.push(...mine);
+  const fleet = createFleet({ postgres: db.url, hostId: 'host-p', orgs: mine.map((o) => fleetOrgOf(o.wire)), leaseTtlMs: 30_000, balanceEveryMs: 60_000, drainMs: 10_000, logger: pino({ level: process.env.FLEET_LOG ?? 'silent' }) });
+  fleets.push(fleet);
+  const order: string[] = [];
+  fleet.on('org.released', (e) => order.push(`released ${e.orgId}`));
+  await fleet.start();
+  await until('host p owns the three orgs', () => fleet.owned().length === 3, 10_000);
+  // The org the host lists first has a call in flight that answers only after a while.
+  const slow = mine[0]!;
+  slow.sandbox.faults.latency('POST /interactions', 6_000);
+  const started = fleet.startConversation(slow.orgId, startRequest()).then((r) => {
+    order.push(`answered ${slow.orgId}`);
+    return r;
+  });
+  await until('the slow call in flight', () => slow.sandbox.http.records.some((r) => r.endpoint === 'POST /interactions'), 5_000);
+  await fleet.stop();
+  // Drained, not failed; and the other two orgs were released while it was still in flight.
+  expect((await started).conversationIdentifier).toBeTruthy();
+  const answeredAt = order.indexOf(`answered ${slow.orgId}`);
+  for (const o of mine.slice(1)) expect(order.indexOf(`released ${o.orgId}`), `${o.orgId} in ${order.join(', ')}`).toBeLessThan(answeredAt);
+  expect(order.indexOf(`released ${slow.orgId}`)).toBeGreaterThan(answeredAt);
+});
+
 it('an org whose switchboard cannot start is reported, its lease released, and the other orgs run', async () => {
   const [good] = await startOrgs(1, 'FLG');
   orgs.push(good!);
