@@ -135,6 +135,11 @@ export class Persistence {
     return this.#store;
   }
 
+  /** True once close() has begun its last commit (or nothing more is committed): no step may leave from then on. */
+  get closing(): boolean {
+    return this.#closing || this.#closed;
+  }
+
   /** Why nothing more is committed (fenced, halted or closed), or undefined while commits go on. */
   get closedBy(): Error | undefined {
     return this.#closed ? (this.#closedBy ?? new StoppedError()) : undefined;

@@ -310,7 +310,9 @@ export class StepRunner {
   }
 
   #attempt<O>(key: string, priority: CallContext['priority'], windowEnd: number, send: (ctx: CallContext) => Promise<O>, repeat: boolean): Promise<O> {
-    if (this.#halted) return Promise.reject(new StoppedError());
+    // Nor once the store's last commit has begun (a graceful stop past its drain): a step whose
+    // write-ahead record rode that commit is the next owner's to send, once.
+    if (this.#halted || this.#persistence?.closing) return Promise.reject(new StoppedError());
     const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
     return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
   }

@@ -7,6 +7,7 @@ import { StepRunner, type RoutingView } from '../../src/engine/effects.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createMemorySessionStore } from '../../src/io/store/index.js';
 import { CLEANUP_BUDGET_MS, type RoutingInput } from '../../src/machines/routing.js';
+import { StoppedError } from '../../src/domain/errors.js';
 import { createActor } from 'xstate';
 import { Persistence } from '../../src/persistence.js';
 
@@ -86,6 +87,32 @@ describe('StepRunner', () => {
     await settled;
     expect(api.callsTo('POST /routingResult')).toHaveLength(1);
     expect(done).toBe(true);
+  });
+
+  it('a step whose write-ahead record rides the last commit of a graceful stop is not sent: the next owner sends it once', async () => {
+    const api = createRecordingInteractionService();
+    const inner = createMemorySessionStore();
+    let release!: () => void;
+    const gate = new Promise<void>((res) => (release = res));
+    let commits = 0;
+    // The write-ahead commit is slow (a busy Postgres) and the drain gave up meanwhile.
+    const store = { ...inner, commit: async (batch: Parameters<typeof inner.commit>[0]) => (commits++ === 0 && (await gate), inner.commit(batch)) };
+    const persistence = new Persistence(store, log, () => undefined);
+    const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false });
+    const step = r
+      .sendStep('PATCH /consent', 'c8/r/consent', 'start', 'repeat', Date.now() + 5_000, (ctx) => api.patchConsent({ endUserClientId: 'u', channelAddressIdentifier: 'a', consentStatus: 'ExplicitlyOptedIn' }, ctx))
+      .then(
+        () => 'sent',
+        (err: unknown) => err,
+      );
+    await vi.advanceTimersByTimeAsync(1);
+    const closing = persistence.close();
+    release();
+    await closing;
+    expect(await step).toBeInstanceOf(StoppedError);
+    expect(api.callsTo('PATCH /consent')).toHaveLength(0);
+    // Its record says started: the next owner repeats it (the same RequestId), the only attempt.
+    expect((await inner.effect('c8/r/consent'))?.state).toBe('started');
   });
 
   it('an offer answered after its window: the chart is told SB_DEADLINE, and the AgentWork is cancelled under the chart\'s own step key', async () => {
