@@ -389,7 +389,6 @@ export class Persistence {
    */
   async journaled<T>(key: string, inDoubt: InDoubt, run: (repeat: boolean) => Promise<T>): Promise<T> {
     const rec = await this.#record(key);
-    if (this.#closing || this.#closed) throw this.#closedBy ?? new StoppedError();
     if (rec?.state === 'done') {
       this.skippedSteps += 1;
       this.#log.info({ key }, 'step completed before a restart; not repeated');
@@ -403,6 +402,9 @@ export class Persistence {
       }
       this.#log.warn({ key }, 'step may have been sent before a restart; repeating it with the same RequestId');
     } else {
+      // Once the last commit has begun (see #closing), a new record would ride it and the step go
+      // out after the drain: refused before the record, so the next start sends it, once.
+      if (this.#closing || this.#closed) throw this.#closedBy ?? new StoppedError();
       // Write-ahead: the session state that issues this step and the step's 'started' record are
       // committed together before the step goes out, so a crash can only restore a state that
       // issues this same step (same key, same rep) — never one from before it that might choose

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { createSwitchboard, type SwitchboardOptions } from '../src/switchboard.js';
 import { createRecordingInteractionService, type RecordingInteractionService } from '../src/io/recording-interaction-service.js';
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
-import { participantChanged, routingRequested, sessionStatusChanged } from '../src/sandbox/payloads.js';
+import { participantChanged, routingRequested, sessionStatusChanged, type RequestTarget } from '../src/sandbox/payloads.js';
 import { currentChartHash, Persistence, SCHEMA_VERSION } from '../src/persistence.js';
 import { DeadlineExceededError, InteractionApiError, StoppedError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
@@ -638,9 +638,108 @@ describe('a commit the store refuses', () => {
   });
 });
 
+describe('a graceful stop whose drain runs out', () => {
+  /**
+   * A store whose read of a routingResult's journal record waits for `read()`, and whose next
+   * commit, once `holdCommit()` is called, waits for `commit()`: a busy Postgres.
+   */
+  function slowStore(inner: SessionStore) {
+    let readGate: Promise<void> | undefined;
+    let openRead = () => {};
+    let hold = false;
+    let openCommit = () => {};
+    const store: SessionStore = {
+      ...inner,
+      effect: async (key) => {
+        if (readGate && key.endsWith('/routingResult')) await readGate;
+        return inner.effect(key);
+      },
+      commit: async (batch) => {
+        if (hold) {
+          hold = false;
+          await new Promise<void>((r) => (openCommit = r));
+        }
+        return inner.commit(batch);
+      },
+    };
+    return {
+      store,
+      slowReads: () => void (readGate = new Promise<void>((r) => (openRead = r))),
+      read: () => openRead(),
+      holdCommit: () => void (hold = true),
+      commit: () => openCommit(),
+    };
+  }
+
+  /** Engine A stops while its report reads its journal record, and the drain runs out; returns the store the next start opens. */
+  async function stopWithReportUnsent(target: RequestTarget) {
+    const inner = createMemorySessionStore();
+    const s = slowStore(inner);
+    const a = boot(s.store);
+    const conv = live(a.sb);
+    await settle();
+    s.slowReads();
+    a.sb.ingest(routingRequested(conv, 'Conference', target));
+    await settle();
+    // The offer is made; the report is reading its journal record.
+    expect(a.api.callsTo('POST /agentWork')).toHaveLength(1);
+    expect(a.api.callsTo('POST /routingResult')).toHaveLength(0);
+    // A commit is being written when the stop begins, so the last one waits its turn.
+    s.holdCommit();
+    a.sb.ingest(participantChanged(conv, [{ operation: 'add', userId: REPS[2] }]));
+    await settle();
+    const stopping = a.sb.stop({ drainMs: 100 });
+    await vi.advanceTimersByTimeAsync(150);
+    // The drain ran out; the record arrives while the last commit still waits.
+    s.read();
+    for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0);
+    s.commit();
+    await settle();
+    await stopping;
+    // Not sent by the stopping engine after its last commit began.
+    expect(a.api.callsTo('POST /routingResult')).toEqual([]);
+    return { inner, conv };
+  }
+
+  it('leaves a routingResult it could not send to a next start on another chart, which reports the request failed, once', async () => {
+    const { inner, conv } = await stopWithReportUnsent({ userId: REPS[1] });
+    const [saved] = await inner.loadSessions();
+    await inner.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+    const b = boot(inner);
+    await b.sb.start();
+    await settle();
+    expect(b.sb.stats().store).toMatchObject({ finishedStale: 1 });
+    expect(b.api.callsTo('POST /routingResult').map((c) => c.body)).toEqual([expect.objectContaining({ conversationIdentifier: conv.conversationIdentifier, success: false, routingType: 'Conference' })]);
+    await b.sb.stop();
+  });
+
+  for (const target of [{ userId: REPS[1] }, { queueId: QUEUE }]) {
+    it(`leaves a routingResult it could not send to the next start, which sends it once (Conference to ${target.userId ? 'a rep' : 'a queue'})`, async () => {
+      const { inner, conv } = await stopWithReportUnsent(target);
+      const b = boot(inner);
+      await b.sb.start();
+      await settle();
+      // Sent once, by the next start.
+      expect(b.api.callsTo('POST /routingResult').map((c) => c.body)).toEqual([expect.objectContaining({ conversationIdentifier: conv.conversationIdentifier, success: true, routingType: 'Conference' })]);
+      await b.sb.stop();
+    });
+  }
+});
+
 describe('close()', () => {
   beforeEach(() => {
     vi.useRealTimers();
+  });
+
+  it('a step the journal says is done still answers from the journal once the last commit has begun: nothing is sent either way', async () => {
+    const store = createMemorySessionStore();
+    const p = new Persistence(store, pino({ level: 'silent' }), (id) => ({ id }), { flushDelayMs: 60_000 });
+    await p.journaled('c/r/route', 'repeat', async () => ({ psrId: '0JR000000000001' }));
+    await p.close();
+    let sent = 0;
+    await expect(p.journaled('c/r/route', 'repeat', async () => void (sent += 1))).resolves.toEqual({ psrId: '0JR000000000001' });
+    await expect(p.journaled('c/r/other', 'repeat', async () => void (sent += 1))).rejects.toBeInstanceOf(StoppedError);
+    expect(sent).toBe(0);
   });
 
   it('a step whose journal record is read only after close() began is refused unsent, and its record is not written', async () => {

@@ -81,8 +81,19 @@ export class StepRunner {
   readonly #psrSteps = new Map<string, Promise<void>>();
   /** Drives the routing actors: their calls, answers, timers and resumption. */
   readonly #driver: RoutingDriver;
-  /** See CallContext.mayProceed: false once halted or no longer the org's owner. */
+  /** See CallContext.mayProceed: false once halted, no longer the org's owner, or the store's last commit begun. */
   readonly #mayProceed: () => boolean;
+  /** #mayProceed without the store: for the one call sent unjournaled while closing (#cancelAbandonedOffer). */
+  readonly #ownerCheck: () => boolean;
+
+  /**
+   * True once the store's last commit has begun (a graceful stop past its drain) or nothing more is
+   * committed: a step refused now (StoppedError, FencedError) was not sent, and its routing must
+   * stay in the state that issues it, so the next start sends it. See RoutingDriver.
+   */
+  get closing(): boolean {
+    return this.#persistence?.closing ?? false;
+  }
 
   /** The last-moment check every Interaction call of this engine carries (CallContext.mayProceed). */
   get mayProceed(): () => boolean {
@@ -96,7 +107,11 @@ export class StepRunner {
     this.#onCall = options.onCall;
     this.#routingsOf = options.routingsOf ?? (() => []);
     const stillOwner = options.stillOwner;
-    this.#mayProceed = stillOwner ? () => !this.#halted && stillOwner() : () => !this.#halted;
+    const persistence = options.persistence;
+    // Asked again by the client right before each attempt leaves (in the rate limiter's queue, on
+    // every retry): nothing leaves once the store's last commit has begun either.
+    this.#mayProceed = stillOwner ? () => !this.#halted && !persistence?.closing && stillOwner() : () => !this.#halted && !persistence?.closing;
+    this.#ownerCheck = stillOwner ? () => !this.#halted && stillOwner() : () => !this.#halted;
     this.#driver = new RoutingDriver(this, { pickRep: options.pickRep, routeExternally: options.routeExternally, timers: options.timers ?? new Timers() });
   }
 
@@ -155,7 +170,7 @@ export class StepRunner {
       return this.sendStep('DELETE /route', key, 'finish', 'repeat', deadlineAt, (ctx) =>
         this.#api.clearRoute(request, { ...ctx, mayProceed: () => ctx.mayProceed?.() !== false && others() === 0 }),
       ).catch((err: unknown) => {
-        if (!(err instanceof StoppedError) || this.#halted || others() === 0) throw err;
+        if (!(err instanceof StoppedError) || this.#halted || this.closing || others() === 0) throw err;
         this.#log.info({ key }, 'a clear in doubt taken as done: another routing of its conversation opened a route since (the PSR is its now)');
       });
     });
@@ -397,7 +412,15 @@ export class StepRunner {
     this.abandonedOffersCancelled += 1;
     // The chart's own cancel step key for this AgentWork, so the journal never lets both go out.
     const cancelKey = stepKey(conversationOfKey(offerKey), routingOfKey(offerKey)!, `cancel:${workId}`);
-    this.sendStep('PATCH /agentWork', cancelKey, 'finish', 'repeat', Date.now(), (ctx) => this.#api.patchAgentWork({ workId, contextType: 'Agent', status: 'Cancel' }, ctx)).catch(() => {
+    const cancel = { workId, contextType: 'Agent' as const, status: 'Cancel' as const };
+    const sent = this.closing
+      ? // The store's last commit has begun: no journal any more, and no restored chart knows this
+        // AgentWork, so nobody else would cancel it. Sent unjournaled: a repeat is refused (10085), harmless.
+        this.track('PATCH /agentWork', cancelKey, () =>
+          this.#api.patchAgentWork(cancel, { key: cancelKey, deadlineAt: Date.now() + CLEANUP_BUDGET_MS, priority: 'finish', requestId: stableRequestId(cancelKey), mayProceed: this.#ownerCheck }),
+        )
+      : this.sendStep('PATCH /agentWork', cancelKey, 'finish', 'repeat', Date.now(), (ctx) => this.#api.patchAgentWork(cancel, ctx));
+    sent.catch(() => {
       // Logged by track(). Refused means the rep answered first: they join a request reported failed.
     });
   }

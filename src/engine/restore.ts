@@ -87,9 +87,12 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
         // Logged by the runner; nothing more can be done for a request abandoned by a chart change.
       }
     };
-    // A routingResult is owed if none was started, or if one was started and never answered (the
-    // chart counts it as sent when it starts, so only the journal tells these apart).
-    const reportOwed = !c.reported || (await persistence.stepState(keyOf('routingResult'))) === 'started';
+    // A routingResult is owed unless the journal says it was answered: the chart counts it as sent
+    // when it starts, so only the journal tells the cases apart. Started and unanswered, it is in
+    // doubt (reportInDoubt below decides); with no record at all it never left (write-ahead: its
+    // record is committed before it goes), as when a graceful stop refused it after its last
+    // commit had begun, with the state that counts it as sent already saved.
+    const reportOwed = !c.reported || (await persistence.stepState(keyOf('routingResult'))) !== 'done';
     if (c.requested && reportOwed && typeof c.workItemId === 'string') {
       await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
         api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),

@@ -5,7 +5,7 @@
 // keeps in its context. A routing restored from a snapshot (a restart, a session woken from sleep)
 // runs no entry action, so resume() re-arms its timers and makes its waiting call again.
 import type { AnyActorRef } from 'xstate';
-import { NotProvidedError } from '../domain/errors.js';
+import { FencedError, NotProvidedError, StoppedError } from '../domain/errors.js';
 import type { PickRep, RouteExternally } from '../domain/ports.js';
 import { sessionMachine, type Refusal, type SessionContext } from '../machines/session.js';
 import { callOf, refusalReportInput, resumeOf, routingMachine, timerOf, type RoutingAnswer, type RoutingCall, type RoutingContext, type RoutingTimer, type RoutingTimerSpec } from '../machines/routing.js';
@@ -67,7 +67,10 @@ export class RoutingDriver {
     const done = () => {
       if (session.getSnapshot().status === 'active') session.send({ type: 'refusal.reported', routingId });
     };
-    this.#runner.report(refusalReportInput(conversationIdentifier, refusal), { routingId, deadlineAt }).then(done, done);
+    this.#runner.report(refusalReportInput(conversationIdentifier, refusal), { routingId, deadlineAt }).then(done, (error: unknown) => {
+      // Not sent because the store's last commit has begun: the refusal stays, for the next start to report.
+      if (!this.#unsentWhileClosing(error)) done();
+    });
   }
 
   /** A session restored from a snapshot runs no action: the routingResults of the refusals it holds are sent again (the journal decides whether that repeats one). */
@@ -86,8 +89,19 @@ export class RoutingDriver {
     this.#calls.set(ref, token);
     this.#run(call).then(
       (output) => this.#answer(ref, token, { type: `${call.step}.ok`, output }),
-      (error: unknown) => this.#answer(ref, token, { type: `${call.step}.failed`, error }),
+      (error: unknown) => {
+        // Refused unsent because the store's last commit has begun (a graceful stop past its
+        // drain): the chart is not told, so it stays in the state that makes this call, and the
+        // next start makes it. Told "failed", it would move on (a report counts as sent when it
+        // starts) and that state could still ride the last commit: the call then never made.
+        if (this.#unsentWhileClosing(error)) return;
+        this.#answer(ref, token, { type: `${call.step}.failed`, error });
+      },
     );
+  }
+
+  #unsentWhileClosing(error: unknown): boolean {
+    return (error instanceof StoppedError || error instanceof FencedError) && this.#runner.closing;
   }
 
   #answer(ref: AnyActorRef, token: object, event: RoutingAnswer): void {

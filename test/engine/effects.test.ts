@@ -89,7 +89,7 @@ describe('StepRunner', () => {
     expect(done).toBe(true);
   });
 
-  it('a step whose write-ahead record rides the last commit of a graceful stop is not sent: the next owner sends it once', async () => {
+  it('a step whose write-ahead commit ends after a graceful stop\'s last commit began is not sent: the next owner sends it once', async () => {
     const api = createRecordingInteractionService();
     const inner = createMemorySessionStore();
     let release!: () => void;
@@ -130,6 +130,27 @@ describe('StepRunner', () => {
     expect(cancel!.body).toEqual({ workId: '0Bz0000000LATE1', contextType: 'Agent', status: 'Cancel' });
     expect(cancel!.ctx.requestId).toBe(stableRequestId('c4/r9/cancel:0Bz0000000LATE1'));
     expect(r.abandonedOffersCancelled).toBe(1);
+  });
+
+  it('an offer answered after its window while the store is closing: the AgentWork is still cancelled (nobody after this engine knows it)', async () => {
+    const { api, r, persistence } = runner(true);
+    api.respond('POST /agentWork', () => new Promise((res) => setTimeout(() => res({ agentWorkId: '0Bz0000000LATE2' }), 3_000)));
+    const windowEnd = Date.now() + 1_000;
+    const told = r.offer({ key: 'c5/r9/agentWork:1:005000000000A01', deadlineAt: windowEnd, request: { userId: '005000000000A01', workItemId: '0Mw000000000001' } }).then(
+      () => 'answered',
+      (err: { code?: string }) => err.code,
+    );
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(await told).toBe('SB_DEADLINE');
+    // A graceful stop's drain ran out: the last commit begins, and from then on nothing is journaled.
+    expect(r.mayProceed()).toBe(true);
+    await persistence!.close();
+    expect(r.mayProceed()).toBe(false);
+    await vi.advanceTimersByTimeAsync(2_000);
+    await r.settled();
+    const [cancel] = api.callsTo('PATCH /agentWork');
+    expect(cancel?.body).toEqual({ workId: '0Bz0000000LATE2', contextType: 'Agent', status: 'Cancel' });
+    expect(cancel!.ctx.requestId).toBe(stableRequestId('c5/r9/cancel:0Bz0000000LATE2'));
   });
 
   it("runs a conversation's PSR steps one at a time: a POST /route waits for the DELETE /route before it, other conversations do not", async () => {
@@ -203,6 +224,15 @@ describe('StepRunner', () => {
       await leaveInDoubt(persistence!, 'c5/rB/clearRoute');
       await Promise.all([clear(r, 'rA'), clear(r, 'rB')]);
       expect(api.callsTo('DELETE /route')).toHaveLength(2);
+    });
+
+    it('is refused, not taken as done, once the store is closing (a graceful stop past its drain): the next start decides again', async () => {
+      let looks = 0;
+      const { api, r, persistence } = runner(true, () => (++looks === 1 ? [{ routingId: 'rA', routeOpen: true }] : [{ routingId: 'rA', routeOpen: true }, { routingId: 'rC', routeOpen: true }]));
+      await leaveInDoubt(persistence!, 'c5/rA/clearRoute');
+      await persistence!.close();
+      await expect(clear(r, 'rA')).rejects.toBeInstanceOf(StoppedError);
+      expect(api.callsTo('DELETE /route')).toHaveLength(0);
     });
 
     it('is taken as done, unsent, when another routing opened a route between the check and the send (its event came after the restore)', async () => {
