@@ -177,6 +177,26 @@ describe('restart', () => {
     expect(resaved!.schemaVersion).toBe(SCHEMA_VERSION);
   });
 
+  it('a request saved by another chart whose routingResult went out a day ago (its journal record pruned since) is not reported again', async () => {
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await settle();
+    expect(a.api.callsTo('POST /routingResult')).toHaveLength(1);
+    const [saved] = await store.loadSessions();
+    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+    // Past the journal's retention (a day): the report's record is pruned at the next start.
+    vi.setSystemTime(Date.now() + 25 * 3_600_000);
+
+    const b = boot(store);
+    await b.sb.start();
+    await settle();
+    expect(b.sb.stats().store).toMatchObject({ finishedStale: 1 });
+    // A routingResult names no request: one sent now would answer whatever request the conversation has open.
+    expect(b.api.callsTo('POST /routingResult')).toEqual([]);
+  });
+
   it('a wait for the answer to a refused cancel, restored after its grace passed, still waits for the answer: no second rep', async () => {
     const store = createMemorySessionStore();
     const { store: aStore, die } = dyingStore(store);

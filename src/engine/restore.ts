@@ -87,12 +87,16 @@ async function finishStale(o: RestoreOptions, rec: Pick<PersistedSession, 'conve
         // Logged by the runner; nothing more can be done for a request abandoned by a chart change.
       }
     };
-    // A routingResult is owed unless the journal says it was answered: the chart counts it as sent
-    // when it starts, so only the journal tells the cases apart. Started and unanswered, it is in
-    // doubt (reportInDoubt below decides); with no record at all it never left (write-ahead: its
-    // record is committed before it goes), as when a graceful stop refused it after its last
-    // commit had begun, with the state that counts it as sent already saved.
-    const reportOwed = !c.reported || (await persistence.stepState(keyOf('routingResult'))) !== 'done';
+    // A routingResult is owed if none was started, or if one was started and never answered (the
+    // chart counts it as sent when it starts, so only the journal tells these apart; reportInDoubt
+    // below decides on one in doubt). Counted as sent with no record at all, it either never left
+    // (write-ahead: its record is committed before it goes; a graceful stop refused it after its
+    // last commit had begun, the state that counts it sent already saved) or its record was pruned
+    // (a day later): inside its window it is the first, and owed; past it, a report that never left
+    // has been answered by Salesforce's own timeout, and one sent now could answer a request opened
+    // since — as for a report in doubt (reportInDoubt).
+    const reportState = await persistence.stepState(keyOf('routingResult'));
+    const reportOwed = !c.reported || reportState === 'started' || (reportState === undefined && typeof c.deadlineAt === 'number' && Date.now() < c.deadlineAt);
     if (c.requested && reportOwed && typeof c.workItemId === 'string') {
       await attempt('POST /routingResult', 'finish', 'routingResult', (cc) =>
         api.reportRoutingResult({ conversationIdentifier: conv, workItemId: c.workItemId, success: false, externallyRouted: c.target?.kind === 'external', routingType: c.routingType, errorMessage: 'Switchboard restarted with a different routing chart; the request was abandoned' }, cc),
