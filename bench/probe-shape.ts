@@ -245,7 +245,8 @@ function chartsEngine(script: Script): Engine {
 
   function step(st: Step): void {
     if (st.kind === 'agentWork') {
-      byWorkItem.get(st.event.workItemId)?.send({ type: 'AGENT_WORK', event: st.event });
+      // Found by the 15-character MessagingSession id, as the engine finds it: the relay sends 18.
+      byWorkItem.get(st.event.workItemId.slice(0, 15))?.send({ type: 'AGENT_WORK', event: st.event });
       return;
     }
     const e = parsed(st);
@@ -254,8 +255,9 @@ function chartsEngine(script: Script): Engine {
     switch (e.kind) {
       case 'SessionStatusChanged': {
         if (!actor) {
+          // Made with the status it was made for, as the engine's intake does: nothing left to tell it.
           const workItemId = e.sessionId?.slice(0, 15);
-          const a = createActor(machine, { input: { conversationIdentifier: conv, settings, channelAddressIdentifier: e.channelAddressIdentifier, ...(workItemId ? { workItemId } : {}) } });
+          const a = createActor(machine, { input: { conversationIdentifier: conv, settings, channelAddressIdentifier: e.channelAddressIdentifier, status: e.sessionStatus, ...(workItemId ? { workItemId } : {}) } });
           a.on('*', (emitted) => {
             const ev = emitted as SessionEmitted;
             if (ev.type === 'routing.finished' && ev.output.outcome === 'routed') engine.routed += 1;
@@ -264,6 +266,7 @@ function chartsEngine(script: Script): Engine {
           a.start();
           sessions.set(conv, (actor = a));
           if (workItemId) byWorkItem.set(workItemId, a);
+          break;
         }
         actor.send({ type: 'SESSION_STATUS_CHANGED', entry: e });
         break;
