@@ -404,7 +404,7 @@ export class Persistence {
     } else {
       // Once the last commit has begun (see #closing), a new record would ride it and the step go
       // out after the drain: refused before the record, so the next start sends it, once.
-      if (this.#closing || this.#closed) throw this.#closedBy ?? new StoppedError();
+      if (this.closing) throw this.#closedBy ?? new StoppedError();
       // Write-ahead: the session state that issues this step and the step's 'started' record are
       // committed together before the step goes out, so a crash can only restore a state that
       // issues this same step (same key, same rep) — never one from before it that might choose

@@ -107,11 +107,10 @@ export class StepRunner {
     this.#onCall = options.onCall;
     this.#routingsOf = options.routingsOf ?? (() => []);
     const stillOwner = options.stillOwner;
-    const persistence = options.persistence;
+    this.#ownerCheck = stillOwner ? () => !this.#halted && stillOwner() : () => !this.#halted;
     // Asked again by the client right before each attempt leaves (in the rate limiter's queue, on
     // every retry): nothing leaves once the store's last commit has begun either.
-    this.#mayProceed = stillOwner ? () => !this.#halted && !persistence?.closing && stillOwner() : () => !this.#halted && !persistence?.closing;
-    this.#ownerCheck = stillOwner ? () => !this.#halted && stillOwner() : () => !this.#halted;
+    this.#mayProceed = () => !this.closing && this.#ownerCheck();
     this.#driver = new RoutingDriver(this, { pickRep: options.pickRep, routeExternally: options.routeExternally, timers: options.timers ?? new Timers() });
   }
 
@@ -327,7 +326,7 @@ export class StepRunner {
   #attempt<O>(key: string, priority: CallContext['priority'], windowEnd: number, send: (ctx: CallContext) => Promise<O>, repeat: boolean): Promise<O> {
     // Nor once the store's last commit has begun (a graceful stop past its drain): a step whose
     // write-ahead record rode that commit is the next owner's to send, once.
-    if (this.#halted || this.#persistence?.closing) return Promise.reject(new StoppedError());
+    if (this.#halted || this.closing) return Promise.reject(new StoppedError());
     const deadlineAt = priority === 'finish' || repeat ? Math.max(windowEnd, Date.now() + CLEANUP_BUDGET_MS) : windowEnd;
     return send({ key, deadlineAt, priority, requestId: stableRequestId(key), mayProceed: this.#mayProceed });
   }
