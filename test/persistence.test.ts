@@ -51,6 +51,48 @@ function live(sb: ReturnType<typeof boot>['sb']) {
   return conv;
 }
 
+/**
+ * A store whose read of a routingResult's journal record waits for `read()`, and whose next
+ * commit, once `holdCommit()` is called, waits for `commit()`: a busy Postgres.
+ */
+function slowStore(inner: SessionStore) {
+  let readGate: Promise<void> | undefined;
+  let openRead = () => {};
+  let hold = false;
+  let held = false;
+  let openCommit = () => {};
+  const store: SessionStore = {
+    ...inner,
+    effect: async (key) => {
+      if (readGate && key.endsWith('/routingResult')) await readGate;
+      return inner.effect(key);
+    },
+    commit: async (batch) => {
+      if (hold) {
+        hold = false;
+        held = true;
+        await new Promise<void>((r) => (openCommit = r));
+      }
+      return inner.commit(batch);
+    },
+  };
+  return {
+    store,
+    slowReads: () => void (readGate = new Promise<void>((r) => (openRead = r))),
+    read: () => openRead(),
+    holdCommit: () => void (hold = true),
+    /** Whether the held commit is being written (its batch taken). */
+    holding: () => held,
+    commit: () => openCommit(),
+  };
+}
+
+/** Marks the store's saved session as saved by another chart, as after a deploy that changed it. */
+async function savedByAnOlderChart(store: SessionStore): Promise<void> {
+  const [saved] = await store.loadSessions();
+  await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+}
+
 describe('restart', () => {
   it('restores a session with an offer pending, and the offer is answered without repeating any call', async () => {
     const store = createMemorySessionStore();
@@ -161,8 +203,7 @@ describe('restart', () => {
     const conv = live(a.sb);
     a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
     await settle();
-    const [saved] = await store.loadSessions();
-    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+    await savedByAnOlderChart(store);
 
     const b = boot(store);
     await b.sb.start();
@@ -184,8 +225,7 @@ describe('restart', () => {
     a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
     await settle();
     expect(a.api.callsTo('POST /routingResult')).toHaveLength(1);
-    const [saved] = await store.loadSessions();
-    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+    await savedByAnOlderChart(store);
     // Past the journal's retention (a day): the report's record is pruned at the next start.
     vi.setSystemTime(Date.now() + 25 * 3_600_000);
 
@@ -350,8 +390,7 @@ describe('restart', () => {
     await settle();
     const [first] = a.api.callsTo('POST /routingResult');
     expect(first).toBeDefined();
-    const [saved] = await store.loadSessions();
-    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+    await savedByAnOlderChart(store);
 
     const b = boot(store);
     await b.sb.start();
@@ -371,8 +410,7 @@ describe('restart', () => {
     a.sb.ingest(routingRequested(conv, 'Conference', { userId: REPS[1] }));
     await settle();
     expect(a.api.callsTo('POST /routingResult')).toHaveLength(1);
-    const [saved] = await store.loadSessions();
-    await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+    await savedByAnOlderChart(store);
 
     const b = boot(store);
     await b.sb.start();
@@ -659,38 +697,6 @@ describe('a commit the store refuses', () => {
 });
 
 describe('a graceful stop whose drain runs out', () => {
-  /**
-   * A store whose read of a routingResult's journal record waits for `read()`, and whose next
-   * commit, once `holdCommit()` is called, waits for `commit()`: a busy Postgres.
-   */
-  function slowStore(inner: SessionStore) {
-    let readGate: Promise<void> | undefined;
-    let openRead = () => {};
-    let hold = false;
-    let openCommit = () => {};
-    const store: SessionStore = {
-      ...inner,
-      effect: async (key) => {
-        if (readGate && key.endsWith('/routingResult')) await readGate;
-        return inner.effect(key);
-      },
-      commit: async (batch) => {
-        if (hold) {
-          hold = false;
-          await new Promise<void>((r) => (openCommit = r));
-        }
-        return inner.commit(batch);
-      },
-    };
-    return {
-      store,
-      slowReads: () => void (readGate = new Promise<void>((r) => (openRead = r))),
-      read: () => openRead(),
-      holdCommit: () => void (hold = true),
-      commit: () => openCommit(),
-    };
-  }
-
   /** Engine A stops while its report reads its journal record, and the drain runs out; returns the store the next start opens. */
   async function stopWithReportUnsent(target: RequestTarget) {
     const inner = createMemorySessionStore();
@@ -723,8 +729,7 @@ describe('a graceful stop whose drain runs out', () => {
 
   it('leaves a routingResult it could not send to a next start on another chart, which reports the request failed, once', async () => {
     const { inner, conv } = await stopWithReportUnsent({ userId: REPS[1] });
-    const [saved] = await inner.loadSessions();
-    await inner.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+    await savedByAnOlderChart(inner);
     const b = boot(inner);
     await b.sb.start();
     await settle();
@@ -764,28 +769,18 @@ describe('close()', () => {
 
   it('a step whose journal record is read only after close() began is refused unsent, and its record is not written', async () => {
     const inner = createMemorySessionStore();
-    let readDone!: () => void;
-    const read = new Promise<void>((r) => (readDone = r));
-    let commitDone!: () => void;
-    const written = new Promise<void>((r) => (commitDone = r));
-    let commits = 0;
-    const store: SessionStore = {
-      ...inner,
-      // The store's read of the step's journal record is slow (a busy Postgres)…
-      effect: async (key) => (await read, inner.effect(key)),
-      // …and a commit is being written when the last one is asked for, so the last one waits its turn.
-      commit: async (batch) => {
-        if (commits++ === 0) await written;
-        return inner.commit(batch);
-      },
-    };
-    const p = new Persistence(store, pino({ level: 'silent' }), (id) => ({ id }), { flushDelayMs: 60_000 });
+    const s = slowStore(inner);
+    const p = new Persistence(s.store, pino({ level: 'silent' }), (id) => ({ id }), { flushDelayMs: 60_000 });
+    // A commit is being written when the last one is asked for, so the last one waits its turn.
+    s.holdCommit();
     p.markDirty('a');
     const before = p.commit();
-    await vi.waitFor(() => expect(commits).toBe(1));
+    await vi.waitFor(() => expect(s.holding()).toBe(true));
+    // The store's read of the step's journal record is slow.
+    s.slowReads();
     let sent = 0;
     const outcome = p
-      .journaled('c/r/report', 'repeat', async () => {
+      .journaled('c/r/routingResult', 'repeat', async () => {
         sent += 1;
       })
       .then(
@@ -796,16 +791,16 @@ describe('close()', () => {
     // for, then the record arrives while that commit still waits its turn.
     p.markDirty('c');
     const closing = p.close();
-    readDone();
+    s.read();
     await new Promise((r) => setTimeout(r, 10));
-    commitDone();
+    s.commit();
     await before;
     await closing;
     // Not sent after the last commit (the next owner would find it started and send it again).
     expect(await outcome).toBeInstanceOf(StoppedError);
     expect(sent).toBe(0);
     // The next owner finds no record: it sends the step once, as a first attempt.
-    expect(await inner.effect('c/r/report')).toBeUndefined();
+    expect(await inner.effect('c/r/routingResult')).toBeUndefined();
     expect((await inner.loadSessions()).map((r) => r.conversationIdentifier).sort()).toEqual(['a', 'c']);
   });
 });

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { stableRequestId } from '../../src/domain/ids.js';
 import { StepRunner, type RoutingView } from '../../src/engine/effects.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
-import { createMemorySessionStore } from '../../src/io/store/index.js';
+import { createMemorySessionStore, type SessionStore } from '../../src/io/store/index.js';
 import { CLEANUP_BUDGET_MS, type RoutingInput } from '../../src/machines/routing.js';
 import { StoppedError } from '../../src/domain/errors.js';
 import { createActor } from 'xstate';
@@ -13,12 +13,13 @@ import { Persistence } from '../../src/persistence.js';
 
 const log = pino({ level: 'silent' });
 
-function runner(withStore = false, routingsOf?: (conversationIdentifier: string) => RoutingView[]) {
+/** A step runner; with a store, `slow` may wrap it (a busy Postgres), and `store` is the one underneath. */
+function runner(withStore = false, routingsOf?: (conversationIdentifier: string) => RoutingView[], slow?: (store: SessionStore) => SessionStore) {
   const api = createRecordingInteractionService();
   const store = createMemorySessionStore();
-  const persistence = withStore ? new Persistence(store, log, () => undefined) : undefined;
+  const persistence = withStore ? new Persistence(slow ? slow(store) : store, log, () => undefined) : undefined;
   const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false, routingsOf });
-  return { api, r, persistence };
+  return { api, r, persistence, store };
 }
 
 /** Leaves a step journaled 'started' with no answer, as a crash mid-call does. */
@@ -68,14 +69,10 @@ describe('StepRunner', () => {
   });
 
   it('settled() waits for a routingResult from its journal look-up on: a drain ending meanwhile would close with the report about to leave', async () => {
-    const api = createRecordingInteractionService();
-    const inner = createMemorySessionStore();
     let release!: () => void;
     const gate = new Promise<void>((res) => (release = res));
     // The store's read of the step's journal record is slow (a busy Postgres).
-    const store = { ...inner, effect: async (key: string) => (await gate, inner.effect(key)) };
-    const persistence = new Persistence(store, log, () => undefined);
-    const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false });
+    const { api, r } = runner(true, undefined, (inner) => ({ ...inner, effect: async (key) => (await gate, inner.effect(key)) }));
     const request = { conversationIdentifier: 'c9', workItemId: '0Mw000000000009', success: true, externallyRouted: false, routingType: 'Conference' as const };
     const report = r.report({ key: 'c9/r/report', deadlineAt: Date.now() + 5_000, request }, { routingId: 'r', deadlineAt: Date.now() + 5_000 });
     let done = false;
@@ -90,15 +87,11 @@ describe('StepRunner', () => {
   });
 
   it('a step whose write-ahead commit ends after a graceful stop\'s last commit began is not sent: the next owner sends it once', async () => {
-    const api = createRecordingInteractionService();
-    const inner = createMemorySessionStore();
     let release!: () => void;
     const gate = new Promise<void>((res) => (release = res));
     let commits = 0;
     // The write-ahead commit is slow (a busy Postgres) and the drain gave up meanwhile.
-    const store = { ...inner, commit: async (batch: Parameters<typeof inner.commit>[0]) => (commits++ === 0 && (await gate), inner.commit(batch)) };
-    const persistence = new Persistence(store, log, () => undefined);
-    const r = new StepRunner({ api, persistence, log, pickRep: () => undefined, isLive: () => false });
+    const { api, r, persistence, store: inner } = runner(true, undefined, (store) => ({ ...store, commit: async (batch) => (commits++ === 0 && (await gate), store.commit(batch)) }));
     const step = r
       .sendStep('PATCH /consent', 'c8/r/consent', 'start', 'repeat', Date.now() + 5_000, (ctx) => api.patchConsent({ endUserClientId: 'u', channelAddressIdentifier: 'a', consentStatus: 'ExplicitlyOptedIn' }, ctx))
       .then(
@@ -106,7 +99,7 @@ describe('StepRunner', () => {
         (err: unknown) => err,
       );
     await vi.advanceTimersByTimeAsync(1);
-    const closing = persistence.close();
+    const closing = persistence!.close();
     release();
     await closing;
     expect(await step).toBeInstanceOf(StoppedError);
