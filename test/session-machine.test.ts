@@ -110,3 +110,42 @@ describe('session chart: a request refused at once has no routing child', () => 
     expect(actor.getSnapshot().context).toMatchObject({ endUserClientId: 'client-7', refusals: [] });
   });
 });
+
+describe('session chart: the end of a session', () => {
+  function started(withRouting: boolean) {
+    const heard: string[] = [];
+    const child = setup({ types: { input: {} as { routingId: string }, events: {} as { type: string } } }).createMachine({
+      on: { '*': { actions: ({ event }) => void heard.push(event.type) } },
+    });
+    const values: unknown[] = [];
+    const actor = createActor(sessionMachine.provide({ actors: { routing: child as never } }), {
+      input: { conversationIdentifier: 'conv-3', settings },
+      inspect: (e) => {
+        if (e.type === '@xstate.microstep' && e.actorRef === actor) values.push((e.snapshot as unknown as { value: unknown }).value);
+      },
+    });
+    const ended: string[] = [];
+    actor.on('session.ended', (e) => void ended.push(e.reason));
+    actor.start();
+    if (withRouting) actor.send({ type: 'ROUTING_REQUESTED', request: { kind: 'RoutingRequested', routingEventId: 'rr-1', routingType: 'Conference', target: { kind: 'queue', queueId: '00G000000000001' } } as never, receivedAt: Date.now() });
+    values.length = 0;
+    actor.send({ type: 'SESSION_STATUS_CHANGED', entry: { kind: 'SessionStatusChanged', sessionStatus: 'Ended', sessionId: '0Mw000000000003AAA' } as never });
+    return { actor, heard, values, ended };
+  }
+
+  it('with nothing pending, a terminal status stops the session in one transition, learning its status and MessagingSession id', () => {
+    const { actor, values, ended } = started(false);
+    expect(values, 'no pass through ending: nothing there to wait for').toEqual(['ended']);
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().context).toMatchObject({ status: 'Ended', workItemId: '0Mw000000000003', endingReason: 'status Ended' });
+    expect(ended).toEqual(['status Ended']);
+  });
+
+  it('with a routing pending, it waits in ending while the child cleans up', () => {
+    const { actor, heard, values, ended } = started(true);
+    expect(values).toEqual(['ending']);
+    expect(heard).toEqual(['SESSION_ENDED']);
+    expect(actor.getSnapshot().context).toMatchObject({ status: 'Ended', endingReason: 'status Ended' });
+    expect(ended).toEqual([]);
+  });
+});

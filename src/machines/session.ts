@@ -3,7 +3,7 @@
 // agent-work, RoutingResult and ParticipantChanged events to the child that owns them; refuses a
 // conference at once when the participant cap is reached (no child: it sends the failed
 // routingResult itself); and, when the session ends, lets every child clean up before it stops.
-import { emit, enqueueActions, setup } from 'xstate';
+import { and, assign, emit, enqueueActions, sendTo, setup, stopChild } from 'xstate';
 import type { RoutingType } from '../domain/enums.js';
 import type {
   AgentWorkEvent,
@@ -161,6 +161,14 @@ function extend<T extends object, E extends object>(o: T, extra: E): T & E {
   return Object.assign({}, o, extra);
 }
 
+/** `list` with `item` appended, the oldest dropped beyond `max`: one new array. */
+function appendBounded<T>(list: readonly T[], item: T, max: number): T[] {
+  const from = Math.max(0, list.length + 1 - max);
+  const out = list.slice(from);
+  out.push(item);
+  return out;
+}
+
 function isRep(role: string, appType: string): boolean {
   return role === 'Agent' || role === 'Supervisor' || appType === 'agent';
 }
@@ -202,6 +210,40 @@ function offerOf(routings: PendingRouting[], workId: string): PendingRouting | u
   return routings.find((r) => r.workId === workId && !r.staleWorkId);
 }
 
+/**
+ * The pending routing an agent-work answer is for: the one whose current offer is that AgentWork,
+ * else the one offer made without an id (POST /agentWork answered 15109 and named none) when there
+ * is exactly one.
+ */
+function ownerOfWork(routings: PendingRouting[], workId: string): PendingRouting | undefined {
+  const owner = offerOf(routings, workId);
+  if (owner) return owner;
+  const unnamed = routings.filter((r) => r.offeredTo && !r.workId);
+  return unnamed.length === 1 ? unnamed[0] : undefined;
+}
+
+/**
+ * The pending routings once a child's offer is recorded on its request. The offer's AgentWork id is
+ * the one agent-work events find it by. An offer without one (POST /agentWork answered 15109 on a
+ * repeat) keeps the id of the offer before it, marked stale: that AgentWork's late answers no
+ * longer find the request, and it is never taken for unnamed. (Guarded: the request is pending.)
+ */
+function offeredRoutings(ctx: SessionContext, event: RoutingNotification): PendingRouting[] {
+  const pending = routingOf(ctx, event.routingId)!;
+  const { routingId, routingType, target, startedAt, deadlineAt, slot } = pending;
+  const offered: PendingRouting = { routingId, routingType, target, startedAt, deadlineAt, slot, offeredTo: event.userId };
+  if (event.workId) offered.workId = event.workId;
+  else if (pending.workId) Object.assign(offered, { workId: pending.workId, staleWorkId: true });
+  const psrId = event.psrId ?? pending.psrId;
+  if (psrId) offered.psrId = psrId;
+  return replaceRouting(ctx.routings, offered);
+}
+
+/** The routing a finished child reports on (its done event's output). */
+function finishedRouting(event: SessionEvent): string | undefined {
+  return event.type.startsWith('xstate.done.actor.') && 'output' in event ? event.output.routingId : undefined;
+}
+
 /** The pending routings with `pending` in place of the one with its id. */
 function replaceRouting(routings: PendingRouting[], pending: PendingRouting): PendingRouting[] {
   return routings.map((r) => (r.routingId === pending.routingId ? pending : r));
@@ -218,7 +260,10 @@ export function occupiedSeats(ctx: SessionContext, now = Date.now()): number {
   return Object.keys(ctx.reps).length + joining + pendingInvites;
 }
 
-function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' | 'routingType' | 'target' | 'requested' | 'deadlineAt'> & Partial<RoutingInput>): RoutingInput {
+type RoutingInputBase = Pick<RoutingInput, 'routingId' | 'routingType' | 'target' | 'requested' | 'deadlineAt'> &
+  Partial<Pick<RoutingInput, 'correlationId' | 'routingTypeUnknown' | 'rejectReason' | 'consent'>>;
+
+function routingInput(ctx: SessionContext, base: RoutingInputBase): RoutingInput {
   const s = ctx.settings;
   const input: RoutingInput = {
     conversationIdentifier: ctx.conversationIdentifier,
@@ -228,8 +273,17 @@ function routingInput(ctx: SessionContext, base: Pick<RoutingInput, 'routingId' 
     repickIntervalMs: s.repickIntervalMs,
     answerGraceMs: s.answerGraceMs,
     exclude: Object.keys(ctx.reps),
-    ...base,
+    routingId: base.routingId,
+    routingType: base.routingType,
+    target: base.target,
+    requested: base.requested,
+    deadlineAt: base.deadlineAt,
   };
+  // Field by field, not a spread of `base`: keys a spread adds take V8's slow path (see extend()).
+  if (base.correlationId !== undefined) input.correlationId = base.correlationId;
+  if (base.routingTypeUnknown) input.routingTypeUnknown = true;
+  if (base.rejectReason !== undefined) input.rejectReason = base.rejectReason;
+  if (base.consent !== undefined) input.consent = base.consent;
   if (ctx.workItemId) input.workItemId = ctx.workItemId;
   if (s.capacityWeight !== undefined) input.capacityWeight = s.capacityWeight;
   return input;
@@ -265,6 +319,22 @@ export const sessionMachine = setup({
     noRoutingsLeft: ({ context }) => context.routings.length === 0 && context.refusals.length === 0,
     isTerminalStatus: ({ event }) =>
       event.type === 'SESSION_STATUS_CHANGED' && TERMINAL_STATUSES.has(event.entry.sessionStatus),
+    /** A routing.offered for a request still pending (its child reports the offer it made). */
+    offersPendingRouting: ({ context, event }) => event.type === 'routing.offered' && routingOf(context, event.routingId) !== undefined,
+    /** Agent-work answers are held for offers not yet known: one may be this offer's. */
+    holdsAgentWork: ({ context }) => context.heldWork.length > 0,
+    /** An ACCEPTED or DECLINED whose offer is known. */
+    answersKnownOffer: ({ context, event }) =>
+      event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && ownerOfWork(context.routings, event.event.workId) !== undefined,
+    /** An ACCEPTED or DECLINED (other agent-work events change nothing). */
+    isAgentWorkAnswer: ({ event }) => event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined,
+    /** A routing child finished while its request is still pending here. */
+    finishesPendingRouting: ({ context, event }) => {
+      const id = finishedRouting(event);
+      return id !== undefined && routingOf(context, id) !== undefined;
+    },
+    /** The failed routingResult of a request refused at once answered, while the session still holds the refusal. */
+    answersRefusal: ({ context, event }) => event.type === 'refusal.reported' && refusalOf(context, event.routingId) !== undefined,
   },
   actions: {
     startRequestedRouting: enqueueActions(({ context, event, enqueue }) => {
@@ -283,7 +353,7 @@ export const sessionMachine = setup({
       }
       const deadlineAt = event.receivedAt + context.settings.routingWindowMs;
       const workItemId = context.workItemId ?? (req.workRecordId ? req.workRecordId.slice(0, 15) : undefined);
-      const seenRoutingIds = [...context.seenRoutingIds, req.routingEventId].slice(-MAX_SEEN_ROUTING_IDS);
+      const seenRoutingIds = appendBounded(context.seenRoutingIds, req.routingEventId, MAX_SEEN_ROUTING_IDS);
       const learnt = req.endUserClientId && !context.endUserClientId ? { endUserClientId: req.endUserClientId } : {};
       if (rejectReason !== undefined) {
         // Refused at once: no routing child. Its one failed routingResult leaves from here.
@@ -306,17 +376,11 @@ export const sessionMachine = setup({
         enqueue({ type: 'reportRefusal', params: { routingId: req.routingEventId } } as never);
         return;
       }
-      const input = routingInput(workItemId ? extend(context, { workItemId }) : context, {
-        routingId: req.routingEventId,
-        routingType: req.routingType,
-        target: req.target,
-        requested: true,
-        deadlineAt,
-        // A derived key is ours, not Salesforce's: POST /route's routingCorrelationId stands in.
-        ...(req.routingEventIdDerived ? {} : { correlationId: req.routingEventId }),
-        ...(req.routingTypeUnknown ? { routingTypeUnknown: true } : {}),
-        ...(rejectReason ? { rejectReason } : {}),
-      });
+      const base: RoutingInputBase = { routingId: req.routingEventId, routingType: req.routingType, target: req.target, requested: true, deadlineAt };
+      // A derived key is ours, not Salesforce's: POST /route's routingCorrelationId stands in.
+      if (!req.routingEventIdDerived) base.correlationId = req.routingEventId;
+      if (req.routingTypeUnknown) base.routingTypeUnknown = true;
+      const input = routingInput(workItemId ? extend(context, { workItemId }) : context, base);
       const pending: PendingRouting = {
         routingId: req.routingEventId,
         routingType: req.routingType,
@@ -341,33 +405,18 @@ export const sessionMachine = setup({
       // Unique per MessagingSession: its step keys (and so its journal entries and RequestIds) must
       // never collide with those of an earlier session of the same conversation.
       const routingId = `initial-${context.initialCount + 1}${context.workItemId ? `-${context.workItemId}` : ''}`;
-      const input = routingInput(context, {
-        routingId,
-        routingType: 'Initial',
-        target: event.target,
-        requested: false,
-        deadlineAt: now + context.settings.initialRoutingTimeoutMs,
-        ...(event.consent ? { consent: event.consent } : {}),
-      });
+      const base: RoutingInputBase = { routingId, routingType: 'Initial', target: event.target, requested: false, deadlineAt: now + context.settings.initialRoutingTimeoutMs };
+      if (event.consent) base.consent = event.consent;
+      const input = routingInput(context, base);
       const routings: PendingRouting[] = [...context.routings, { routingId, routingType: 'Initial', target: event.target, startedAt: now, deadlineAt: input.deadlineAt, slot: freeSlot(context.routings) }];
       enqueue.assign({ initialCount: context.initialCount + 1, routings });
       enqueue.spawnChild('routing', { id: childId({ routings }, routingId), input });
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId, routingType: 'Initial', target: event.target });
     }),
-    recordOffer: enqueueActions(({ context, event, enqueue }) => {
+    recordOffer: assign(({ context, event }) => ({ routings: offeredRoutings(context, event as RoutingNotification) })),
+    recordOfferReplayingHeld: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'routing.offered') return;
-      const pending = routingOf(context, event.routingId);
-      if (!pending) return;
-      // The offer's AgentWork id is the one agent-work events find it by. An offer without one (POST
-      // /agentWork answered 15109 on a repeat) keeps the id of the offer before it, marked stale:
-      // that AgentWork's late answers no longer find the request, and it is never taken for unnamed.
-      const { routingId, routingType, target, startedAt, deadlineAt, slot } = pending;
-      const offered: PendingRouting = { routingId, routingType, target, startedAt, deadlineAt, slot, offeredTo: event.userId };
-      if (event.workId) offered.workId = event.workId;
-      else if (pending.workId) Object.assign(offered, { workId: pending.workId, staleWorkId: true });
-      const psrId = event.psrId ?? pending.psrId;
-      if (psrId) offered.psrId = psrId;
-      const routings = replaceRouting(context.routings, offered);
+      const routings = offeredRoutings(context, event);
       // An offer without an id owns the answers held for no known AgentWork, when it is the only
       // such offer — as forwardAgentWork does for later ones.
       const unnamedOnly = !event.workId && routings.every((r) => r.routingId === event.routingId || !r.offeredTo || r.workId);
@@ -386,36 +435,28 @@ export const sessionMachine = setup({
         if (routed) enqueue.sendTo(childId(context, event.routingId), routed);
       }
     }),
-    finishRouting: enqueueActions(({ context, event, enqueue }) => {
-      if (!event.type.startsWith('xstate.done.actor.') || !('output' in event)) return;
-      const id = event.output.routingId;
-      const pending = routingOf(context, id);
-      if (!pending) return;
-      const routings = context.routings.filter((r) => r.routingId !== id);
-      // The rep who accepted, or one whose offer may still be accepted (mayJoin), holds a seat until they join.
-      const accepted = event.output.outcome === 'routed' ? event.output.acceptedBy : undefined;
-      let joining = context.joining ?? {};
-      for (const rep of [accepted, event.output.mayJoin]) if (rep && !own(context.reps, rep)) joining = withKey(joining, rep, Date.now());
-      enqueue.assign({ routings, joining });
-      enqueue.stopChild(childId(context, id));
-      enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: event.output, durationMs: Date.now() - pending.startedAt });
+    // A finished child, in this order: stopped and announced while its pending entry still names
+    // its slot and start, then dropped from the pending routings.
+    stopFinishedChild: stopChild(({ context, event }) => childId(context, finishedRouting(event)!)),
+    announceRoutingFinished: emit(({ context, event }) => {
+      const output = (event as Extract<SessionEvent, { output: RoutingOutput }>).output;
+      return { type: 'routing.finished' as const, conversationIdentifier: context.conversationIdentifier, output, durationMs: Date.now() - routingOf(context, output.routingId)!.startedAt };
     }),
-    forwardAgentWork: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'AGENT_WORK') return;
-      const routed = toRoutingEvent(event.event);
-      if (!routed) return;
-      let owner = offerOf(context.routings, event.event.workId);
-      if (!owner) {
-        // POST /agentWork answered 15109 (work already existed) and gave no id: the one offer without an id owns it.
-        const unnamed = context.routings.filter((r) => r.offeredTo && !r.workId);
-        if (unnamed.length === 1) owner = unnamed[0];
-      }
-      if (owner) {
-        enqueue.sendTo(childOf(owner), routed);
-        return;
-      }
-      // The relay can beat our own POST /agentWork response: hold the answer until the offer is known.
-      enqueue.assign({ heldWork: [...context.heldWork, event.event].slice(-MAX_HELD_WORK) });
+    dropFinishedRouting: assign(({ context, event }) => {
+      const output = (event as Extract<SessionEvent, { output: RoutingOutput }>).output;
+      // The rep who accepted, or one whose offer may still be accepted (mayJoin), holds a seat until they join.
+      const accepted = output.outcome === 'routed' ? output.acceptedBy : undefined;
+      let joining = context.joining ?? {};
+      for (const rep of [accepted, output.mayJoin]) if (rep && !own(context.reps, rep)) joining = withKey(joining, rep, Date.now());
+      return { routings: context.routings.filter((r) => r.routingId !== output.routingId), joining };
+    }),
+    forwardAgentWork: sendTo(
+      ({ context, event }) => childOf(ownerOfWork(context.routings, (event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event.workId)!),
+      ({ event }) => toRoutingEvent((event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event)!,
+    ),
+    // The relay can beat our own POST /agentWork response: the answer waits for its offer.
+    holdAgentWork: assign({
+      heldWork: ({ context, event }) => appendBounded(context.heldWork, (event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event, MAX_HELD_WORK),
     }),
     forwardRoutingResult: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ROUTING_RESULT' || event.entry.failureType === 'None') return;
@@ -460,15 +501,19 @@ export const sessionMachine = setup({
       const joining = joined.length ? filterRecord(context.joining ?? {}, (u) => !joined.includes(u)) : (context.joining ?? {});
       enqueue.assign({ reps: present, transfers, joining });
     }),
-    applyStatus: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'SESSION_STATUS_CHANGED') return;
-      enqueue.assign({
-        status: event.entry.sessionStatus,
-        ...(!context.workItemId && event.entry.sessionId ? { workItemId: event.entry.sessionId.slice(0, 15) } : {}),
-      });
+    applyStatus: assign(({ context, event }) => {
+      const entry = (event as Extract<SessionEvent, { type: 'SESSION_STATUS_CHANGED' }>).entry;
+      return !context.workItemId && entry.sessionId ? { status: entry.sessionStatus, workItemId: entry.sessionId.slice(0, 15) } : { status: entry.sessionStatus };
+    }),
+    /** A terminal status with nothing left to end: the status and the ending's reason in one update. */
+    applyEndingStatus: assign(({ context, event }) => {
+      const entry = (event as Extract<SessionEvent, { type: 'SESSION_STATUS_CHANGED' }>).entry;
+      const update: Partial<SessionContext> = { status: entry.sessionStatus, endingReason: endingReasonOf(event) };
+      if (!context.workItemId && entry.sessionId) update.workItemId = entry.sessionId.slice(0, 15);
+      return update;
     }),
     endChildren: enqueueActions(({ context, event, enqueue }) => {
-      const reason = event.type === 'END_SESSION' ? event.reason : event.type === 'SESSION_STATUS_CHANGED' ? `status ${event.entry.sessionStatus}` : 'session ended';
+      const reason = endingReasonOf(event);
       enqueue.assign({ endingReason: reason });
       for (const r of context.routings) enqueue.sendTo(childOf(r), { type: 'SESSION_ENDED', reason });
     }),
@@ -478,12 +523,12 @@ export const sessionMachine = setup({
     reportRefusal: (_, _params: { routingId: string }) => {
       throw new NotProvidedError('the session machine\'s reportRefusal action');
     },
-    finishRefusal: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'refusal.reported') return;
-      const refusal = refusalOf(context, event.routingId);
-      if (!refusal) return;
-      enqueue.assign({ refusals: context.refusals.filter((r) => r !== refusal) });
-      enqueue.emit({ type: 'routing.finished', conversationIdentifier: context.conversationIdentifier, output: refusedOutput(refusal.routingId, refusal.routingType, refusal.reason, true), durationMs: Date.now() - refusal.startedAt });
+    announceRefusalFinished: emit(({ context, event }) => {
+      const refusal = refusalOf(context, (event as Extract<SessionEvent, { type: 'refusal.reported' }>).routingId)!;
+      return { type: 'routing.finished' as const, conversationIdentifier: context.conversationIdentifier, output: refusedOutput(refusal.routingId, refusal.routingType, refusal.reason, true), durationMs: Date.now() - refusal.startedAt };
+    }),
+    dropRefusal: assign({
+      refusals: ({ context, event }) => context.refusals.filter((r) => r.routingId !== (event as Extract<SessionEvent, { type: 'refusal.reported' }>).routingId),
     }),
     announceEnded: emit(({ context }) => ({ type: 'session.ended' as const, conversationIdentifier: context.conversationIdentifier, reason: context.endingReason ?? 'ended' })),
   },
@@ -503,10 +548,28 @@ export const sessionMachine = setup({
     }),
   initial: 'active',
   on: {
-    'refusal.reported': { description: 'The failed routingResult of a request refused at once has answered: the request is finished.', actions: 'finishRefusal' },
-    'routing.offered': { description: 'A routing child created an AgentWork: index it so agent-work events reach that child, and replay any that arrived early.', actions: 'recordOffer' },
-    'xstate.done.actor.*': { description: 'A routing child finished: drop it and announce its outcome.', actions: 'finishRouting' },
-    AGENT_WORK: { description: 'onAgentWorkEvent from the connector relay: ACCEPTED / DECLINED go to the child that owns the AgentWork (held until its POST /agentWork answers).', actions: 'forwardAgentWork' },
+    'refusal.reported': {
+      description: 'The failed routingResult of a request refused at once has answered: the request is finished.',
+      guard: 'answersRefusal',
+      actions: ['announceRefusalFinished', 'dropRefusal'],
+    },
+    'routing.offered': [
+      {
+        description: 'A routing child created an AgentWork while answers wait for an offer: index it so agent-work events reach that child, and replay the answers that are its own.',
+        guard: and(['offersPendingRouting', 'holdsAgentWork']),
+        actions: 'recordOfferReplayingHeld',
+      },
+      { description: 'A routing child created an AgentWork: index it so agent-work events reach that child.', guard: 'offersPendingRouting', actions: 'recordOffer' },
+    ],
+    'xstate.done.actor.*': {
+      description: 'A routing child finished: stop it, announce its outcome and drop it.',
+      guard: 'finishesPendingRouting',
+      actions: ['stopFinishedChild', 'announceRoutingFinished', 'dropFinishedRouting'],
+    },
+    AGENT_WORK: [
+      { description: 'onAgentWorkEvent from the connector relay: ACCEPTED / DECLINED go to the child that owns the AgentWork.', guard: 'answersKnownOffer', actions: 'forwardAgentWork' },
+      { description: 'An answer that beat its own POST /agentWork response: held until that offer is known (routing.offered).', guard: 'isAgentWorkAnswer', actions: 'holdAgentWork' },
+    ],
     ROUTING_RESULT: { description: 'A RoutingResult entry from Salesforce: a failure or cancel goes to the pending request it names (newest of its routing type).', actions: 'forwardRoutingResult' },
     PARTICIPANT_CHANGED: { description: 'Reps joined or left: update who is present, record warm transfers, tell routing children who joined.', actions: 'applyParticipantChanges' },
   },
@@ -517,6 +580,12 @@ export const sessionMachine = setup({
         ROUTING_REQUESTED: { description: 'A rep asked for a Transfer or Conference: start a routing child (or refuse it at once at the cap: its failed routingResult leaves from the session); a replayed request starts nothing.', actions: 'startRequestedRouting' },
         START_ROUTING: { description: 'Initial routing of a new conversation (after POST /interactions).', actions: 'startInitialRouting' },
         SESSION_STATUS_CHANGED: [
+          {
+            description: 'The session ended (Ended or Error) with no request pending: nothing to clean up, the session stops.',
+            guard: and(['isTerminalStatus', 'noRoutingsLeft']),
+            target: 'ended',
+            actions: 'applyEndingStatus',
+          },
           { description: 'The session ended (Ended or Error).', guard: 'isTerminalStatus', target: 'ending', actions: 'applyStatus' },
           { description: 'Any other status: remembered; its sessionId gives the MessagingSession id.', actions: 'applyStatus' },
         ],
@@ -536,6 +605,11 @@ export const sessionMachine = setup({
     ended: { type: 'final', description: 'No routing left; the switchboard drops the actor.', entry: 'announceEnded' },
   },
 });
+
+/** Why the session is ending, as `endingReason` and `session.ended` say it. */
+function endingReasonOf(event: SessionEvent): string {
+  return event.type === 'END_SESSION' ? event.reason : event.type === 'SESSION_STATUS_CHANGED' ? `status ${event.entry.sessionStatus}` : 'session ended';
+}
 
 /** What a request refused at once reports as its outcome: what its routing child reported before refusals had none. */
 function refusedOutput(routingId: string, routingType: RoutingType, reason: string, reported: boolean): RoutingOutput {
