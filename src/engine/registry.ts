@@ -199,10 +199,12 @@ export class SessionRegistry {
     // A child logger per session, made only when the session first logs: most idle sessions never do.
     let childLog: Logger | undefined;
     const slog = () => (childLog ??= this.#o.log.child({ conversationIdentifier }));
-    const input = { conversationIdentifier, settings, ...seed };
+    const input = Object.assign({ conversationIdentifier, settings }, seed);
     if (input.workItemId) input.workItemId = toId15(input.workItemId);
-    const inspect = this.#o.inspect ? { inspect: this.#o.inspect } : {};
-    const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input, ...inspect }) : createActor(machine, { input, ...inspect });
+    const options: { input: typeof input; snapshot?: never; inspect?: (event: InspectionEvent) => void } = { input };
+    if (snapshot) options.snapshot = snapshot as never;
+    if (this.#o.inspect) options.inspect = this.#o.inspect;
+    const actor = createActor(machine, options);
     actor.on('*', (e) => {
       const event = e as SessionEmitted;
       if (event.type === 'routing.finished') {
