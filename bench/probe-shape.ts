@@ -6,9 +6,12 @@
 // phase's calls drained before the next) and do the same common work per step: the switchboard's
 // own parser on the wire payload, a Map lookup of the session, chat entries handed to a listener,
 // calls answered at once on a microtask. Only the session and routing logic differs:
-//   - minimal XState (typical mix only): one root actor per session (a 15-field context) and one
-//     child actor per routing request (a 19-field context), with the fewest states, events and
-//     assigns this conversation needs — no guards, dedupe, step runner, journal, timers or logs;
+//   - minimal XState: one root actor per session (a 15-field context) and one child actor per
+//     routing request (a 19-field context), with the fewest states, events and assigns the
+//     conversation needs — no guards, dedupe, step runner, journal, timers or logs. A request to a
+//     named rep starts at its offer, one through a queue at POST /route (two machines, so neither
+//     pays a deciding step); a request refused at the cap sends its failed routingResult and keeps
+//     nothing;
 //   - the engine's charts: src/machines' session and routing charts as they are, driven by the
 //     thinnest engine (calls answered on a microtask, timers a Map entry, nothing else);
 //   - by hand: the same updates on plain mutable objects.
@@ -16,19 +19,25 @@
 // hand-written baseline with its plumbing (dedupe, call tracking, RequestIds, directory, logs).
 // Per round, baseline ÷ (baseline + charts − by hand) is the ratio an engine with these charts and
 // no cost of its own would reach: the floor the charts set. The same with the minimal shape.
+// Every run starts as section 1's do: a forced GC, then 40 ms for V8 to finish sweeping, so no
+// engine pays for the garbage of the one before it.
 //
-//   node --expose-gc --import tsx bench/probe-shape.ts            both mixes, then the heap
-//   node --expose-gc --import tsx bench/probe-shape.ts --heap     the heap only
+//   node --expose-gc --import tsx bench/probe-shape.ts                    both mixes, then the heap
+//   node --expose-gc --import tsx bench/probe-shape.ts --heap             the heap only
+//   node --expose-gc --import tsx bench/probe-shape.ts --routing-heavy    the routing-heavy mix only
+//   … --reused    each variant's traffic built once and fed to every round, as section 1 does
+//                 (by default a fresh traffic per run, as events off the wire always are)
 import { assign, createActor, sendTo, setup, spawnChild, stopChild, type AnyActorRef } from 'xstate';
 import { parsePlatformEvent } from '../src/domain/parse.js';
 import { settingsFrom } from '../src/engine/options.js';
 import { callOf, routingMachine, type RoutingCall } from '../src/machines/routing.js';
 import { sessionMachine, type SessionEmitted } from '../src/machines/session.js';
-import { fixed, mmm, stats } from './lib.js';
+import { fixed, forceGc, mmm, sleep, stats } from './lib.js';
 import { createEngine, lifecycleTraffic, play, typicalTraffic, type Script, type Step, type Traffic } from './workload.js';
 
 const N = 2_000;
 const ROUNDS = 7;
+const REUSED = process.argv.includes('--reused');
 
 type Ctx = Record<string, unknown>;
 /** A context of `fields` keys, the rest filler, as wide as the engine's. */
@@ -79,43 +88,49 @@ function xstateEngine(script: Script): Engine {
   const sessions = new Map<string, AnyActorRef>();
   const engine: Engine = { port, messages: 0, routed: 0, step };
 
-  const routing = setup({
-    types: { context: {} as Ctx, input: {} as { routingId: string; conv: string } },
-    actions: {
-      route: ({ self }) => port.call(() => ({ psrId: '0JR' }), (output) => self.send({ type: 'route.ok', output })),
-      pick: ({ self, context }) => port.call(() => script.picks.get(context.conv as string), (output) => self.send({ type: 'pick.ok', output })),
-      offer: ({ self, context }) => port.call(() => script.workIds.get(context.routingId as string), (output) => self.send({ type: 'offer.ok', output })),
-      report: ({ self }) => port.call(() => undefined, () => self.send({ type: 'report.ok' })),
-    },
-  }).createMachine({
-    context: ({ input }) => padded(19, { routingId: input.routingId, conv: input.conv, routeOpen: false, reported: false, offeredTo: [] }),
-    initial: 'creatingRoute',
-    states: {
-      creatingRoute: { entry: [assign({ routeOpen: true }), 'route'], on: { 'route.ok': { target: 'picking', actions: assign({ psrId: ({ event }) => (event as unknown as { output: { psrId: string } }).output.psrId }) } } },
-      picking: { entry: 'pick', on: { 'pick.ok': { target: 'offering', actions: assign({ offerUserId: ({ event }) => (event as unknown as { output: string }).output }) } } },
-      offering: {
-        entry: 'offer',
-        on: {
-          'offer.ok': {
-            target: 'reporting',
-            actions: [
-              assign(({ context, event }) => ({ workId: (event as unknown as { output: string }).output, offeredTo: [...(context.offeredTo as string[]), context.offerUserId as string] })),
-              // The session learns the AgentWork id (the engine's routing.offered).
-              ({ context, self }) => byWorkItem.set(context.workId as string, self._parent!),
-            ],
+  // A conference through a queue starts at POST /route, one to a named rep at POST /agentWork: two
+  // machines, so neither pays a deciding state's eventless step.
+  const routingFrom = (initial: 'creatingRoute' | 'offering') =>
+    setup({
+      types: { context: {} as Ctx, input: {} as { routingId: string; conv: string; userId?: string } },
+      actions: {
+        route: ({ self }) => port.call(() => ({ psrId: '0JR' }), (output) => self.send({ type: 'route.ok', output })),
+        pick: ({ self, context }) => port.call(() => script.picks.get(context.conv as string), (output) => self.send({ type: 'pick.ok', output })),
+        offer: ({ self, context }) => port.call(() => script.workIds.get(context.routingId as string), (output) => self.send({ type: 'offer.ok', output })),
+        report: ({ self }) => port.call(() => undefined, () => self.send({ type: 'report.ok' })),
+      },
+    }).createMachine({
+      context: ({ input }) => padded(19, { routingId: input.routingId, conv: input.conv, routeOpen: false, reported: false, offeredTo: [], offerUserId: input.userId }),
+      initial,
+      states: {
+        creatingRoute: { entry: [assign({ routeOpen: true }), 'route'], on: { 'route.ok': { target: 'picking', actions: assign({ psrId: ({ event }) => (event as unknown as { output: { psrId: string } }).output.psrId }) } } },
+        picking: { entry: 'pick', on: { 'pick.ok': { target: 'offering', actions: assign({ offerUserId: ({ event }) => (event as unknown as { output: string }).output }) } } },
+        offering: {
+          entry: 'offer',
+          on: {
+            'offer.ok': {
+              target: 'reporting',
+              actions: [
+                assign(({ context, event }) => ({ workId: (event as unknown as { output: string }).output, offeredTo: [...(context.offeredTo as string[]), context.offerUserId as string] })),
+                // The session learns the AgentWork id (the engine's routing.offered).
+                ({ context, self }) => byWorkItem.set(context.workId as string, self._parent!),
+              ],
+            },
           },
         },
+        reporting: { entry: [assign({ reported: true }), 'report'], on: { 'report.ok': 'awaiting' } },
+        awaiting: { on: { REP_ACCEPTED: { target: 'routed', actions: assign({ routeOpen: false, acceptedBy: ({ context }) => context.offerUserId }) } } },
+        routed: { type: 'final' },
       },
-      reporting: { entry: [assign({ reported: true }), 'report'], on: { 'report.ok': 'awaiting' } },
-      awaiting: { on: { REP_ACCEPTED: { target: 'routed', actions: assign({ routeOpen: false, acceptedBy: ({ context }) => context.offerUserId }) } } },
-      routed: { type: 'final' },
-    },
-    output: ({ context }) => ({ routingId: context.routingId, acceptedBy: context.acceptedBy }),
-  });
+      output: ({ context }) => ({ routingId: context.routingId, acceptedBy: context.acceptedBy }),
+    });
+  const CAP = 3;
+  type RR = { id: string; userId?: string };
+  const seats = (context: Ctx) => Object.keys(context.reps as Ctx).length + Object.keys(context.routings as Ctx).length;
 
   const session = setup({
     types: { context: {} as Ctx, input: {} as { conv: string } },
-    actors: { routing },
+    actors: { queued: routingFrom('creatingRoute'), direct: routingFrom('offering') },
   }).createMachine({
     context: ({ input }) => padded(15, { conv: input.conv, reps: {}, routings: {}, status: undefined }),
     initial: 'active',
@@ -131,12 +146,26 @@ function xstateEngine(script: Script): Engine {
           },
         }),
       },
-      RR: {
-        actions: [
-          assign({ routings: ({ context, event }) => ({ ...(context.routings as Ctx), [(event as unknown as { id: string }).id]: { startedAt: Date.now() } }) }),
-          spawnChild('routing', { id: 'routing:0', input: ({ context, event }) => ({ routingId: (event as unknown as { id: string }).id, conv: context.conv as string }) }),
-        ],
-      },
+      RR: [
+        {
+          // Refused at once at the participant cap: its one failed routingResult, no child and no answer kept.
+          guard: ({ context }) => seats(context) >= CAP,
+          actions: () => port.call(() => undefined, () => undefined),
+        },
+        {
+          guard: ({ event }) => (event as unknown as RR).userId !== undefined,
+          actions: [
+            assign({ routings: ({ context, event }) => ({ ...(context.routings as Ctx), [(event as unknown as RR).id]: { startedAt: Date.now() } }) }),
+            spawnChild('direct', { id: 'routing:0', input: ({ context, event }) => ({ routingId: (event as unknown as RR).id, conv: context.conv as string, userId: (event as unknown as RR).userId }) }),
+          ],
+        },
+        {
+          actions: [
+            assign({ routings: ({ context, event }) => ({ ...(context.routings as Ctx), [(event as unknown as RR).id]: { startedAt: Date.now() } }) }),
+            spawnChild('queued', { id: 'routing:0', input: ({ context, event }) => ({ routingId: (event as unknown as RR).id, conv: context.conv as string }) }),
+          ],
+        },
+      ],
       AW: { actions: sendTo('routing:0', { type: 'REP_ACCEPTED' }) },
       'xstate.done.actor.*': {
         actions: [
@@ -174,7 +203,7 @@ function xstateEngine(script: Script): Engine {
         for (const c of e.entries) actor!.send({ type: 'PC', userId: c.participant.subject, add: c.operation === 'add' });
         break;
       case 'RoutingRequested':
-        actor!.send({ type: 'RR', id: e.routingEventId });
+        actor!.send({ type: 'RR', id: e.routingEventId, ...(e.target.kind === 'rep' ? { userId: e.target.userId } : {}) });
         break;
       case 'RoutingResult':
         break;
@@ -374,9 +403,15 @@ function plainEngine(script: Script): Engine {
   return engine;
 }
 
+/** Section 1's start of a run: a forced GC, then time for V8's concurrent sweeping to finish. */
+async function settle(): Promise<void> {
+  await forceGc(1);
+  await sleep(40);
+}
+
 async function run(make: (script: Script) => Engine, traffic: Traffic): Promise<number> {
   const engine = make(traffic.script);
-  (globalThis as { gc?: () => void }).gc?.();
+  await settle();
   const t0 = process.hrtime.bigint();
   for (const phase of traffic.phases) {
     for (const step of phase) engine.step(step);
@@ -391,7 +426,7 @@ async function run(make: (script: Script) => Engine, traffic: Traffic): Promise<
 /** The dispatch benchmark's own engines (section 1): the switchboard, and the hand-written baseline with its plumbing. */
 async function runBenchEngine(kind: 'xstate' | 'baseline', traffic: Traffic): Promise<number> {
   const env = createEngine(kind, { script: traffic.script });
-  (globalThis as { gc?: () => void }).gc?.();
+  await settle();
   const t0 = process.hrtime.bigint();
   await play(env.engine, traffic, () => process.hrtime.bigint());
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -412,8 +447,11 @@ const med = (xs: number[]) => stats(xs).median;
 async function mix(name: string, make: (seed: number, prefix: string) => Traffic, variants: { shape: boolean; plain: boolean }) {
   const r = { shape: [] as number[], charts: [] as number[], plain: [] as number[], engine: [] as number[], baseline: [] as number[], floor: [] as number[], shapeFloor: [] as number[], ratio: [] as number[] };
   let steps = 0;
+  // --reused: each variant's traffic is built once and fed to every round, as section 1 does.
+  const built = new Map<string, Traffic>();
+  const once = (tag: string) => built.get(tag) ?? built.set(tag, make(11, `${tag}r`)).get(tag)!;
   for (let round = -2; round < ROUNDS; round++) {
-    const t = (tag: string) => make(11 + round, `${tag}${round + 2}`);
+    const t = (tag: string) => (REUSED ? once(tag) : make(11 + round, `${tag}${round + 2}`));
     const shape = variants.shape ? await run(xstateEngine, t('shape')) : 0;
     const charts = await run(chartsEngine, t('chart'));
     const plain = variants.plain ? await run(plainEngine, t('plain')) : 0;
@@ -526,6 +564,7 @@ if (process.argv.includes('--heap')) {
   process.exit(0);
 }
 
-await mix('the typical conversation at 4 exchanges', (seed, prefix) => typicalTraffic(N, seed, prefix, 4), { shape: true, plain: true });
-await mix('the routing-heavy conversation', (seed, prefix) => lifecycleTraffic(N, seed, prefix), { shape: false, plain: true });
-await heapFloor();
+const heavyOnly = process.argv.includes('--routing-heavy');
+if (!heavyOnly) await mix('the typical conversation at 4 exchanges', (seed, prefix) => typicalTraffic(N, seed, prefix, 4), { shape: true, plain: true });
+await mix('the routing-heavy conversation', (seed, prefix) => lifecycleTraffic(N, seed, prefix), { shape: true, plain: true });
+if (!heavyOnly) await heapFloor();
