@@ -161,12 +161,13 @@ function extend<T extends object, E extends object>(o: T, extra: E): T & E {
   return Object.assign({}, o, extra);
 }
 
-/** `list` with `item` appended, the oldest dropped beyond `max`: one new array. */
+/**
+ * `list` with `item` appended, the oldest dropped beyond `max`. Built as an array literal, not by
+ * a push onto a copy: a push grows the copy's backing store with spare slots (about 128 bytes),
+ * which every session would keep for as long as it lives, asleep too.
+ */
 function appendBounded<T>(list: readonly T[], item: T, max: number): T[] {
-  const from = Math.max(0, list.length + 1 - max);
-  const out = list.slice(from);
-  out.push(item);
-  return out;
+  return list.length < max ? [...list, item] : [...list.slice(list.length + 1 - max), item];
 }
 
 function isRep(role: string, appType: string): boolean {
