@@ -32,8 +32,8 @@ import { parsePlatformEvent } from '../src/domain/parse.js';
 import { settingsFrom } from '../src/engine/options.js';
 import { callOf, routingMachine, type RoutingCall } from '../src/machines/routing.js';
 import { sessionMachine, type SessionEmitted } from '../src/machines/session.js';
-import { fixed, forceGc, mmm, sleep, stats } from './lib.js';
-import { createEngine, lifecycleTraffic, play, typicalTraffic, type Script, type Step, type Traffic } from './workload.js';
+import { fixed, forceGc, mmm, rng, sleep, stats } from './lib.js';
+import { createEngine, cycleTraffic, idleSessionEvents, lifecycleTraffic, newScript, play, typicalTraffic, type Script, type Step, type Traffic } from './workload.js';
 
 const N = 2_000;
 const ROUNDS = 7;
@@ -561,6 +561,85 @@ async function heapFloor(): Promise<void> {
 
 if (process.argv.includes('--heap')) {
   await heapFloor();
+  process.exit(0);
+}
+
+// ---- growth 1k → 100k with every actor awake ----
+
+/**
+ * Section 3's "every actor awake" figure for each form: N idle sessions (a status and one rep
+ * present), then samples of its steady-state cycle (a Conference to a rep, accepted, the rep joins
+ * and leaves, two Messages, a status) on 1,000 sessions picked at random, 2 rounds a sample, 7
+ * samples after 2 warm-ups, each engine in turn; µs per step at N over µs per step at 1k. Every
+ * form keeps its sessions live (the switchboard with hibernateAfterMs: false), so what grows is
+ * what a bigger live heap costs each form.
+ */
+async function growthFloor(): Promise<void> {
+  const sizes = [1_000, 10_000, 100_000];
+  type Form = 'shape' | 'charts' | 'plain' | 'switchboard' | 'baseline';
+  const forms: Form[] = ['shape', 'charts', 'plain', 'switchboard', 'baseline'];
+  const perStep: Record<Form, number[]> = { shape: [], charts: [], plain: [], switchboard: [], baseline: [] };
+  const heapAt: Record<Form, number[]> = { shape: [], charts: [], plain: [], switchboard: [], baseline: [] };
+  for (const n of sizes) {
+    for (const form of forms) {
+      // One script for the engine's life: each sample's cycle adds its AgentWork ids to it.
+      const script = newScript();
+      let feed: (steps: Step[]) => void;
+      let drain: () => Promise<void>;
+      let stop = async () => undefined as void;
+      if (form === 'switchboard' || form === 'baseline') {
+        const env = createEngine(form === 'switchboard' ? 'xstate' : 'baseline', { script, routing: { offerTimeoutMs: 600_000 }, hibernateAfterMs: false });
+        feed = (steps) => {
+          for (const st of steps) st.kind === 'event' ? env.engine.ingest(st.event) : env.engine.agentWork(st.event);
+        };
+        drain = () => env.engine.settled();
+        stop = () => env.engine.stop();
+      } else {
+        const e = (form === 'shape' ? xstateEngine : form === 'charts' ? chartsEngine : plainEngine)(script);
+        feed = (steps) => {
+          for (const st of steps) e.step(st);
+        };
+        drain = () => e.port.drain();
+      }
+      for (let from = 0; from < n; from += 1_000) {
+        feed([...idleSessionEvents(from, Math.min(n, from + 1_000))].map((event) => ({ kind: 'event' as const, event })));
+        await drain();
+      }
+      await settle();
+      heapAt[form].push(process.memoryUsage().heapUsed / n);
+      const random = rng(1_000 + n);
+      const us: number[] = [];
+      for (let sample = -2; sample < 7; sample++) {
+        const batch = [0, 1].map((r) => {
+          const round = (sample + 2) * 2 + r;
+          const picked = new Set<number>();
+          while (picked.size < Math.min(1_000, n)) picked.add(Math.floor(random() * n));
+          const t = cycleTraffic([...picked], 'idle', round, 77 + round);
+          for (const [k, v] of t.script.workIds) script.workIds.set(k, v);
+          return t;
+        });
+        const steps = batch.reduce((a, t) => a + t.steps, 0);
+        await sleep(40);
+        const t0 = process.hrtime.bigint();
+        for (const t of batch) {
+          for (const phase of t.phases) {
+            feed(phase);
+            await drain();
+          }
+        }
+        if (sample >= 0) us.push(Number(process.hrtime.bigint() - t0) / 1e3 / steps);
+      }
+      await stop();
+      perStep[form].push(med(us));
+      console.log(`  ${form.padEnd(12)} ${n.toLocaleString('en-US').padStart(7)} live: ${fixed(med(us), 1)} µs/step (min ${fixed(Math.min(...us), 1)}), heap ${fixed(heapAt[form].at(-1)! / 1024, 2)} KiB/session`);
+    }
+  }
+  console.log('growth 1k → 100k, every actor awake (median µs per step at 100k ÷ at 1k):');
+  for (const form of forms) console.log(`  ${form.padEnd(12)} ${fixed(perStep[form][2]! / perStep[form][0]!, 2)}×   (${perStep[form].map((v) => fixed(v, 1)).join(' → ')} µs/step; heap ${heapAt[form].map((v) => fixed(v / 1024, 2)).join(' → ')} KiB/session)`);
+}
+
+if (process.argv.includes('--growth')) {
+  await growthFloor();
   process.exit(0);
 }
 
