@@ -31,6 +31,25 @@ export function currentChartHash(): string {
   return cachedHash;
 }
 
+/**
+ * Earlier charts whose snapshots the current charts restore as they are, with the session states
+ * each had: the same states under the same names and the same context layout, only transitions,
+ * guards or actions changed. A session saved by one of them is restored, not finished as stale, so
+ * an upgrade (or a fleet host of the new version taking an org over) keeps its pending requests.
+ * List a chart here only when that holds; test/persistence.test.ts checks that its states still
+ * exist and that its routing chart is the current one.
+ */
+export const RESTORABLE_EARLIER_CHARTS: ReadonlyMap<string, { session: readonly string[] }> = new Map([
+  // 2026-12-06: before the session chart's conditions became guards and its end with nothing
+  // pending went straight to `ended`; the same states, context and routing chart.
+  ['d624b2d36e44f8ec.04929d7f2bcc1567', { session: ['active', 'ending', 'ended'] }],
+]);
+
+/** Whether a snapshot saved under `hash` is restored as it is. */
+export function restorableChart(hash: string): boolean {
+  return hash === currentChartHash() || RESTORABLE_EARLIER_CHARTS.has(hash);
+}
+
 /** What to do when the outcome of a step that was started before a crash is unknown. */
 export type InDoubt =
   /** Send it again (with the same RequestId): Salesforce treats a repeat as harmless (15109 counts as done). */
@@ -360,7 +379,7 @@ export class Persistence {
         if (now - rec.endedAt > this.retentionMs) removed.push(rec.conversationIdentifier);
         continue;
       }
-      if (rec.schemaVersion === SCHEMA_VERSION && rec.chartHash === currentChartHash()) current.push(rec);
+      if (rec.schemaVersion === SCHEMA_VERSION && restorableChart(rec.chartHash)) current.push(rec);
       else stale.push(rec);
     }
     if (removed.length) await this.#store.commit({ removed });

@@ -6,7 +6,8 @@ import { createSwitchboard, type SwitchboardOptions } from '../src/switchboard.j
 import { createRecordingInteractionService, type RecordingInteractionService } from '../src/io/recording-interaction-service.js';
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
 import { participantChanged, routingRequested, sessionStatusChanged, type RequestTarget } from '../src/sandbox/payloads.js';
-import { currentChartHash, Persistence, SCHEMA_VERSION } from '../src/persistence.js';
+import { currentChartHash, Persistence, RESTORABLE_EARLIER_CHARTS, SCHEMA_VERSION } from '../src/persistence.js';
+import { sessionMachine } from '../src/machines/session.js';
 import { DeadlineExceededError, InteractionApiError, StoppedError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';
 import { tempStoreDir } from './support/temp-dir.js';
@@ -802,5 +803,41 @@ describe('close()', () => {
     // The next owner finds no record: it sends the step once, as a first attempt.
     expect(await inner.effect('c/r/routingResult')).toBeUndefined();
     expect((await inner.loadSessions()).map((r) => r.conversationIdentifier).sort()).toEqual(['a', 'c']);
+  });
+});
+
+describe('a session saved by an earlier chart listed as restorable', () => {
+  it('is restored as it is, not finished: its pending offer is answered without any call, and it is saved again under the current chart', async () => {
+    const [earlier] = [...RESTORABLE_EARLIER_CHARTS.keys()];
+    const store = createMemorySessionStore();
+    const a = boot(store);
+    const conv = live(a.sb);
+    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+    await settle();
+    const workId = a.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.workId!;
+    const [saved] = await store.loadSessions();
+    await store.commit({ sessions: [{ ...saved!, chartHash: earlier! }] });
+
+    const b = boot(store);
+    await b.sb.start();
+    expect(b.sb.stats().store).toMatchObject({ restored: 1, finishedStale: 0 });
+    const finished: string[] = [];
+    b.sb.on('routing.finished', (e) => finished.push(e.output.outcome));
+    b.sb.agentWork({ workId, workItemId: SESSION_ID, workEvent: 'ACCEPTED' });
+    await settle();
+    expect(finished).toEqual(['routed']);
+    expect(b.api.calls, 'nothing finished as stale, nothing repeated').toEqual([]);
+    const [resaved] = (await store.loadSessions()).filter((x) => x.conversationIdentifier === conv.conversationIdentifier);
+    expect(resaved!.chartHash).toBe(currentChartHash());
+  });
+
+  it('lists only charts whose states the current charts still have, and whose routing chart is the current one', () => {
+    const [, routingNow] = currentChartHash().split('.');
+    for (const [hash, states] of RESTORABLE_EARLIER_CHARTS) {
+      const [, routing] = hash.split('.');
+      expect(routing, `${hash}: only a session chart change is listed`).toBe(routingNow);
+      expect(hash).not.toBe(currentChartHash());
+      for (const state of states.session) expect(Object.keys(sessionMachine.states), `${hash}: session state ${state}`).toContain(state);
+    }
   });
 });
