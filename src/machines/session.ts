@@ -503,15 +503,11 @@ export const sessionMachine = setup({
       const joining = joined.length ? filterRecord(context.joining ?? {}, (u) => !joined.includes(u)) : (context.joining ?? {});
       enqueue.assign({ reps: present, transfers, joining });
     }),
-    applyStatus: assign(({ context, event }) => {
-      const entry = (event as Extract<SessionEvent, { type: 'SESSION_STATUS_CHANGED' }>).entry;
-      return !context.workItemId && entry.sessionId ? { status: entry.sessionStatus, workItemId: entry.sessionId.slice(0, 15) } : { status: entry.sessionStatus };
-    }),
+    applyStatus: assign(({ context, event }) => statusUpdate(context, event)),
     /** A terminal status with nothing left to end: the status and the ending's reason in one update. */
     applyEndingStatus: assign(({ context, event }) => {
-      const entry = (event as Extract<SessionEvent, { type: 'SESSION_STATUS_CHANGED' }>).entry;
-      const update: Partial<SessionContext> = { status: entry.sessionStatus, endingReason: endingReasonOf(event) };
-      if (!context.workItemId && entry.sessionId) update.workItemId = entry.sessionId.slice(0, 15);
+      const update = statusUpdate(context, event);
+      update.endingReason = endingReasonOf(event);
       return update;
     }),
     endChildren: enqueueActions(({ context, event, enqueue }) => {
@@ -607,6 +603,14 @@ export const sessionMachine = setup({
     ended: { type: 'final', description: 'No routing left; the switchboard drops the actor.', entry: 'announceEnded' },
   },
 });
+
+/** What a SessionStatusChanged tells the session: its status, and its MessagingSession id if not yet known. */
+function statusUpdate(ctx: SessionContext, event: SessionEvent): Partial<SessionContext> {
+  const entry = (event as Extract<SessionEvent, { type: 'SESSION_STATUS_CHANGED' }>).entry;
+  const update: Partial<SessionContext> = { status: entry.sessionStatus };
+  if (!ctx.workItemId && entry.sessionId) update.workItemId = entry.sessionId.slice(0, 15);
+  return update;
+}
 
 /** Why the session is ending, as `endingReason` and `session.ended` say it. */
 function endingReasonOf(event: SessionEvent): string {
