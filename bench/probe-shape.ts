@@ -127,10 +127,12 @@ function xstateEngine(script: Script): Engine {
   const CAP = 3;
   type RR = { id: string; userId?: string };
   const seats = (context: Ctx) => Object.keys(context.reps as Ctx).length + Object.keys(context.routings as Ctx).length;
+  const childInput = ({ context, event }: { context: Ctx; event: unknown }) => ({ routingId: (event as RR).id, conv: context.conv as string, userId: (event as RR).userId });
 
   const session = setup({
     types: { context: {} as Ctx, input: {} as { conv: string } },
     actors: { queued: routingFrom('creatingRoute'), direct: routingFrom('offering') },
+    actions: { addRouting: assign({ routings: ({ context, event }) => ({ ...(context.routings as Ctx), [(event as unknown as RR).id]: { startedAt: Date.now() } }) }) },
   }).createMachine({
     context: ({ input }) => padded(15, { conv: input.conv, reps: {}, routings: {}, status: undefined }),
     initial: 'active',
@@ -154,17 +156,9 @@ function xstateEngine(script: Script): Engine {
         },
         {
           guard: ({ event }) => (event as unknown as RR).userId !== undefined,
-          actions: [
-            assign({ routings: ({ context, event }) => ({ ...(context.routings as Ctx), [(event as unknown as RR).id]: { startedAt: Date.now() } }) }),
-            spawnChild('direct', { id: 'routing:0', input: ({ context, event }) => ({ routingId: (event as unknown as RR).id, conv: context.conv as string, userId: (event as unknown as RR).userId }) }),
-          ],
+          actions: ['addRouting', spawnChild('direct', { id: 'routing:0', input: childInput })],
         },
-        {
-          actions: [
-            assign({ routings: ({ context, event }) => ({ ...(context.routings as Ctx), [(event as unknown as RR).id]: { startedAt: Date.now() } }) }),
-            spawnChild('queued', { id: 'routing:0', input: ({ context, event }) => ({ routingId: (event as unknown as RR).id, conv: context.conv as string }) }),
-          ],
-        },
+        { actions: ['addRouting', spawnChild('queued', { id: 'routing:0', input: childInput })] },
       ],
       AW: { actions: sendTo('routing:0', { type: 'REP_ACCEPTED' }) },
       'xstate.done.actor.*': {
