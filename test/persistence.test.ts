@@ -89,18 +89,24 @@ function slowStore(inner: SessionStore) {
 }
 
 /** Marks the store's saved session as saved by another chart, as after a deploy that changed it. */
-async function savedByAnOlderChart(store: SessionStore): Promise<void> {
+async function savedByAnOlderChart(store: SessionStore, chartHash = 'an-older-chart'): Promise<void> {
   const [saved] = await store.loadSessions();
-  await store.commit({ sessions: [{ ...saved!, chartHash: 'an-older-chart' }] });
+  await store.commit({ sessions: [{ ...saved!, chartHash }] });
+}
+
+/** A live session whose Conference through the queue was offered and reported, on `store`: the offer waits for the rep. */
+async function offerPending(store: SessionStore) {
+  const a = boot(store);
+  const conv = live(a.sb);
+  a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
+  await settle();
+  return { a, conv };
 }
 
 describe('restart', () => {
   it('restores a session with an offer pending, and the offer is answered without repeating any call', async () => {
     const store = createMemorySessionStore();
-    const a = boot(store);
-    const conv = live(a.sb);
-    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
-    await settle();
+    const { a, conv } = await offerPending(store);
     expect(a.api.calls.map((c) => c.endpoint)).toEqual(['POST /route', 'POST /agentWork', 'POST /routingResult']);
     const workId = a.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.workId!;
 
@@ -221,10 +227,7 @@ describe('restart', () => {
 
   it('a request saved by another chart whose routingResult went out a day ago (its journal record pruned since) is not reported again', async () => {
     const store = createMemorySessionStore();
-    const a = boot(store);
-    const conv = live(a.sb);
-    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
-    await settle();
+    const { a, conv } = await offerPending(store);
     expect(a.api.callsTo('POST /routingResult')).toHaveLength(1);
     await savedByAnOlderChart(store);
     // Past the journal's retention (a day): the report's record is pruned at the next start.
@@ -810,13 +813,9 @@ describe('a session saved by an earlier chart listed as restorable', () => {
   it('is restored as it is, not finished: its pending offer is answered without any call, and it is saved again under the current chart', async () => {
     const [earlier] = [...RESTORABLE_EARLIER_CHARTS.keys()];
     const store = createMemorySessionStore();
-    const a = boot(store);
-    const conv = live(a.sb);
-    a.sb.ingest(routingRequested(conv, 'Conference', { queueId: QUEUE }));
-    await settle();
+    const { a, conv } = await offerPending(store);
     const workId = a.sb.session(conv.conversationIdentifier)!.pendingRoutings[0]!.workId!;
-    const [saved] = await store.loadSessions();
-    await store.commit({ sessions: [{ ...saved!, chartHash: earlier! }] });
+    await savedByAnOlderChart(store, earlier!);
 
     const b = boot(store);
     await b.sb.start();
