@@ -6,7 +6,8 @@ import { createSwitchboard, type SwitchboardOptions } from '../src/switchboard.j
 import { createRecordingInteractionService, type RecordingInteractionService } from '../src/io/recording-interaction-service.js';
 import { createMemorySessionStore, openLmdbSessionStore, type SessionStore } from '../src/io/store/index.js';
 import { participantChanged, routingRequested, sessionStatusChanged, type RequestTarget } from '../src/sandbox/payloads.js';
-import { currentChartHash, Persistence, RESTORABLE_EARLIER_CHARTS, SCHEMA_VERSION } from '../src/persistence.js';
+import { Persistence } from '../src/persistence.js';
+import { currentChartHash, RESTORABLE_EARLIER_CHARTS, SCHEMA_VERSION } from '../src/snapshot-version.js';
 import { sessionMachine } from '../src/machines/session.js';
 import { DeadlineExceededError, InteractionApiError, StoppedError } from '../src/domain/errors.js';
 import { directoryEntries, FALLBACK_QUEUE, newConversation, QUEUE, REPS } from './support/harness.js';

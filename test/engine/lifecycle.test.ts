@@ -17,7 +17,8 @@ import type { PubSubIntake } from '../../src/io/pubsub/index.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createMemorySessionStore } from '../../src/io/store/index.js';
 import type { RoutingSettings } from '../../src/machines/session.js';
-import { currentChartHash, Persistence, SCHEMA_VERSION } from '../../src/persistence.js';
+import { Persistence } from '../../src/persistence.js';
+import { currentChartHash, SCHEMA_VERSION } from '../../src/snapshot-version.js';
 import { participantChanged } from '../../src/sandbox/payloads.js';
 import { newConversation, REPS } from '../support/harness.js';
 

@@ -10,7 +10,8 @@ import { restoreSessions } from '../../src/engine/restore.js';
 import { createRecordingInteractionService } from '../../src/io/recording-interaction-service.js';
 import { createMemorySessionStore } from '../../src/io/store/index.js';
 import type { RoutingSettings } from '../../src/machines/session.js';
-import { currentChartHash, Persistence, SCHEMA_VERSION } from '../../src/persistence.js';
+import { Persistence } from '../../src/persistence.js';
+import { currentChartHash, SCHEMA_VERSION } from '../../src/snapshot-version.js';
 
 const log = pino({ level: 'silent' });
 const settings: RoutingSettings = { routingWindowMs: 60_000, reportReserveMs: 5_000, offerTimeoutMs: 20_000, maxOffers: 3, repickIntervalMs: 2_000, answerGraceMs: 5_000, initialRoutingTimeoutMs: 120_000, participantCap: 4 };
