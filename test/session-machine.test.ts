@@ -2,7 +2,7 @@
 // find the request whose offer they answer, now that pending routings are a list and the AgentWork
 // id is kept on each (no separate index).
 import { describe, expect, it } from 'vitest';
-import { createActor, sendParent, setup, type AnyActorRef } from 'xstate';
+import { assign, createActor, sendParent, setup, type AnyActorRef } from 'xstate';
 import { sessionMachine, type SessionInput } from '../src/machines/session.js';
 
 const REP_X = '005000000000X01';
@@ -13,21 +13,46 @@ const settings: SessionInput['settings'] = { routingWindowMs: 60_000, reportRese
 /** A routing child that tells its session of the offers it is sent (OFFER) and remembers every event it gets. */
 function session() {
   const heard: string[] = [];
+  // Each child names itself in what it heard; FINISH ends it 'routed' to the rep it last offered.
   const child = setup({
-    types: { input: {} as { routingId: string }, context: {} as { routingId: string }, events: {} as { type: string; userId?: string; workId?: string } },
-  }).createMachine({
-    context: ({ input }) => ({ routingId: input.routingId }),
-    on: {
-      OFFER: { actions: sendParent(({ context, event }) => ({ type: 'routing.offered', routingId: context.routingId, userId: event.userId!, ...(event.workId ? { workId: event.workId } : {}) })) },
-      '*': { actions: ({ event }) => void heard.push(`${event.type}${event.workId ? ` ${event.workId}` : ''}`) },
+    types: {
+      input: {} as { routingId: string; routingType: string },
+      context: {} as { routingId: string; routingType: string; offeredTo?: string },
+      events: {} as { type: string; userId?: string; workId?: string },
     },
+  }).createMachine({
+    context: ({ input }) => ({ routingId: input.routingId, routingType: input.routingType }),
+    initial: 'routing',
+    states: {
+      routing: {
+        on: {
+          OFFER: {
+            actions: [
+              assign({ offeredTo: ({ event }) => event.userId }),
+              sendParent(({ context, event }) => ({ type: 'routing.offered', routingId: context.routingId, userId: event.userId!, ...(event.workId ? { workId: event.workId } : {}) })),
+            ],
+          },
+          FINISH: 'done',
+          '*': { actions: ({ context, event }) => void heard.push(`${context.routingId === 'rr-1' ? '' : `${context.routingId}: `}${event.type}${event.workId ? ` ${event.workId}` : ''}`) },
+        },
+      },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => ({ routingId: context.routingId, routingType: context.routingType, outcome: 'routed', reported: true, offeredTo: [context.offeredTo!], acceptedBy: context.offeredTo! }),
   });
   const actor = createActor(sessionMachine.provide({ actors: { routing: child as never } }), { input: { conversationIdentifier: 'conv-1', workItemId: '0Mw000000000001', settings } });
   actor.start();
-  actor.send({ type: 'ROUTING_REQUESTED', request: { kind: 'RoutingRequested', routingEventId: 'rr-1', routingType: 'Conference', target: { kind: 'queue', queueId: '00G000000000001' } } as never, receivedAt: Date.now() });
-  const routing = Object.values(actor.getSnapshot().children)[0] as AnyActorRef;
+  const request = (routingEventId: string) =>
+    actor.send({ type: 'ROUTING_REQUESTED', request: { kind: 'RoutingRequested', routingEventId, routingType: 'Conference', target: { kind: 'queue', queueId: '00G000000000001' } } as never, receivedAt: Date.now() });
+  /** The child of the pending request with this id. */
+  const childOf = (routingId: string) => {
+    const slot = actor.getSnapshot().context.routings.find((r) => r.routingId === routingId)!.slot;
+    return actor.getSnapshot().children[`routing:${slot}`] as AnyActorRef;
+  };
+  request('rr-1');
+  const routing = childOf('rr-1');
   const accepted = (workId: string) => actor.send({ type: 'AGENT_WORK', event: { workId, workItemId: '0Mw000000000001', workEvent: 'ACCEPTED' } });
-  return { actor, routing, heard, accepted };
+  return { actor, routing, heard, accepted, request, childOf };
 }
 
 describe('session chart: agent-work events reach the request that made the offer', () => {
@@ -47,19 +72,50 @@ describe('session chart: agent-work events reach the request that made the offer
     expect(heard).toEqual(['REP_ACCEPTED 0Bz000000000001']);
   });
 
-  it('after a second offer without an id (15109 on a repeat), the first offer’s AgentWork no longer finds the request, and its answer is held', () => {
+  it('after a second offer without an id (15109 on a repeat), the first offer’s AgentWork no longer finds the request, and its answer is no one’s', () => {
     const { actor, routing, heard, accepted } = session();
     routing.send({ type: 'OFFER', userId: REP_X, workId: '0Bz000000000001' });
     routing.send({ type: 'OFFER', userId: REP_Y });
     expect(actor.getSnapshot().context.routings).toMatchObject([{ offeredTo: REP_Y, workId: '0Bz000000000001', staleWorkId: true }]);
     accepted('0Bz000000000001');
     expect(heard, 'a late answer to the first offer is not the second offer’s').toEqual([]);
-    expect(actor.getSnapshot().context.heldWork).toHaveLength(1);
+    expect(actor.getSnapshot().context.heldWork, 'nor held: no later offer can name that AgentWork').toEqual([]);
   });
 
   it('the one offer without an id (its request never had one) owns an answer for an AgentWork no offer names', () => {
     const { routing, heard, accepted } = session();
     routing.send({ type: 'OFFER', userId: REP_Y });
+    accepted('0Bz000000000002');
+    expect(heard).toEqual(['REP_ACCEPTED 0Bz000000000002']);
+  });
+
+  // Seen in CI (crash seed 3): the rep of a finished request joined, and the connector's ACCEPTED
+  // for that AgentWork came after; it was held, and a later Conference whose repeated POST
+  // /agentWork met 15109 took it as its own rep's answer: reported routed to a rep who never
+  // accepted, its PSR left open.
+  it('an answer for the AgentWork of a finished request is not held, and an offer without an id made later does not take it', () => {
+    const { actor, routing, heard, accepted, request, childOf } = session();
+    routing.send({ type: 'OFFER', userId: REP_X, workId: '0Bz000000000001' });
+    routing.send({ type: 'FINISH' });
+    expect(actor.getSnapshot().context.routings).toEqual([]);
+    accepted('0Bz000000000001');
+    expect(actor.getSnapshot().context.heldWork, 'its request is over: nothing waits for it').toEqual([]);
+    request('rr-2');
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_Y });
+    accepted('0Bz000000000001');
+    expect(heard, 'the later request heard no answer for another request’s AgentWork').toEqual([]);
+    accepted('0Bz000000000003');
+    expect(heard, 'an AgentWork no offer names is still the unnamed offer’s').toEqual(['rr-2: REP_ACCEPTED 0Bz000000000003']);
+  });
+
+  it('an answer for an AgentWork a request offered before its current offer does not reach another request’s offer without an id', () => {
+    const { routing, heard, accepted, request, childOf } = session();
+    routing.send({ type: 'OFFER', userId: REP_X, workId: '0Bz000000000001' });
+    routing.send({ type: 'OFFER', userId: REP_Y, workId: '0Bz000000000002' });
+    request('rr-2');
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_X });
+    accepted('0Bz000000000001');
+    expect(heard, 'the first offer is over: its late answer is no one’s').toEqual([]);
     accepted('0Bz000000000002');
     expect(heard).toEqual(['REP_ACCEPTED 0Bz000000000002']);
   });

@@ -106,6 +106,12 @@ export interface SessionContext extends SessionInput {
   routings: PendingRouting[];
   /** Agent-work events that arrived before their POST /agentWork answered. */
   heldWork: AgentWorkEvent[];
+  /**
+   * AgentWork ids whose offer is over: their request finished, or offered the work again. A late
+   * answer for one (the connector's ACCEPTED after the rep's ParticipantChanged, say) is not held
+   * and is never taken for an offer without an id. Absent in sessions saved before it existed.
+   */
+  closedWork?: string[];
   /** Routing ids already handled, so a replayed RoutingRequested starts nothing twice. */
   seenRoutingIds: string[];
   transfers: WarmTransfer[];
@@ -146,6 +152,7 @@ export type SessionEmitted =
   | { type: 'session.ended'; conversationIdentifier: string; reason: string };
 
 const MAX_HELD_WORK = 32;
+const MAX_CLOSED_WORK = 16;
 /** How long an accepted rep (or one who may yet accept) holds a seat while their ParticipantChanged is on its way. */
 const JOINING_SEAT_MS = 60_000;
 const MAX_SEEN_ROUTING_IDS = 64;
@@ -222,6 +229,23 @@ function ownerOfWork(routings: PendingRouting[], workId: string): PendingRouting
   if (owner) return owner;
   const unnamed = routings.filter((r) => r.offeredTo && !r.workId);
   return unnamed.length === 1 ? unnamed[0] : undefined;
+}
+
+/** Whether this AgentWork's offer is over (see SessionContext.closedWork). */
+function isClosedWork(ctx: Pick<SessionContext, 'closedWork'>, workId: string): boolean {
+  return ctx.closedWork !== undefined && ctx.closedWork.includes(workId);
+}
+
+/** The closed AgentWork ids with `workId` among them (the oldest dropped beyond the bound). */
+function closingWork(ctx: Pick<SessionContext, 'closedWork'>, workId: string): string[] {
+  if (ctx.closedWork?.includes(workId)) return ctx.closedWork;
+  return appendBounded(ctx.closedWork ?? [], workId, MAX_CLOSED_WORK);
+}
+
+/** The AgentWork a new offer of a request replaces, if any: its earlier offer's, when it names another. */
+function replacedWork(ctx: SessionContext, event: RoutingNotification): string | undefined {
+  const previous = routingOf(ctx, event.routingId)?.workId;
+  return previous !== undefined && previous !== event.workId ? previous : undefined;
 }
 
 /**
@@ -326,6 +350,8 @@ export const sessionMachine = setup({
     /** Agent-work answers are held for offers not yet known: one may be this offer's. */
     holdsAgentWork: ({ context }) => context.heldWork.length > 0,
     /** An ACCEPTED or DECLINED whose offer is known. */
+    /** An ACCEPTED or DECLINED for an AgentWork whose offer is over. */
+    answersClosedOffer: ({ context, event }) => event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && isClosedWork(context, event.event.workId),
     answersKnownOffer: ({ context, event }) =>
       event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && ownerOfWork(context.routings, event.event.workId) !== undefined,
     /** An ACCEPTED or DECLINED (other agent-work events change nothing). */
@@ -415,23 +441,31 @@ export const sessionMachine = setup({
       enqueue.spawnChild('routing', { id: childId({ routings }, routingId), input });
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId, routingType: 'Initial', target: event.target });
     }),
-    recordOffer: assign(({ context, event }) => ({ routings: offeredRoutings(context, event as RoutingNotification) })),
+    recordOffer: assign(({ context, event }) => {
+      const replaced = replacedWork(context, event as RoutingNotification);
+      const routings = offeredRoutings(context, event as RoutingNotification);
+      return replaced === undefined ? { routings } : { routings, closedWork: closingWork(context, replaced) };
+    }),
     recordOfferReplayingHeld: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'routing.offered') return;
+      const replaced = replacedWork(context, event);
       const routings = offeredRoutings(context, event);
+      const closedWork = replaced === undefined ? context.closedWork : closingWork(context, replaced);
       // An offer without an id owns the answers held for no known AgentWork, when it is the only
-      // such offer — as forwardAgentWork does for later ones.
+      // such offer — as forwardAgentWork does for later ones — but never one whose offer is over.
       const unnamedOnly = !event.workId && routings.every((r) => r.routingId === event.routingId || !r.offeredTo || r.workId);
       const held = event.workId
         ? context.heldWork.filter((w) => w.workId === event.workId)
         : unnamedOnly
-          ? context.heldWork.filter((w) => !offerOf(routings, w.workId))
+          ? context.heldWork.filter((w) => !offerOf(routings, w.workId) && !isClosedWork({ closedWork }, w.workId))
           : [];
       const heldIds = new Set(held.map((w) => w.workId));
-      enqueue.assign({
+      const update: Partial<SessionContext> = {
         routings,
         heldWork: held.length ? context.heldWork.filter((w) => !heldIds.has(w.workId)) : context.heldWork,
-      });
+      };
+      if (closedWork !== context.closedWork) update.closedWork = closedWork;
+      enqueue.assign(update);
       for (const w of held) {
         const routed = toRoutingEvent(w);
         if (routed) enqueue.sendTo(childId(context, event.routingId), routed);
@@ -450,7 +484,10 @@ export const sessionMachine = setup({
       const accepted = output.outcome === 'routed' ? output.acceptedBy : undefined;
       let joining = context.joining ?? {};
       for (const rep of [accepted, output.mayJoin]) if (rep && !own(context.reps, rep)) joining = withKey(joining, rep, Date.now());
-      return { routings: context.routings.filter((r) => r.routingId !== output.routingId), joining };
+      const routings = context.routings.filter((r) => r.routingId !== output.routingId);
+      // Its AgentWork's offer is over: a late answer for it is no one's, not even an unnamed offer's.
+      const workId = routingOf(context, output.routingId)?.workId;
+      return workId === undefined ? { routings, joining } : { routings, joining, closedWork: closingWork(context, workId) };
     }),
     forwardAgentWork: sendTo(
       ({ context, event }) => childOf(ownerOfWork(context.routings, (event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event.workId)!),
@@ -538,6 +575,7 @@ export const sessionMachine = setup({
       reps: {},
       routings: [],
       heldWork: [],
+      closedWork: [],
       seenRoutingIds: [],
       transfers: [],
       refusals: [],
@@ -565,6 +603,10 @@ export const sessionMachine = setup({
       actions: ['stopFinishedChild', 'announceRoutingFinished', 'dropFinishedRouting'],
     },
     AGENT_WORK: [
+      {
+        description: 'An answer for an AgentWork whose offer is over (its request finished, or offered the work again; e.g. ACCEPTED relayed after the rep joined): no request waits for it, and no offer without an id may take it.',
+        guard: 'answersClosedOffer',
+      },
       { description: 'onAgentWorkEvent from the connector relay: ACCEPTED / DECLINED go to the child that owns the AgentWork.', guard: 'answersKnownOffer', actions: 'forwardAgentWork' },
       { description: 'An answer that beat its own POST /agentWork response: held until that offer is known (routing.offered).', guard: 'isAgentWorkAnswer', actions: 'holdAgentWork' },
     ],

@@ -656,6 +656,15 @@ export async function runCrash(options: CrashOptions): Promise<CrashReport> {
       }
     }
 
+    // A request the engine finished 'routed' went to a rep who accepted work of that conversation:
+    // an answer taken for the wrong offer reports a rep who never accepted (and leaves the PSR open).
+    for (const f of rig.finished.values()) {
+      if (f.outcome !== 'routed' || !f.acceptedBy) continue;
+      const c = org.conversations.get(f.conversationIdentifier);
+      const acceptedWork = c && [...c.works.values()].some((w) => w.userId === f.acceptedBy && (w.status === 'Accepted' || w.status === 'Closed'));
+      if (!acceptedWork) problems.push(`${f.routingType} ${f.routingId} of ${f.conversationIdentifier} finished routed to ${f.acceptedBy}, who accepted no AgentWork of it`);
+    }
+
     if (unanswered(http.records).length) problems.push('HTTP requests never answered');
     if (rig.actorErrors.length) problems.push(`session actors failed: ${rig.actorErrors.join(' | ')}`);
     for (const l of lives) if (l.end === 'crashed') problems.push(`life ${l.n} exited on its own (${l.exitCode ?? l.exitSignal}): ${l.stderr.slice(-1_000)}`);
