@@ -108,6 +108,38 @@ describe('session chart: agent-work events reach the request that made the offer
     expect(heard, 'an AgentWork no offer names is still the unnamed offer’s').toEqual(['rr-2: REP_ACCEPTED 0Bz000000000003']);
   });
 
+  // The same, when the finished request's own offer had no id either: its AgentWork cannot be closed
+  // by id, so its rep's late answer names an AgentWork no offer names.
+  it('once a request whose offer had no id has finished, a later offer without an id takes no answer for an AgentWork no offer names', () => {
+    const { actor, routing, heard, accepted, request, childOf } = session();
+    routing.send({ type: 'OFFER', userId: REP_X });
+    routing.send({ type: 'FINISH' });
+    expect(actor.getSnapshot().context).toMatchObject({ routings: [], unnamedOfferEnded: true });
+    accepted('0Bz000000000001');
+    request('rr-2');
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_Y });
+    accepted('0Bz000000000003');
+    expect(heard, 'either answer may be the first request’s rep’s: the later offer takes neither').toEqual([]);
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_Y, workId: '0Bz000000000004' });
+    accepted('0Bz000000000004');
+    expect(heard, 'an answer by id still reaches its offer').toEqual(['rr-2: REP_ACCEPTED 0Bz000000000004']);
+  });
+
+  it('a request that offered again without an id (its earlier AgentWork id kept, stale) counts as such an offer when it finishes', () => {
+    const { actor, routing } = session();
+    routing.send({ type: 'OFFER', userId: REP_X, workId: '0Bz000000000001' });
+    routing.send({ type: 'OFFER', userId: REP_Y });
+    routing.send({ type: 'FINISH' });
+    expect(actor.getSnapshot().context).toMatchObject({ closedWork: ['0Bz000000000001'], unnamedOfferEnded: true });
+  });
+
+  it('a request whose offer had an id sets nothing of the kind when it finishes', () => {
+    const { actor, routing } = session();
+    routing.send({ type: 'OFFER', userId: REP_X, workId: '0Bz000000000001' });
+    routing.send({ type: 'FINISH' });
+    expect(actor.getSnapshot().context.unnamedOfferEnded).toBeUndefined();
+  });
+
   it('an answer for an AgentWork a request offered before its current offer does not reach another request’s offer without an id', () => {
     const { routing, heard, accepted, request, childOf } = session();
     routing.send({ type: 'OFFER', userId: REP_X, workId: '0Bz000000000001' });

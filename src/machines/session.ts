@@ -112,6 +112,13 @@ export interface SessionContext extends SessionInput {
    * and is never taken for an offer without an id. Absent in sessions saved before it existed.
    */
   closedWork?: string[];
+  /**
+   * Set once a request whose offer had no AgentWork id (15109 on a repeat) has finished. That
+   * AgentWork cannot be closed by id, and its rep's late answer names an AgentWork no offer names,
+   * so from then on no offer without an id takes such an answer: it could be that rep's. Such an
+   * offer still ends on its rep joining (ParticipantChanged names the rep) or on its timeout.
+   */
+  unnamedOfferEnded?: true;
   /** Routing ids already handled, so a replayed RoutingRequested starts nothing twice. */
   seenRoutingIds: string[];
   transfers: WarmTransfer[];
@@ -222,11 +229,12 @@ function offerOf(routings: PendingRouting[], workId: string): PendingRouting | u
 /**
  * The pending routing an agent-work answer is for: the one whose current offer is that AgentWork,
  * else the one offer made without an id (POST /agentWork answered 15109 and named none) when there
- * is exactly one.
+ * is exactly one — unless an earlier request's offer without an id has ended (unnamedOfferEnded).
  */
-function ownerOfWork(routings: PendingRouting[], workId: string): PendingRouting | undefined {
+function ownerOfWork(ctx: Pick<SessionContext, 'routings' | 'unnamedOfferEnded'>, workId: string): PendingRouting | undefined {
+  const routings = ctx.routings;
   const owner = offerOf(routings, workId);
-  if (owner) return owner;
+  if (owner || ctx.unnamedOfferEnded) return owner;
   const unnamed = routings.filter((r) => r.offeredTo && !r.workId);
   return unnamed.length === 1 ? unnamed[0] : undefined;
 }
@@ -349,11 +357,11 @@ export const sessionMachine = setup({
     offersPendingRouting: ({ context, event }) => event.type === 'routing.offered' && routingOf(context, event.routingId) !== undefined,
     /** Agent-work answers are held for offers not yet known: one may be this offer's. */
     holdsAgentWork: ({ context }) => context.heldWork.length > 0,
-    /** An ACCEPTED or DECLINED whose offer is known. */
     /** An ACCEPTED or DECLINED for an AgentWork whose offer is over. */
     answersClosedOffer: ({ context, event }) => event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && isClosedWork(context, event.event.workId),
+    /** An ACCEPTED or DECLINED whose offer is known. */
     answersKnownOffer: ({ context, event }) =>
-      event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && ownerOfWork(context.routings, event.event.workId) !== undefined,
+      event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && ownerOfWork(context, event.event.workId) !== undefined,
     /** An ACCEPTED or DECLINED (other agent-work events change nothing). */
     isAgentWorkAnswer: ({ event }) => event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined,
     /** A routing child finished while its request is still pending here. */
@@ -452,8 +460,9 @@ export const sessionMachine = setup({
       const routings = offeredRoutings(context, event);
       const closedWork = replaced === undefined ? context.closedWork : closingWork(context, replaced);
       // An offer without an id owns the answers held for no known AgentWork, when it is the only
-      // such offer — as forwardAgentWork does for later ones — but never one whose offer is over.
-      const unnamedOnly = !event.workId && routings.every((r) => r.routingId === event.routingId || !r.offeredTo || r.workId);
+      // such offer — as forwardAgentWork does for later ones — but never one whose offer is over,
+      // nor any once an earlier offer without an id has ended (its rep's answer may be among them).
+      const unnamedOnly = !event.workId && !context.unnamedOfferEnded && routings.every((r) => r.routingId === event.routingId || !r.offeredTo || r.workId);
       const held = event.workId
         ? context.heldWork.filter((w) => w.workId === event.workId)
         : unnamedOnly
@@ -485,12 +494,16 @@ export const sessionMachine = setup({
       let joining = context.joining ?? {};
       for (const rep of [accepted, output.mayJoin]) if (rep && !own(context.reps, rep)) joining = withKey(joining, rep, Date.now());
       const routings = context.routings.filter((r) => r.routingId !== output.routingId);
+      const update: Partial<SessionContext> = { routings, joining };
       // Its AgentWork's offer is over: a late answer for it is no one's, not even an unnamed offer's.
-      const workId = routingOf(context, output.routingId)?.workId;
-      return workId === undefined ? { routings, joining } : { routings, joining, closedWork: closingWork(context, workId) };
+      // An offer without an id (or whose id is the one before it) cannot be closed by id: see unnamedOfferEnded.
+      const pending = routingOf(context, output.routingId);
+      if (pending?.workId !== undefined) update.closedWork = closingWork(context, pending.workId);
+      if (pending?.offeredTo !== undefined && (pending.workId === undefined || pending.staleWorkId)) update.unnamedOfferEnded = true;
+      return update;
     }),
     forwardAgentWork: sendTo(
-      ({ context, event }) => childOf(ownerOfWork(context.routings, (event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event.workId)!),
+      ({ context, event }) => childOf(ownerOfWork(context, (event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event.workId)!),
       ({ event }) => toRoutingEvent((event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event)!,
     ),
     // The relay can beat our own POST /agentWork response: the answer waits for its offer.
