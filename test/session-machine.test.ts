@@ -3,6 +3,8 @@
 // id is kept on each (no separate index).
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, sendParent, setup, type AnyActorRef } from 'xstate';
+import { DeadlineExceededError } from '../src/domain/errors.js';
+import { routingMachine } from '../src/machines/routing.js';
 import { sessionMachine, type SessionInput } from '../src/machines/session.js';
 
 const REP_X = '005000000000X01';
@@ -13,12 +15,13 @@ const settings: SessionInput['settings'] = { routingWindowMs: 60_000, reportRese
 /** A routing child that tells its session of the offers it is sent (OFFER) and remembers every event it gets. */
 function session() {
   const heard: string[] = [];
-  // Each child names itself in what it heard; FINISH ends it 'routed' to the rep it last offered.
+  // Each child names itself in what it heard; FINISH ends it 'routed' to the rep it last offered,
+  // or, with `mayJoin`, 'failed' with that rep's offer still open (its POST /agentWork in doubt).
   const child = setup({
     types: {
       input: {} as { routingId: string; routingType: string },
-      context: {} as { routingId: string; routingType: string; offeredTo?: string },
-      events: {} as { type: string; userId?: string; workId?: string },
+      context: {} as { routingId: string; routingType: string; offeredTo?: string; mayJoin?: string },
+      events: {} as { type: string; userId?: string; workId?: string; mayJoin?: string },
     },
   }).createMachine({
     context: ({ input }) => ({ routingId: input.routingId, routingType: input.routingType }),
@@ -32,18 +35,21 @@ function session() {
               sendParent(({ context, event }) => ({ type: 'routing.offered', routingId: context.routingId, userId: event.userId!, ...(event.workId ? { workId: event.workId } : {}) })),
             ],
           },
-          FINISH: 'done',
+          FINISH: { target: 'done', actions: assign({ mayJoin: ({ event }) => event.mayJoin }) },
           '*': { actions: ({ context, event }) => void heard.push(`${context.routingId === 'rr-1' ? '' : `${context.routingId}: `}${event.type}${event.workId ? ` ${event.workId}` : ''}`) },
         },
       },
       done: { type: 'final' },
     },
-    output: ({ context }) => ({ routingId: context.routingId, routingType: context.routingType, outcome: 'routed', reported: true, offeredTo: [context.offeredTo!], acceptedBy: context.offeredTo! }),
+    output: ({ context }) =>
+      context.mayJoin
+        ? { routingId: context.routingId, routingType: context.routingType, outcome: 'failed', reported: true, offeredTo: [context.offeredTo ?? context.mayJoin], mayJoin: context.mayJoin }
+        : { routingId: context.routingId, routingType: context.routingType, outcome: 'routed', reported: true, offeredTo: [context.offeredTo!], acceptedBy: context.offeredTo! },
   });
   const actor = createActor(sessionMachine.provide({ actors: { routing: child as never } }), { input: { conversationIdentifier: 'conv-1', workItemId: '0Mw000000000001', settings } });
   actor.start();
-  const request = (routingEventId: string) =>
-    actor.send({ type: 'ROUTING_REQUESTED', request: { kind: 'RoutingRequested', routingEventId, routingType: 'Conference', target: { kind: 'queue', queueId: '00G000000000001' } } as never, receivedAt: Date.now() });
+  const request = (routingEventId: string, receivedAt = Date.now()) =>
+    actor.send({ type: 'ROUTING_REQUESTED', request: { kind: 'RoutingRequested', routingEventId, routingType: 'Conference', target: { kind: 'queue', queueId: '00G000000000001' } } as never, receivedAt });
   /** The child of the pending request with this id. */
   const childOf = (routingId: string) => {
     const slot = actor.getSnapshot().context.routings.find((r) => r.routingId === routingId)!.slot;
@@ -51,8 +57,12 @@ function session() {
   };
   request('rr-1');
   const routing = childOf('rr-1');
-  const accepted = (workId: string) => actor.send({ type: 'AGENT_WORK', event: { workId, workItemId: '0Mw000000000001', workEvent: 'ACCEPTED' } });
-  return { actor, routing, heard, accepted, request, childOf };
+  const answer = (workId: string, workEvent: 'ACCEPTED' | 'DECLINED') => actor.send({ type: 'AGENT_WORK', event: { workId, workItemId: '0Mw000000000001', workEvent } });
+  const accepted = (workId: string) => answer(workId, 'ACCEPTED');
+  const declined = (workId: string) => answer(workId, 'DECLINED');
+  const joins = (userId: string) =>
+    actor.send({ type: 'PARTICIPANT_CHANGED', entry: { kind: 'ParticipantChanged', entries: [{ operation: 'add', participant: { subject: userId, role: 'Agent', appType: 'agent' } }] } as never });
+  return { actor, routing, heard, accepted, declined, joins, request, childOf };
 }
 
 describe('session chart: agent-work events reach the request that made the offer', () => {
@@ -131,6 +141,63 @@ describe('session chart: agent-work events reach the request that made the offer
     routing.send({ type: 'OFFER', userId: REP_Y });
     routing.send({ type: 'FINISH' });
     expect(actor.getSnapshot().context).toMatchObject({ closedWork: ['0Bz000000000001'], unnamedOfferEnded: true });
+  });
+
+  // Found by an audit: POST /agentWork in doubt (no answer even when asked again) ends the request
+  // with its rep's offer open and its AgentWork id unknown — the same as an offer without an id.
+  it('a request that ended with an offer in doubt (mayJoin, no id known) counts as such an offer too', () => {
+    const { actor, routing, heard, accepted, request, childOf } = session();
+    routing.send({ type: 'FINISH', mayJoin: REP_X });
+    expect(actor.getSnapshot().context.unnamedOfferEnded).toBe(true);
+    accepted('0Bz000000000001');
+    request('rr-2');
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_Y });
+    expect(heard, 'the held answer may be the first request’s rep’s').toEqual([]);
+  });
+
+  it('an offer without an id that takes an answer is named by its AgentWork: a repeat of that answer after the next offer reaches no one', () => {
+    const { actor, routing, heard, declined, request, childOf } = session();
+    routing.send({ type: 'OFFER', userId: REP_X });
+    declined('0Bz000000000001');
+    expect(heard).toEqual(['REP_DECLINED 0Bz000000000001']);
+    expect(actor.getSnapshot().context.routings).toMatchObject([{ routingId: 'rr-1', offeredTo: REP_X, workId: '0Bz000000000001' }]);
+    routing.send({ type: 'OFFER', userId: REP_Y, workId: '0Bz000000000003' });
+    expect(actor.getSnapshot().context.closedWork).toEqual(['0Bz000000000001']);
+    request('rr-2');
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_X });
+    declined('0Bz000000000001');
+    expect(heard, 'the repeated DECLINED is the first offer’s, not rr-2’s').toEqual(['REP_DECLINED 0Bz000000000001']);
+  });
+
+  it('an offer without an id that takes a held answer is named by its AgentWork too', () => {
+    const { actor, routing, heard, accepted } = session();
+    accepted('0Bz000000000001');
+    routing.send({ type: 'OFFER', userId: REP_X });
+    expect(heard).toEqual(['REP_ACCEPTED 0Bz000000000001']);
+    expect(actor.getSnapshot().context.routings).toMatchObject([{ offeredTo: REP_X, workId: '0Bz000000000001' }]);
+    expect(actor.getSnapshot().context.routings[0]!.staleWorkId).toBeUndefined();
+  });
+
+  // Found by an audit: the rep's ParticipantChanged can arrive while POST /agentWork is repeated
+  // (the first attempt's AgentWork was accepted), before the child knows whom it offers.
+  it('an offer without an id to a rep who joined since its request started is told the rep joined', () => {
+    const { routing, heard, joins, request, childOf } = session();
+    routing.send({ type: 'OFFER', userId: REP_X });
+    routing.send({ type: 'FINISH' });
+    request('rr-2');
+    joins(REP_Y);
+    expect(heard).toEqual(['rr-2: REP_JOINED']);
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_Y });
+    expect(heard, 'told again once its offer is known').toEqual(['rr-2: REP_JOINED', 'rr-2: REP_JOINED']);
+  });
+
+  it('an offer without an id to a rep present before its request started is not told anything', () => {
+    const { heard, joins, request, childOf } = session();
+    joins(REP_Y);
+    heard.length = 0;
+    request('rr-2', Date.now() + 1_000);
+    childOf('rr-2').send({ type: 'OFFER', userId: REP_Y });
+    expect(heard).toEqual([]);
   });
 
   it('a request whose offer had an id sets nothing of the kind when it finishes', () => {
@@ -235,5 +302,65 @@ describe('session chart: the end of a session', () => {
     expect(heard).toEqual(['SESSION_ENDED']);
     expect(actor.getSnapshot().context).toMatchObject({ status: 'Ended', endingReason: 'status Ended' });
     expect(ended).toEqual([]);
+  });
+});
+
+// The session chart with the real routing chart as its child (calls recorded, not made; answers
+// sent as the step runner would): the offers without an id an audit walked through end to end.
+describe('session and routing charts: offers without an AgentWork id (15109 on a repeat)', () => {
+  const R1 = '005000000000R01';
+  const R2 = '005000000000R02';
+  function rig() {
+    const calls: string[] = [];
+    const finished: Array<{ routingId: string; outcome: string; acceptedBy?: string }> = [];
+    const child = routingMachine.provide({ actions: { call: ({ context }, p) => void calls.push(`${context.routingId}:${p.call}`), arm: () => {}, disarm: () => {} } });
+    const actor = createActor(sessionMachine.provide({ actors: { routing: child } }), { input: { conversationIdentifier: 'conv-1', workItemId: '0Mw000000000001', settings: { ...settings, participantCap: 3 } } });
+    actor.on('routing.finished', (e) => void finished.push(e.output));
+    actor.start();
+    const request = (id: string) =>
+      actor.send({ type: 'ROUTING_REQUESTED', request: { kind: 'RoutingRequested', routingEventId: id, routingType: 'Conference', target: { kind: 'queue', queueId: '00G000000000001' } } as never, receivedAt: Date.now() });
+    const childOf = (id: string) => actor.getSnapshot().children[`routing:${actor.getSnapshot().context.routings.find((r) => r.routingId === id)!.slot}`] as AnyActorRef;
+    const work = (workId: string, workEvent: 'ACCEPTED' | 'DECLINED') => actor.send({ type: 'AGENT_WORK', event: { workId, workItemId: '0Mw000000000001', workEvent } });
+    const joins = (userId: string) =>
+      actor.send({ type: 'PARTICIPANT_CHANGED', entry: { kind: 'ParticipantChanged', entries: [{ operation: 'add', participant: { appType: 'agent', subject: userId, role: 'Agent' } }] } as never });
+    /** A Conference through a queue up to its offer's answer: POST /route answered, the rep picked. */
+    const routedAndPicked = (id: string, rep: string) => {
+      request(id);
+      childOf(id).send({ type: 'route.ok', output: { psrId: `0JR-${id}` } });
+      childOf(id).send({ type: 'pick.ok', output: rep });
+      return childOf(id);
+    };
+    return { actor, calls, finished, work, joins, routedAndPicked };
+  }
+
+  it('a rep who joined while the offer was repeated: the request ends routed, and clears nothing', () => {
+    const r = rig();
+    const first = r.routedAndPicked('rr-1', R1);
+    first.send({ type: 'offer.ok', output: {} });
+    first.send({ type: 'report.ok' });
+    first.send({ type: 'OFFER_TIMED_OUT' });
+    first.send({ type: 'clear.ok' });
+    expect(r.finished).toMatchObject([{ routingId: 'rr-1', outcome: 'noAnswer' }]);
+    const second = r.routedAndPicked('rr-2', R2);
+    r.joins(R2);
+    second.send({ type: 'offer.ok', output: {} });
+    second.send({ type: 'report.ok' });
+    expect(r.finished[1]).toMatchObject({ routingId: 'rr-2', outcome: 'routed', acceptedBy: R2 });
+    expect(r.calls.filter((c) => c.startsWith('rr-2:'))).toEqual(['rr-2:route', 'rr-2:pick', 'rr-2:offer', 'rr-2:reportSuccess']);
+  });
+
+  it('a rep who may still accept an offer made in doubt: a later offer without an id does not take the ACCEPTED for an unknown AgentWork', () => {
+    const r = rig();
+    const first = r.routedAndPicked('rr-1', R1);
+    first.send({ type: 'offer.failed', error: new DeadlineExceededError('POST /agentWork', { inFlight: true }) });
+    first.send({ type: 'report.ok' });
+    first.send({ type: 'clear.ok' });
+    expect(r.finished).toMatchObject([{ routingId: 'rr-1', outcome: 'failed' }]);
+    r.work('0Bz000000000001', 'ACCEPTED');
+    const second = r.routedAndPicked('rr-2', R2);
+    second.send({ type: 'offer.ok', output: {} });
+    second.send({ type: 'report.ok' });
+    expect(r.finished, 'rr-2 is not routed to a rep who never accepted').toHaveLength(1);
+    expect(second.getSnapshot().value).toMatchObject({ working: 'awaitingAcceptance' });
   });
 });
