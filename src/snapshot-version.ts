@@ -37,11 +37,10 @@ export const RESTORABLE_EARLIER_CHARTS: ReadonlyMap<string, { session: readonly 
   // 2026-12-06: before the session chart's conditions became guards and its end with nothing
   // pending went straight to `ended`; the same states, context and routing chart.
   ['d624b2d36e44f8ec.04929d7f2bcc1567', { session: ['active', 'ending', 'ended'] }],
-  // 2026-12-07: before the session kept the AgentWork ids whose offer is over (closedWork), and
-  // before an offer without an id was named by the answer it took; the same states and routing
-  // chart, and the context differs only by keys that are optional (absent: nothing closed yet).
+  // 2026-12-07: before the session kept the AgentWork ids whose offer is over (closedWork) and
+  // whether an offer without an id has ended (unnamedOfferEnded); the same states and routing
+  // chart, and the context differs only by those keys, which are optional (absent: nothing yet).
   ['bfbb91b382e42059.04929d7f2bcc1567', { session: ['active', 'ending', 'ended'] }],
-  ['da87112ab1e658c6.04929d7f2bcc1567', { session: ['active', 'ending', 'ended'] }],
 ]);
 
 /** Whether a saved session is restored as it is; if not, it is finished as stale (src/engine/restore.ts). */

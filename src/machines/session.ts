@@ -227,32 +227,16 @@ function offerOf(routings: PendingRouting[], workId: string): PendingRouting | u
 }
 
 /**
- * The one offer made without an id (POST /agentWork answered 15109 and named none), which takes an
- * answer for an AgentWork no offer names — when there is exactly one, and no earlier request's offer
- * without an id has ended (unnamedOfferEnded: the answer could be that one's rep's).
+ * The pending routing an agent-work answer is for: the one whose current offer is that AgentWork,
+ * else the one offer made without an id (POST /agentWork answered 15109 and named none) when there
+ * is exactly one — unless an earlier request's offer without an id has ended (unnamedOfferEnded).
  */
-function unnamedOffer(ctx: Pick<SessionContext, 'routings' | 'unnamedOfferEnded'>): PendingRouting | undefined {
-  if (ctx.unnamedOfferEnded) return undefined;
-  const unnamed = ctx.routings.filter((r) => r.offeredTo && !r.workId);
-  return unnamed.length === 1 ? unnamed[0] : undefined;
-}
-
-/** The pending routing an agent-work answer is for: the one whose current offer is that AgentWork, else the unnamed offer. */
 function ownerOfWork(ctx: Pick<SessionContext, 'routings' | 'unnamedOfferEnded'>, workId: string): PendingRouting | undefined {
-  return offerOf(ctx.routings, workId) ?? unnamedOffer(ctx);
-}
-
-/**
- * An offer without an id, named by the AgentWork an answer it took was for: from then on that
- * AgentWork is its own, closed when it is over like any other (a repeated answer for it then
- * reaches no other offer without an id).
- */
-function namedOffer(pending: PendingRouting, workId: string): PendingRouting {
-  const { routingId, routingType, target, startedAt, deadlineAt, slot, offeredTo, psrId } = pending;
-  const named: PendingRouting = { routingId, routingType, target, startedAt, deadlineAt, slot, workId };
-  if (offeredTo !== undefined) named.offeredTo = offeredTo;
-  if (psrId !== undefined) named.psrId = psrId;
-  return named;
+  const routings = ctx.routings;
+  const owner = offerOf(routings, workId);
+  if (owner || ctx.unnamedOfferEnded) return owner;
+  const unnamed = routings.filter((r) => r.offeredTo && !r.workId);
+  return unnamed.length === 1 ? unnamed[0] : undefined;
 }
 
 /** Whether this AgentWork's offer is over (see SessionContext.closedWork). */
@@ -375,21 +359,9 @@ export const sessionMachine = setup({
     holdsAgentWork: ({ context }) => context.heldWork.length > 0,
     /** An ACCEPTED or DECLINED for an AgentWork whose offer is over. */
     answersClosedOffer: ({ context, event }) => event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && isClosedWork(context, event.event.workId),
-    /** An ACCEPTED or DECLINED for the AgentWork of a pending request's current offer. */
+    /** An ACCEPTED or DECLINED whose offer is known. */
     answersKnownOffer: ({ context, event }) =>
-      event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && offerOf(context.routings, event.event.workId) !== undefined,
-    /** An ACCEPTED or DECLINED for an AgentWork no offer names, while one offer without an id may take it. */
-    answersUnnamedOffer: ({ context, event }) => event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && unnamedOffer(context) !== undefined,
-    /**
-     * An offer without an id for a rep who joined after its request started: the join came while
-     * POST /agentWork was being repeated, when the routing child does not yet know whom it offers.
-     */
-    offersUnnamedToJoinedRep: ({ context, event }) => {
-      if (event.type !== 'routing.offered' || event.workId !== undefined) return false;
-      const rep = own(context.reps, event.userId);
-      const pending = routingOf(context, event.routingId);
-      return rep !== undefined && pending !== undefined && rep.joinedAt >= pending.startedAt;
-    },
+      event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined && ownerOfWork(context, event.event.workId) !== undefined,
     /** An ACCEPTED or DECLINED (other agent-work events change nothing). */
     isAgentWorkAnswer: ({ event }) => event.type === 'AGENT_WORK' && toRoutingEvent(event.event) !== undefined,
     /** A routing child finished while its request is still pending here. */
@@ -485,7 +457,7 @@ export const sessionMachine = setup({
     recordOfferReplayingHeld: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'routing.offered') return;
       const replaced = replacedWork(context, event);
-      let routings = offeredRoutings(context, event);
+      const routings = offeredRoutings(context, event);
       const closedWork = replaced === undefined ? context.closedWork : closingWork(context, replaced);
       // An offer without an id owns the answers held for no known AgentWork, when it is the only
       // such offer — as forwardAgentWork does for later ones — but never one whose offer is over,
@@ -497,8 +469,6 @@ export const sessionMachine = setup({
           ? context.heldWork.filter((w) => !offerOf(routings, w.workId) && !isClosedWork({ closedWork }, w.workId))
           : [];
       const heldIds = new Set(held.map((w) => w.workId));
-      // Taken for one AgentWork, the offer is named by it (see namedOffer).
-      if (!event.workId && heldIds.size === 1) routings = replaceRouting(routings, namedOffer(routingOf({ routings }, event.routingId)!, held[0]!.workId));
       const update: Partial<SessionContext> = {
         routings,
         heldWork: held.length ? context.heldWork.filter((w) => !heldIds.has(w.workId)) : context.heldWork,
@@ -539,16 +509,6 @@ export const sessionMachine = setup({
     forwardAgentWork: sendTo(
       ({ context, event }) => childOf(ownerOfWork(context, (event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event.workId)!),
       ({ event }) => toRoutingEvent((event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event)!,
-    ),
-    nameOfferByAnswer: assign({
-      routings: ({ context, event }) => {
-        const workId = (event as Extract<SessionEvent, { type: 'AGENT_WORK' }>).event.workId;
-        return replaceRouting(context.routings, namedOffer(unnamedOffer(context)!, workId));
-      },
-    }),
-    tellOfferedRepJoined: sendTo(
-      ({ context, event }) => childId(context, (event as RoutingNotification).routingId),
-      ({ event }) => ({ type: 'REP_JOINED' as const, userId: (event as RoutingNotification).userId }),
     ),
     // The relay can beat our own POST /agentWork response: the answer waits for its offer.
     holdAgentWork: assign({
@@ -648,11 +608,6 @@ export const sessionMachine = setup({
     },
     'routing.offered': [
       {
-        description: 'A routing child made an offer without an id to a rep who has joined since its request started (while POST /agentWork was repeated): index it, replay held answers, and tell the child its rep joined.',
-        guard: and(['offersPendingRouting', 'offersUnnamedToJoinedRep']),
-        actions: ['recordOfferReplayingHeld', 'tellOfferedRepJoined'],
-      },
-      {
         description: 'A routing child created an AgentWork while answers wait for an offer: index it so agent-work events reach that child, and replay the answers that are its own.',
         guard: and(['offersPendingRouting', 'holdsAgentWork']),
         actions: 'recordOfferReplayingHeld',
@@ -670,11 +625,6 @@ export const sessionMachine = setup({
         guard: 'answersClosedOffer',
       },
       { description: 'onAgentWorkEvent from the connector relay: ACCEPTED / DECLINED go to the child that owns the AgentWork.', guard: 'answersKnownOffer', actions: 'forwardAgentWork' },
-      {
-        description: 'An answer for an AgentWork no offer names goes to the one offer without an id (15109 on a repeat), which is named by that AgentWork from then on.',
-        guard: 'answersUnnamedOffer',
-        actions: ['forwardAgentWork', 'nameOfferByAnswer'],
-      },
       { description: 'An answer that beat its own POST /agentWork response: held until that offer is known (routing.offered).', guard: 'isAgentWorkAnswer', actions: 'holdAgentWork' },
     ],
     ROUTING_RESULT: { description: 'A RoutingResult entry from Salesforce: a failure or cancel goes to the pending request it names (newest of its routing type).', actions: 'forwardRoutingResult' },
