@@ -245,15 +245,29 @@ function isClosedWork(ctx: Pick<SessionContext, 'closedWork'>, workId: string): 
 }
 
 /** The closed AgentWork ids with `workId` among them (the oldest dropped beyond the bound). */
-function closingWork(ctx: Pick<SessionContext, 'closedWork'>, workId: string): string[] {
-  if (ctx.closedWork?.includes(workId)) return ctx.closedWork;
-  return appendBounded(ctx.closedWork ?? [], workId, MAX_CLOSED_WORK);
+function closingWork(ctx: Pick<SessionContext, 'closedWork'>, workId: string): string[] | undefined {
+  return isClosedWork(ctx, workId) ? ctx.closedWork : appendBounded(ctx.closedWork ?? [], workId, MAX_CLOSED_WORK);
 }
 
-/** The AgentWork a new offer of a request replaces, if any: its earlier offer's, when it names another. */
-function replacedWork(ctx: SessionContext, event: RoutingNotification): string | undefined {
+/**
+ * The closed AgentWork ids once a request's new offer is recorded: with its earlier offer's, when
+ * the new one names another (the same list when nothing is replaced).
+ */
+function closedAfterOffer(ctx: SessionContext, event: RoutingNotification): string[] | undefined {
   const previous = routingOf(ctx, event.routingId)?.workId;
-  return previous !== undefined && previous !== event.workId ? previous : undefined;
+  return previous !== undefined && previous !== event.workId ? closingWork(ctx, previous) : ctx.closedWork;
+}
+
+/**
+ * Whether a finished request may have left an AgentWork whose id the session never learnt, so it
+ * cannot be closed by id (see unnamedOfferEnded): its last offer had no id of its own (15109 on a
+ * repeat, the id kept being the offer's before), or a rep may still accept an offer other than the
+ * named one it knows (POST /agentWork in doubt).
+ */
+function leftUnknownWork(pending: PendingRouting | undefined, output: RoutingOutput): boolean {
+  const namedOfferOpen = pending?.workId !== undefined && !pending.staleWorkId;
+  if (pending?.offeredTo !== undefined && !namedOfferOpen) return true;
+  return output.mayJoin !== undefined && !(namedOfferOpen && pending?.offeredTo === output.mayJoin);
 }
 
 /**
@@ -450,15 +464,15 @@ export const sessionMachine = setup({
       enqueue.emit({ type: 'routing.started', conversationIdentifier: context.conversationIdentifier, routingId, routingType: 'Initial', target: event.target });
     }),
     recordOffer: assign(({ context, event }) => {
-      const replaced = replacedWork(context, event as RoutingNotification);
-      const routings = offeredRoutings(context, event as RoutingNotification);
-      return replaced === undefined ? { routings } : { routings, closedWork: closingWork(context, replaced) };
+      const update: Partial<SessionContext> = { routings: offeredRoutings(context, event as RoutingNotification) };
+      const closedWork = closedAfterOffer(context, event as RoutingNotification);
+      if (closedWork !== context.closedWork) update.closedWork = closedWork;
+      return update;
     }),
     recordOfferReplayingHeld: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'routing.offered') return;
-      const replaced = replacedWork(context, event);
       const routings = offeredRoutings(context, event);
-      const closedWork = replaced === undefined ? context.closedWork : closingWork(context, replaced);
+      const closedWork = closedAfterOffer(context, event);
       // An offer without an id owns the answers held for no known AgentWork, when it is the only
       // such offer — as forwardAgentWork does for later ones — but never one whose offer is over,
       // nor any once an earlier offer without an id has ended (its rep's answer may be among them).
@@ -499,11 +513,7 @@ export const sessionMachine = setup({
       // An offer without an id (or whose id is the one before it) cannot be closed by id: see unnamedOfferEnded.
       const pending = routingOf(context, output.routingId);
       if (pending?.workId !== undefined) update.closedWork = closingWork(context, pending.workId);
-      const namedOfferOpen = pending?.workId !== undefined && !pending.staleWorkId;
-      if (pending?.offeredTo !== undefined && !namedOfferOpen) update.unnamedOfferEnded = true;
-      // A rep who may still accept an AgentWork whose id is not the request's current one (its
-      // POST /agentWork in doubt, say): that AgentWork cannot be closed by id either.
-      else if (output.mayJoin !== undefined && !(namedOfferOpen && pending?.offeredTo === output.mayJoin)) update.unnamedOfferEnded = true;
+      if (leftUnknownWork(pending, output)) update.unnamedOfferEnded = true;
       return update;
     }),
     forwardAgentWork: sendTo(
